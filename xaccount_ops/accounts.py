@@ -1,0 +1,319 @@
+"""The fleet: which (account, region) pairs we work on, a session for each, and a fan-out helper.
+
+Sessions come from, in order of preference for each account: a named profile listed in
+``[senders.profiles]``; the hub credentials themselves when the account *is* the hub; otherwise
+an assumed role (``senders.role_name``) from the hub, refreshed before it expires. The sending
+accounts are the configured list, or the ACTIVE accounts of the AWS Organization, minus
+``senders.exclude``.
+
+>>> fleet = Fleet.from_config(load_config())  # doctest: +SKIP
+>>> result = fan_out(lambda t: fleet.client("logs", t.account_id, t.region).describe_log_groups(),
+...                  fleet.targets)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import boto3
+import pandas as pd
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.session import get_session
+
+from xaccount_ops import aws
+from xaccount_ops.config import Config
+from xaccount_ops.errors import TargetError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ROLE_SESSION_NAME = "xaccount-ops"
+ROLE_DURATION_S = 3600
+# Used only against the local cloud, which accepts any credentials.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+ERROR_COLUMNS = {
+    "account_id": "string",
+    "region": "string",
+    "error_code": "string",
+    "message": "string",
+    "hint": "string",
+}
+
+# What to do about the errors a target commonly fails with.
+HINTS = {
+    "AccessDenied": "the role or profile for this account lacks permission; see README 'IAM permissions'",
+    "AccessDeniedException": "the role or profile for this account lacks permission; see README 'IAM permissions'",
+    "UnrecognizedClientException": "the region may not be enabled in this account (opt-in region), or the credentials are invalid",
+    "InvalidClientTokenId": "the region may not be enabled in this account (opt-in region), or the credentials are invalid",
+    "ExpiredToken": "the hub credentials expired; log in again (aws sso login) and re-run",
+    "ThrottlingException": "throttled past the retry budget; lower aws.max_workers or raise aws.max_attempts",
+    "Throttling": "throttled past the retry budget; lower aws.max_workers or raise aws.max_attempts",
+    "NoSuchRole": "create the role in this account or set senders.role_name / senders.profiles",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One (account, region) pair the toolkit works on."""
+
+    account_id: str
+    region: str
+    account_name: str | None = field(default=None, compare=False)
+
+
+@dataclass
+class FanOutResult(Generic[T]):
+    """What :func:`fan_out` returns: a value per target that worked, an error row per target that didn't."""
+
+    values: dict[Target, T]
+    errors: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return self.errors.empty
+
+
+def errors_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
+    """An errors DataFrame with the standard columns (also when empty)."""
+    return pd.DataFrame(list(rows), columns=list(ERROR_COLUMNS)).astype(ERROR_COLUMNS)
+
+
+def error_row(target: Target, error: BaseException) -> dict[str, str]:
+    code = aws.error_code(error)
+    return {
+        "account_id": target.account_id,
+        "region": target.region,
+        "error_code": code,
+        "message": str(error),
+        "hint": HINTS.get(code, ""),
+    }
+
+
+def fan_out(
+    fn: Callable[[Target], T],
+    targets: Sequence[Target],
+    *,
+    max_workers: int = 16,
+    desc: str = "",
+    progress: bool | None = None,
+) -> FanOutResult[T]:
+    """Run ``fn`` over ``targets`` with bounded concurrency; collect per-target errors.
+
+    A target that raises is reported in ``errors`` (with a hint where one is known), never fatal to
+    the others. ``progress=None`` shows a bar only on a terminal or in a notebook (tqdm.auto).
+    """
+    from tqdm.auto import tqdm
+
+    values: dict[Target, T] = {}
+    errors: list[dict[str, str]] = []
+    workers = max(1, min(max_workers, len(targets) or 1))
+    disable = None if progress is None else not progress
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xacct") as pool,
+        tqdm(total=len(targets), desc=desc or None, disable=disable, unit="target") as bar,
+    ):
+        futures = {pool.submit(fn, target): target for target in targets}
+        for future in as_completed(futures):
+            target = futures[future]
+            try:
+                values[target] = future.result()
+            except Exception as err:  # reported per target, by design
+                log.warning("%s/%s failed: %s", target.account_id, target.region, err)
+                errors.append(error_row(target, err))
+            bar.update(1)
+    ordered = {t: values[t] for t in sorted(values)}
+    frame = errors_frame(sorted(errors, key=lambda r: (r["account_id"], r["region"])))
+    return FanOutResult(values=ordered, errors=frame)
+
+
+class Fleet:
+    """Sessions and clients for the landing account and every sending (account, region) target."""
+
+    def __init__(
+        self,
+        config: Config,
+        accounts: Sequence[str],
+        *,
+        hub_session: boto3.Session | None = None,
+        account_names: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.accounts = tuple(accounts)
+        self.account_names = dict(account_names or {})
+        self._hub = hub_session or self._hub_session(config)
+        self._lock = threading.RLock()
+        self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._hub_account: str | None = None
+        self._botocore_config = aws.botocore_config(
+            config.aws.max_attempts, max_pool_connections=max(10, config.aws.max_workers * 2)
+        )
+
+    @classmethod
+    def from_config(cls, config: Config, *, hub_session: boto3.Session | None = None) -> Fleet:
+        """Resolve the sending accounts (list or Organizations) and build the fleet."""
+        fleet = cls(config, (), hub_session=hub_session)
+        senders = config.senders
+        if senders.organization:
+            names = fleet.organization_accounts()
+            fleet.account_names = names
+            accounts = [a for a in names if a not in senders.exclude]
+        else:
+            accounts = [a for a in senders.accounts if a not in senders.exclude]
+        fleet.accounts = tuple(accounts)
+        return fleet
+
+    @staticmethod
+    def _hub_session(config: Config) -> boto3.Session:
+        if config.aws.profile:
+            return boto3.Session(profile_name=config.aws.profile)
+        if config.is_local:
+            return boto3.Session(**LOCAL_CREDENTIALS)
+        return boto3.Session()
+
+    # -- targets -----------------------------------------------------------------------------
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self.config.senders.regions
+
+    @property
+    def targets(self) -> list[Target]:
+        """Every (sending account, region) pair, sorted."""
+        return [
+            Target(account, region, self.account_names.get(account))
+            for account in sorted(self.accounts)
+            for region in self.regions
+        ]
+
+    @property
+    def landing_account(self) -> str:
+        return self.config.landing.account_id
+
+    @property
+    def landing_region(self) -> str:
+        return self.config.landing.region
+
+    def organization_accounts(self) -> dict[str, str]:
+        """ACTIVE accounts of the hub's organization: ``{account_id: name}``."""
+        client = self._hub_client("organizations", self.landing_region)
+        names: dict[str, str] = {}
+        for page in client.get_paginator("list_accounts").paginate():
+            for account in page["Accounts"]:
+                if account.get("Status", "ACTIVE") == "ACTIVE":
+                    names[account["Id"]] = account.get("Name", "")
+        return dict(sorted(names.items()))
+
+    # -- sessions and clients ------------------------------------------------------------------
+
+    @property
+    def hub_session(self) -> boto3.Session:
+        return self._hub
+
+    def hub_account(self) -> str:
+        """The account the hub credentials belong to (one STS call, cached)."""
+        if self._hub_account is None:
+            sts = self._hub_client("sts", self.landing_region)
+            self._hub_account = sts.get_caller_identity()["Account"]
+        return self._hub_account
+
+    def session(self, account_id: str) -> boto3.Session:
+        """A session for ``account_id`` (cached; assumed-role credentials refresh themselves)."""
+        with self._lock:
+            if account_id not in self._sessions:
+                self._sessions[account_id] = self._new_session(account_id)
+            return self._sessions[account_id]
+
+    def client(self, service: str, account_id: str, region: str) -> Any:
+        """A cached client for ``service`` in ``account_id``/``region``. Clients are thread-safe."""
+        key = (service, account_id, region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = aws.client(
+                    self.session(account_id),
+                    service,
+                    region,
+                    endpoint_url=self.config.aws.endpoint_url,
+                    config=self._botocore_config,
+                )
+            return self._clients[key]
+
+    def landing_client(self, service: str, region: str | None = None) -> Any:
+        """A client in the landing account (default: the landing region)."""
+        return self.client(service, self.landing_account, region or self.landing_region)
+
+    def _hub_client(self, service: str, region: str) -> Any:
+        with self._lock:
+            return aws.client(
+                self._hub,
+                service,
+                region,
+                endpoint_url=self.config.aws.endpoint_url,
+                config=self._botocore_config,
+            )
+
+    def role_arn(self, account_id: str) -> str:
+        landing = self.config.landing
+        if account_id == landing.account_id and landing.role_arn:
+            return landing.role_arn
+        return f"arn:aws:iam::{account_id}:role/{self.config.senders.role_name}"
+
+    def _new_session(self, account_id: str) -> boto3.Session:
+        landing = self.config.landing
+        profile = self.config.senders.profiles.get(account_id)
+        if account_id == landing.account_id and landing.profile:
+            profile = landing.profile
+        if profile:
+            return boto3.Session(profile_name=profile)
+        explicit_role = account_id == landing.account_id and landing.role_arn
+        if not explicit_role and account_id == self.hub_account():
+            return self._hub
+        return self._assumed_session(account_id, self.role_arn(account_id))
+
+    def _assumed_session(self, account_id: str, role_arn: str) -> boto3.Session:
+        sts = self._hub_client("sts", self.landing_region)
+
+        def refresh() -> dict[str, str]:
+            try:
+                response = sts.assume_role(
+                    RoleArn=role_arn,
+                    RoleSessionName=ROLE_SESSION_NAME,
+                    DurationSeconds=ROLE_DURATION_S,
+                )
+            except Exception as err:
+                raise TargetError(
+                    f"cannot assume {role_arn}: {aws.error_code(err)}; check the role exists in "
+                    f"account {account_id} and trusts the hub account",
+                    account_id=account_id,
+                    resource=role_arn,
+                ) from err
+            creds = response["Credentials"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
+        # Deferred: the first call made with the session assumes the role, so a target that
+        # cannot be reached fails inside fan_out and is reported per target.
+        botocore_session = get_session()
+        botocore_session._credentials = DeferredRefreshableCredentials(
+            refresh_using=refresh, method="sts-assume-role"
+        )
+        return boto3.Session(botocore_session=botocore_session)
+
+    def targets_frame(self) -> pd.DataFrame:
+        """The targets as a DataFrame (account_id, account_name, region)."""
+        rows = [
+            {"account_id": t.account_id, "account_name": t.account_name or "", "region": t.region}
+            for t in self.targets
+        ]
+        return pd.DataFrame(rows, columns=["account_id", "account_name", "region"]).astype("string")

@@ -1,0 +1,86 @@
+"""The ``xaccount-ops`` command line: one thin module per command, wired here.
+
+Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from xaccount_ops import __version__
+from xaccount_ops.cli.context import Context
+from xaccount_ops.errors import ConfigError, TokenError, XaccountOpsError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+# Command modules, in help order. Each exposes register(subparsers).
+COMMANDS = (
+    "xaccount_ops.cli.accounts_cmd",
+    "xaccount_ops.cli.local_cmd",
+)
+# Optional modules that arrive with their features; missing ones are skipped.
+OPTIONAL_COMMANDS = (
+    "xaccount_ops.cli.package_cmd",
+    "xaccount_ops.cli.stacks_cmd",
+    "xaccount_ops.cli.subscribe_cmd",
+    "xaccount_ops.cli.inventory_cmd",
+    "xaccount_ops.cli.verify_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xaccount-ops",
+        description="Ship CloudWatch Logs from many AWS accounts and regions to Logz.io.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: $XACCOUNT_OPS_CONFIG, else ./xaccount-ops.toml)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    for name in OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args, Context(args)) or EXIT_OK)
+    except (ConfigError, TokenError) as err:
+        print(f"xaccount-ops: config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except XaccountOpsError as err:
+        print(f"xaccount-ops: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,435 @@
+"""Load and validate ``xaccount-ops.toml``, the one configuration notebooks, CLI and library share.
+
+Where the file is found, first match wins:
+
+1. the ``path`` argument (the CLI's ``--config FILE``);
+2. the ``XACCOUNT_OPS_CONFIG`` environment variable;
+3. ``xaccount-ops.toml`` in the working directory.
+
+Tokens never live in the file: ``shipping_token`` and ``api_token`` are references
+(``{ env = "NAME" }``, ``{ secret = "name-or-arn" }``, ``{ ssm = "/param" }`` or
+``{ file = "path" }``) resolved only when needed. A literal token is rejected. Unknown keys are
+rejected too, so a typo never silently falls back to a default.
+
+>>> cfg = load_config("xaccount-ops.toml")  # doctest: +SKIP
+>>> cfg.senders.regions
+('us-east-1', 'eu-west-1')
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xaccount_ops import validate
+from xaccount_ops.errors import ConfigError, TokenError
+
+CONFIG_ENV = "XACCOUNT_OPS_CONFIG"
+DEFAULT_CONFIG_NAME = "xaccount-ops.toml"
+DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
+DEFAULT_STACK_NAME = "logzio-xacct"
+FILTER_NAME_PREFIX = "logzio-xacct-"
+
+TokenKind = Literal["env", "secret", "ssm", "file"]
+_TOKEN_KINDS: tuple[TokenKind, ...] = ("env", "secret", "ssm", "file")
+_TOKEN_HELP = (
+    'use a reference instead: { env = "LOGZIO_SHIPPING_TOKEN" }, { secret = "name-or-arn" }, '
+    '{ ssm = "/parameter/name" } or { file = "path/readable/only/by/you" }'
+)
+
+
+@dataclass(frozen=True)
+class TokenRef:
+    """Where a token comes from. Its repr shows the reference, never the token."""
+
+    kind: TokenKind
+    name: str
+    base_dir: Path = field(default=Path("."), compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def resolve(self, client_factory: Callable[[str], Any] | None = None) -> str:
+        """Return the token. ``client_factory(service)`` gives a boto3 client for secret/ssm refs."""
+        if self.kind == "env":
+            value = os.environ.get(self.name, "").strip()
+            if not value:
+                raise TokenError(
+                    f"token reference {self}: environment variable {self.name} is not set"
+                )
+            return value
+        if self.kind == "file":
+            return self._read_file()
+        if client_factory is None:
+            raise TokenError(f"token reference {self}: needs AWS access to resolve")
+        if self.kind == "secret":
+            response = client_factory("secretsmanager").get_secret_value(SecretId=self.name)
+            value = response.get("SecretString", "").strip()
+        else:
+            response = client_factory("ssm").get_parameter(Name=self.name, WithDecryption=True)
+            value = response["Parameter"]["Value"].strip()
+        if not value:
+            raise TokenError(f"token reference {self}: the {self.kind} is empty")
+        return value
+
+    def _read_file(self) -> str:
+        path = Path(self.name).expanduser()
+        if not path.is_absolute():
+            path = self.base_dir / path
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError as err:
+            raise TokenError(f"token reference {self}: no such file {path}") from err
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise TokenError(
+                f"token reference {self}: {path} is readable by other users; run chmod 600 {path}"
+            )
+        value = path.read_text().strip()
+        if not value:
+            raise TokenError(f"token reference {self}: {path} is empty")
+        return value
+
+
+@dataclass(frozen=True)
+class LandingConfig:
+    account_id: str
+    region: str
+    stack_name: str = DEFAULT_STACK_NAME
+    profile: str | None = None
+    role_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class SendersConfig:
+    regions: tuple[str, ...]
+    accounts: tuple[str, ...] = ()
+    organization: bool = False
+    exclude: tuple[str, ...] = ()
+    role_name: str = DEFAULT_ROLE_NAME
+    profiles: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogzioConfig:
+    shipping_token: TokenRef
+    region: str = "us"
+    api_token: TokenRef | None = None
+    listener_url: str | None = None
+    api_url: str | None = None
+    token_secret_arn: str | None = None
+    type: str = "aws-cross-account"
+    compress: bool = True
+    additional_fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscriptionsConfig:
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    filter_pattern: str = ""
+    mode: Literal["filters", "account-policy"] = "filters"
+    emit_system_fields: bool = True
+    tags: Mapping[str, str] = field(default_factory=dict)
+    min_stored_bytes: int = 0
+    min_age_days: int = 0
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    artifact_bucket: str | None = None
+    stackset: bool = False
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    profile: str | None = None
+    endpoint_url: str | None = None
+    max_workers: int = 16
+    max_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    canary_log_group: str = "/xaccount-ops/canary"
+    timeout_s: int = 300
+
+
+@dataclass(frozen=True)
+class Config:
+    landing: LandingConfig
+    senders: SendersConfig
+    logzio: LogzioConfig
+    subscriptions: SubscriptionsConfig = field(default_factory=SubscriptionsConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    path: Path | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """True when every AWS call goes to a loopback endpoint (the embedded local cloud)."""
+        url = self.aws.endpoint_url or ""
+        return "://127.0.0.1" in url or "://localhost" in url
+
+
+def find_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """Resolve which config file to read (see the module docstring for the order)."""
+    candidate = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    resolved = Path(candidate).expanduser()
+    if not resolved.is_file():
+        source = "argument" if path else (CONFIG_ENV if os.environ.get(CONFIG_ENV) else "default")
+        raise ConfigError(
+            "",
+            f"no config file at {resolved} (from the {source}); write one (see README, "
+            "'Configuration') or start the local cloud with `xaccount-ops local up`, which writes one",
+        )
+    return resolved
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file."""
+    resolved = find_config(path)
+    try:
+        raw = tomllib.loads(resolved.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError("", f"{resolved} is not valid TOML: {err}") from err
+    return parse_config(raw, base_dir=resolved.parent.resolve(), path=resolved.resolve())
+
+
+def parse_config(
+    raw: Mapping[str, Any], *, base_dir: Path = Path("."), path: Path | None = None
+) -> Config:
+    """Validate a config mapping (as read from TOML) into a Config."""
+    _known(raw, "", {"landing", "senders", "logzio", "subscriptions", "stack", "aws", "verify"})
+    for required in ("landing", "senders", "logzio"):
+        if not isinstance(raw.get(required), Mapping):
+            raise ConfigError(required, f"the [{required}] table is required")
+    return Config(
+        landing=_landing(raw["landing"]),
+        senders=_senders(raw["senders"]),
+        logzio=_logzio(raw["logzio"], base_dir),
+        subscriptions=_subscriptions(raw.get("subscriptions", {})),
+        stack=_stack(raw.get("stack", {})),
+        aws=_aws(raw.get("aws", {})),
+        verify=_verify(raw.get("verify", {})),
+        path=path,
+    )
+
+
+def _known(table: Mapping[str, Any], prefix: str, keys: set[str]) -> None:
+    for key in table:
+        if key not in keys:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(where, f"unknown key; expected one of {', '.join(sorted(keys))}")
+
+
+def _text(
+    table: Mapping[str, Any], key: str, prefix: str, default: str | None = None
+) -> str | None:
+    value = table.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{prefix}.{key}", f"expected a string, got {value!r}")
+    return value.strip() or default
+
+
+def _bool(table: Mapping[str, Any], key: str, prefix: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{prefix}.{key}", f"expected true or false, got {value!r}")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, prefix: str, default: int, minimum: int = 0) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{prefix}.{key}", f"expected a whole number ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _str_map(table: Mapping[str, Any], key: str, prefix: str) -> dict[str, str]:
+    value = table.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{prefix}.{key}", f'expected a table of key = "value", got {value!r}')
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _landing(table: Mapping[str, Any]) -> LandingConfig:
+    _known(table, "landing", {"account_id", "region", "stack_name", "profile", "role_arn"})
+    if "account_id" not in table or "region" not in table:
+        raise ConfigError("landing", "account_id and region are required")
+    return LandingConfig(
+        account_id=validate.account_id(table["account_id"], "landing.account_id"),
+        region=validate.region(table["region"], "landing.region"),
+        stack_name=_text(table, "stack_name", "landing", DEFAULT_STACK_NAME) or DEFAULT_STACK_NAME,
+        profile=_text(table, "profile", "landing"),
+        role_arn=_text(table, "role_arn", "landing"),
+    )
+
+
+def _senders(table: Mapping[str, Any]) -> SendersConfig:
+    _known(
+        table,
+        "senders",
+        {"accounts", "organization", "exclude", "role_name", "regions", "profiles"},
+    )
+    organization = _bool(table, "organization", "senders", False)
+    accounts = validate.account_list(table.get("accounts", []), "senders.accounts")
+    if not organization and not accounts:
+        raise ConfigError(
+            "senders",
+            'list the sending accounts (accounts = ["111111111111", ...]) or set organization = true',
+        )
+    if "regions" not in table:
+        raise ConfigError("senders.regions", "required: the regions to ship logs from")
+    profiles = _str_map(table, "profiles", "senders")
+    for account in profiles:
+        validate.account_id(account, f"senders.profiles.{account}")
+    return SendersConfig(
+        regions=validate.region_list(table["regions"], "senders.regions"),
+        accounts=accounts,
+        organization=organization,
+        exclude=validate.account_list(table.get("exclude", []), "senders.exclude"),
+        role_name=_text(table, "role_name", "senders", DEFAULT_ROLE_NAME) or DEFAULT_ROLE_NAME,
+        profiles=profiles,
+    )
+
+
+def _token_ref(table: Mapping[str, Any], key: str, base_dir: Path) -> TokenRef | None:
+    value = table.get(key)
+    where = f"logzio.{key}"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        # Never echo the value: it may be the token itself.
+        raise ConfigError(
+            where, f"a token literal is not allowed in the config file; {_TOKEN_HELP}"
+        )
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise ConfigError(where, f"expected one reference; {_TOKEN_HELP}")
+    ((kind, name),) = value.items()
+    if kind not in _TOKEN_KINDS or not isinstance(name, str) or not name.strip():
+        raise ConfigError(where, f"unknown reference {kind!r}; {_TOKEN_HELP}")
+    return TokenRef(kind=kind, name=name.strip(), base_dir=base_dir)
+
+
+def _url(table: Mapping[str, Any], key: str, prefix: str) -> str | None:
+    value = _text(table, key, prefix)
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{prefix}.{key}", f"{value!r} is not a URL (expected http(s)://host[:port])"
+        )
+    if value and "token=" in value:
+        raise ConfigError(f"{prefix}.{key}", f"a token in the URL is not allowed; {_TOKEN_HELP}")
+    return value.rstrip("/") if value else None
+
+
+def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
+    _known(
+        table,
+        "logzio",
+        {
+            "region",
+            "shipping_token",
+            "api_token",
+            "listener_url",
+            "api_url",
+            "token_secret_arn",
+            "type",
+            "compress",
+            "additional_fields",
+        },
+    )
+    shipping = _token_ref(table, "shipping_token", base_dir)
+    if shipping is None:
+        raise ConfigError("logzio.shipping_token", f"required; {_TOKEN_HELP}")
+    return LogzioConfig(
+        shipping_token=shipping,
+        api_token=_token_ref(table, "api_token", base_dir),
+        region=validate.logzio_region(table.get("region", ""), "logzio.region"),
+        listener_url=_url(table, "listener_url", "logzio"),
+        api_url=_url(table, "api_url", "logzio"),
+        token_secret_arn=_text(table, "token_secret_arn", "logzio"),
+        type=_text(table, "type", "logzio", "aws-cross-account") or "aws-cross-account",
+        compress=_bool(table, "compress", "logzio", True),
+        additional_fields=_str_map(table, "additional_fields", "logzio"),
+    )
+
+
+def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:
+    keys = {
+        "include",
+        "exclude",
+        "filter_pattern",
+        "mode",
+        "emit_system_fields",
+        "tags",
+        "min_stored_bytes",
+        "min_age_days",
+    }
+    _known(table, "subscriptions", keys)
+    mode = table.get("mode", "filters")
+    if mode not in ("filters", "account-policy"):
+        raise ConfigError("subscriptions.mode", f'{mode!r}: expected "filters" or "account-policy"')
+    return SubscriptionsConfig(
+        include=validate.pattern_list(table.get("include", ["*"]), "subscriptions.include"),
+        exclude=validate.pattern_list(table.get("exclude", []), "subscriptions.exclude"),
+        filter_pattern=str(table.get("filter_pattern", "")),
+        mode=mode,
+        emit_system_fields=_bool(table, "emit_system_fields", "subscriptions", True),
+        tags=_str_map(table, "tags", "subscriptions"),
+        min_stored_bytes=_int(table, "min_stored_bytes", "subscriptions", 0),
+        min_age_days=_int(table, "min_age_days", "subscriptions", 0),
+    )
+
+
+def _stack(table: Mapping[str, Any]) -> StackConfig:
+    _known(table, "stack", {"parameters", "artifact_bucket", "stackset"})
+    parameters = _str_map(table, "parameters", "stack")
+    for name in parameters:
+        if name in ("LogzioTOKEN",):
+            raise ConfigError(
+                f"stack.parameters.{name}", f"a token literal is not allowed; {_TOKEN_HELP}"
+            )
+    if "SendingAccounts" in parameters:
+        # Normalise the seed's quoted form ("1234","5678") into the plain list the template takes.
+        accounts = validate.account_list(
+            parameters["SendingAccounts"], "stack.parameters.SendingAccounts"
+        )
+        parameters["SendingAccounts"] = ",".join(accounts)
+    return StackConfig(
+        parameters=parameters,
+        artifact_bucket=_text(table, "artifact_bucket", "stack"),
+        stackset=_bool(table, "stackset", "stack", False),
+    )
+
+
+def _aws(table: Mapping[str, Any]) -> AwsConfig:
+    _known(table, "aws", {"profile", "endpoint_url", "max_workers", "max_attempts"})
+    return AwsConfig(
+        profile=_text(table, "profile", "aws"),
+        endpoint_url=_url(table, "endpoint_url", "aws"),
+        max_workers=_int(table, "max_workers", "aws", 16, minimum=1),
+        max_attempts=_int(table, "max_attempts", "aws", 10, minimum=1),
+    )
+
+
+def _verify(table: Mapping[str, Any]) -> VerifyConfig:
+    _known(table, "verify", {"canary_log_group", "timeout_s"})
+    return VerifyConfig(
+        canary_log_group=_text(table, "canary_log_group", "verify", "/xaccount-ops/canary")
+        or "/xaccount-ops/canary",
+        timeout_s=_int(table, "timeout_s", "verify", 300, minimum=1),
+    )
+
+
+def filter_name(region: str) -> str:
+    """The subscription filter name the toolkit uses in ``region`` (a contract: see design.md)."""
+    return f"{FILTER_NAME_PREFIX}{region}"

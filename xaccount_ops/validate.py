@@ -1,0 +1,134 @@
+"""Validators for values users type: account ids, AWS regions, Logz.io region codes, patterns.
+
+Each returns the normalised value or raises ConfigError naming the key, the bad value and what is
+accepted. They are shared by the config loader, the CLI and the stack parameters.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+from collections.abc import Iterable
+
+import botocore.session
+
+from xaccount_ops.errors import ConfigError
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+# The seed's AccountsArns format: arn:aws:logs:*:<account>:*
+_ACCOUNT_ARN_RE = re.compile(r"^arn:aws[\w-]*:(?:logs|iam):[^:]*:(\d+):.*$")
+
+LOGZIO_REGION_CODES = ("us", "eu", "uk", "au", "ca", "nl", "wa")
+
+
+@functools.cache
+def aws_regions() -> frozenset[str]:
+    """Every region botocore knows for CloudWatch Logs, in all partitions."""
+    session = botocore.session.get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("logs", partition))
+    return frozenset(regions)
+
+
+def account_id(value: object, key: str) -> str:
+    """A 12-digit AWS account id, as a string (leading zeros are significant)."""
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) != 12:
+        # A TOML integer has lost any leading zeros, so the id is ambiguous.
+        raise ConfigError(
+            key,
+            f"{value!r} is not a 12-digit AWS account id; write ids as quoted strings "
+            '(e.g. "012345678901"), since leading zeros are part of the id',
+        )
+    text = str(value).strip().strip('"').strip("'")
+    if match := _ACCOUNT_ARN_RE.match(text):
+        text = match.group(1)
+    if not ACCOUNT_ID_RE.match(text):
+        detail = f"it has {len(text)} digits" if text.isdigit() else "it must be digits only"
+        raise ConfigError(key, f"{text!r} is not a 12-digit AWS account id ({detail})")
+    return text
+
+
+def account_list(value: object, key: str) -> tuple[str, ...]:
+    """A list of account ids, de-duplicated in order.
+
+    Accepts a list, a plain comma list (``111111111111,222222222222``), the seed's quoted form
+    (``"111111111111","222222222222"``) and the seed's ``arn:aws:logs:*:<id>:*`` ARN list.
+    """
+    if isinstance(value, str):
+        items: Iterable[object] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, list | tuple):
+        items = value
+    else:
+        raise ConfigError(
+            key, f"expected a list of 12-digit account ids, got {type(value).__name__}"
+        )
+    seen: dict[str, None] = {}
+    for index, item in enumerate(items):
+        seen.setdefault(account_id(item, f"{key}[{index}]"), None)
+    return tuple(seen)
+
+
+def region(value: object, key: str) -> str:
+    """A real AWS region name, e.g. ``eu-west-1``."""
+    text = str(value).strip()
+    known = aws_regions()
+    if text not in known:
+        close = sorted(r for r in known if r.split("-")[:2] == text.split("-")[:2])
+        hint = f"; did you mean one of {', '.join(close)}?" if close else ""
+        raise ConfigError(key, f"{text!r} is not an AWS region{hint} (e.g. us-east-1, eu-west-1)")
+    return text
+
+
+def region_list(value: object, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(key, 'expected a non-empty list of AWS regions, e.g. ["us-east-1"]')
+    return tuple(dict.fromkeys(region(item, f"{key}[{i}]") for i, item in enumerate(value)))
+
+
+def logzio_region(value: object, key: str) -> str:
+    """A Logz.io region code; blank means ``us``."""
+    text = str(value or "").strip().lower()
+    if text == "":
+        return "us"
+    if text not in LOGZIO_REGION_CODES:
+        raise ConfigError(
+            key,
+            f"{text!r} is not a Logz.io region code; use one of {', '.join(LOGZIO_REGION_CODES)} "
+            "(or leave it blank for us)",
+        )
+    return text
+
+
+def pattern_list(value: object, key: str) -> tuple[str, ...]:
+    """Log group name patterns: globs (``/aws/lambda/*``) or regexes written as ``re:<regex>``."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError(key, 'expected a list of patterns, e.g. ["/aws/lambda/*", "re:^/ecs/"]')
+    patterns = []
+    for index, item in enumerate(value):
+        text = str(item)
+        if text.startswith("re:"):
+            try:
+                re.compile(text[3:])
+            except re.error as err:
+                raise ConfigError(
+                    f"{key}[{index}]", f"{text!r} is not a valid regex: {err}"
+                ) from err
+        patterns.append(text)
+    return tuple(patterns)
+
+
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """True if ``name`` matches any glob or ``re:`` pattern."""
+    for pattern in patterns:
+        if pattern.startswith("re:"):
+            if re.search(pattern[3:], name):
+                return True
+        elif fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
