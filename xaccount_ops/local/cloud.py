@@ -1,0 +1,274 @@
+"""LocalCloud: the whole pipeline's surroundings on loopback, in one process.
+
+Starts moto in server mode with our extension (``moto_ext``) behind the pace middleware, the
+Lambda event source mapping emulator, and the Logz.io emulator; seeds an organization; writes a
+config file pointing at itself, with the tokens in user-only files beside it.
+
+>>> with LocalCloud(accounts=3, regions=("us-east-1", "eu-west-1")) as cloud:  # doctest: +SKIP
+...     print(cloud.info()["aws_endpoint"])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from xaccount_ops import aws
+from xaccount_ops.local import seed
+
+log = logging.getLogger(__name__)
+
+MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the organization's management account
+RANDOM_SEED = 20261124  # deterministic account ids across runs
+DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
+
+
+class LocalCloud:
+    """Context manager running the embedded local cloud. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        accounts: int = 3,
+        regions: Sequence[str] = DEFAULT_REGIONS,
+        aws_port: int = 0,
+        listener_port: int = 0,
+        data_dir: str | os.PathLike[str] | None = None,
+        config_out: str | os.PathLike[str] | None = None,
+        latency_ms: int = 0,
+        rate_limit: bool = False,
+        seed_data: bool = True,
+        host: str = "127.0.0.1",
+    ) -> None:
+        from xaccount_ops import validate
+
+        self.regions = validate.region_list(list(regions), "--regions")
+        self.account_count = accounts
+        self.host = host
+        self._aws_port = aws_port
+        self._listener_port = listener_port
+        self._own_data_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="xaccount-ops-local-")).resolve()
+        self.config_path = Path(config_out or self.data_dir / "xaccount-ops.toml").resolve()
+        self.latency_ms = latency_ms
+        self.rate_limit = rate_limit
+        self.seed_data = seed_data
+        self.shipping_token = ""
+        self.api_token = ""
+        self.aws_endpoint = ""
+        self.landing_account = ""
+        self.sending_accounts: list[str] = []
+        self.account_names: dict[str, str] = {}
+        self.organization_id = ""
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self._logzio: Any = None
+        self._esm: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        from moto.moto_api._internal import mock_random
+
+        from xaccount_ops.local import moto_ext
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        moto_ext.install()
+        mock_random.seed(RANDOM_SEED)
+        self._start_moto()
+        self._start_logzio()
+        from xaccount_ops.local.esm import EsmEmulator
+
+        self._esm = EsmEmulator(
+            aws_endpoint=self.aws_endpoint, work_dir=self.data_dir / "lambda"
+        ).start()
+        self._seed()
+        self.write_config()
+        log.info("local cloud up: %s", self.aws_endpoint)
+        return self
+
+    def stop(self) -> None:
+        if self._esm is not None:
+            self._esm.stop()
+            self._esm = None
+        if self._logzio is not None:
+            self._logzio.stop()
+            self._logzio = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._server_thread:
+                self._server_thread.join(timeout=10)
+            self._server = None
+        if self._own_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _start_moto(self) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        from xaccount_ops.local.pace import Pace, wrap
+
+        app = wrap(
+            DomainDispatcherApplication(create_backend_app),
+            Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit),
+        )
+        self._server = make_server(
+            self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        port = self._server.server_address[1]
+        self.aws_endpoint = f"http://{self.host}:{port}"
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, name="moto-server", daemon=True
+        )
+        self._server_thread.start()
+
+    def _start_logzio(self) -> None:
+        from xaccount_ops.local.logzio import LogzioEmulator
+
+        tokens = self.data_dir / "tokens"
+        tokens.mkdir(mode=0o700, exist_ok=True)
+        self.shipping_token = _token_file(tokens / "shipping", "ship")
+        self.api_token = _token_file(tokens / "api", "api")
+        self._logzio = LogzioEmulator(
+            shipping_token=self.shipping_token,
+            api_token=self.api_token,
+            host=self.host,
+            port=self._listener_port,
+            db_path=self.data_dir / "logzio.sqlite3",
+        ).start()
+
+    # -- accounts ------------------------------------------------------------------------------
+
+    def hub_session(self) -> boto3.Session:
+        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def client(self, service: str, account_id: str, region: str) -> Any:
+        """A client in ``account_id`` (assumed role from the management account)."""
+        return aws.client(self.session(account_id), service, region, endpoint_url=self.aws_endpoint)
+
+    def session(self, account_id: str) -> boto3.Session:
+        if account_id == MANAGEMENT_ACCOUNT:
+            return self.hub_session()
+        sts = aws.client(self.hub_session(), "sts", self.regions[0], endpoint_url=self.aws_endpoint)
+        creds = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/{seed.ROLE_NAME}", RoleSessionName="local"
+        )["Credentials"]
+        return boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    def _seed(self) -> None:
+        organizations = aws.client(
+            self.hub_session(), "organizations", "us-east-1", endpoint_url=self.aws_endpoint
+        )
+        self.organization_id, self.landing_account, self.sending_accounts, self.account_names = (
+            seed.create_organization(organizations, self.account_count)
+        )
+        if not self.seed_data:
+            return
+        for index, account_id in enumerate(self.sending_accounts):
+            session = self.session(account_id)
+
+            def client(service: str, region: str, _session: boto3.Session = session) -> Any:
+                return aws.client(_session, service, region, endpoint_url=self.aws_endpoint)
+
+            for region in self.regions:
+                seed.seed_account(client, region, index)
+            if index == 0:
+                seed.add_foreign_filters(client, self.regions[0], account_id)
+
+    # -- what users see ------------------------------------------------------------------------
+
+    @property
+    def listener_url(self) -> str:
+        return self._logzio.listener_url if self._logzio else ""
+
+    @property
+    def api_url(self) -> str:
+        return self._logzio.api_url if self._logzio else ""
+
+    @property
+    def esm(self) -> Any:
+        """The event source mapping emulator (``wait_idle`` lets the demo wait for delivery)."""
+        return self._esm
+
+    def info(self) -> dict[str, Any]:
+        """The one JSON line ``xaccount-ops local up`` prints."""
+        return {
+            "aws_endpoint": self.aws_endpoint,
+            "listener_url": self.listener_url,
+            "api_url": self.api_url,
+            "shipping_token": self.shipping_token,
+            "api_token": self.api_token,
+            "landing_account": self.landing_account,
+            "sending_accounts": self.sending_accounts,
+            "regions": list(self.regions),
+            "organization_id": self.organization_id,
+            "config": str(self.config_path),
+        }
+
+    def write_config(self) -> Path:
+        """Write the config file pointing at this cloud (tokens by file reference only)."""
+        accounts = ", ".join(json.dumps(a) for a in self.sending_accounts)
+        regions = ", ".join(json.dumps(r) for r in self.regions)
+        tokens = self.data_dir / "tokens"
+        text = f"""# Written by `xaccount-ops local up`: the embedded local cloud on loopback.
+# Tokens are local emulator tokens, kept in user-only files beside this one.
+
+[landing]
+account_id = "{self.landing_account}"
+region = "{self.regions[0]}"
+stack_name = "logzio-xacct"
+
+[senders]
+accounts = [{accounts}]
+regions = [{regions}]
+role_name = "{seed.ROLE_NAME}"
+
+[logzio]
+region = "us"
+listener_url = "{self.listener_url}"
+api_url = "{self.api_url}"
+shipping_token = {{ file = {json.dumps(str(tokens / "shipping"))} }}
+api_token = {{ file = {json.dumps(str(tokens / "api"))} }}
+
+[aws]
+endpoint_url = "{self.aws_endpoint}"
+"""
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(text)
+        return self.config_path
+
+
+def _token_file(path: Path, prefix: str) -> str:
+    """Reuse the token in ``path`` (so data survives restarts), or create one readable only by us."""
+    if path.exists():
+        return path.read_text().strip()
+    token = f"local-{prefix}-{secrets.token_hex(12)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token

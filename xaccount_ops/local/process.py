@@ -1,0 +1,91 @@
+"""Run ``xaccount-ops local up`` as a child process: what tests, ``make demo`` and notebooks use
+when the local cloud must live apart from the caller (its own GIL, a clean stop)."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+STARTUP_TIMEOUT_S = 60
+
+
+class LocalCloudProcess:
+    """Context manager: start the local cloud in a child process; ``info`` is its JSON line."""
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        accounts: int = 3,
+        regions: Sequence[str] = ("us-east-1", "eu-west-1"),
+        extra_args: Sequence[str] = (),
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.args = [
+            sys.executable,
+            "-m",
+            "xaccount_ops",
+            "local",
+            "up",
+            "--data",
+            str(self.data_dir),
+            "--accounts",
+            str(accounts),
+            "--regions",
+            ",".join(regions),
+            *extra_args,
+        ]
+        self.log_path = Path(log_path or self.data_dir / "local-cloud.log")
+        self.info: dict[str, Any] = {}
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> LocalCloudProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloudProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("a")
+        self._proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
+        )
+        assert self._proc.stdout is not None
+        ready = selectors.DefaultSelector()
+        ready.register(self._proc.stdout, selectors.EVENT_READ)
+        line = self._proc.stdout.readline() if ready.select(STARTUP_TIMEOUT_S) else ""
+        if not line:
+            code = self.stop()
+            raise RuntimeError(
+                f"local cloud did not start (exit {code}); see {self.log_path}:\n"
+                + self.log_path.read_text()[-3000:]
+            )
+        self.info = json.loads(line)
+        return self
+
+    @property
+    def config_path(self) -> Path:
+        return Path(self.info["config"])
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        code = self._proc.returncode
+        self._proc = None
+        return code
