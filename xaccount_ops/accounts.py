@@ -317,3 +317,34 @@ class Fleet:
             for t in self.targets
         ]
         return pd.DataFrame(rows, columns=["account_id", "account_name", "region"]).astype("string")
+
+
+def who_am_i(fleet: Fleet, *, progress: bool | None = None) -> pd.DataFrame:
+    """The identity each target's credentials resolve to: a credentials check for every account."""
+
+    def identity(target: Target) -> str:
+        return fleet.client("sts", target.account_id, target.region).get_caller_identity()["Arn"]
+
+    result = fan_out(
+        identity,
+        fleet.targets,
+        max_workers=fleet.config.aws.max_workers,
+        desc="who am I",
+        progress=progress,
+    )
+    rows = [
+        {"account_id": t.account_id, "region": t.region, "status": "ok", "identity": arn}
+        for t, arn in result.values.items()
+    ] + [
+        {
+            "account_id": e.account_id,
+            "region": e.region,
+            "status": "error",
+            "identity": f"{e.error_code}: {e.hint or e.message}",
+        }
+        for e in result.errors.itertuples()
+    ]
+    frame = pd.DataFrame(rows, columns=["account_id", "region", "status", "identity"]).astype(
+        "string"
+    )
+    return frame.sort_values(["account_id", "region"], ignore_index=True)

@@ -204,3 +204,19 @@ def test_cli_config_errors_exit_2_and_name_the_problem(
         path = config(tmp_path, moto_endpoint, senders)
         assert main(["--config", str(path), "accounts", "list"]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_who_am_i_lists_every_target(tmp_path: Path, moto_endpoint: str) -> None:
+    from xaccount_ops.accounts import who_am_i
+
+    accounts = ", ".join(f'"{a}"' for a in ACCOUNTS)
+    fleet = Fleet.from_config(
+        load_config(config(tmp_path, moto_endpoint, f"accounts = [{accounts}]"))
+    )
+    frame = who_am_i(fleet)
+    assert len(frame) == 6 and set(frame["status"]) == {"ok"}
+    first = frame.iloc[0]
+    assert first["account_id"] == "222222222222"
+    assert (
+        "222222222222" in first["identity"] and "OrganizationAccountAccessRole" in first["identity"]
+    )

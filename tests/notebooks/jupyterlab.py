@@ -1,0 +1,115 @@
+"""Start JupyterLab on loopback and drive it with Playwright in Debian's headless Chromium.
+
+Facts this relies on are in shared/reference/jupyter-testing.md: no `playwright install` (we use
+/usr/bin/chromium), and never "Run All" before the notebook's kernel is connected and idle.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.25):
+    """Poll ``check`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as err:  # keep polling; report the last error on timeout
+            last_error = err
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {last_error}")
+
+
+@contextmanager
+def jupyterlab(root: Path, home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `jupyter lab` serving ``root``; yields the base URL with its token."""
+    port, token = free_port(), secrets.token_hex(16)
+    dirs = {name: home / name for name in ("config", "data", "runtime")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    child_env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
+        **(env or {}),
+    }
+    log = (home / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=child_env,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: requests.get(f"{base}/api/status", params={"token": token}, timeout=2).ok,
+            90,
+            "JupyterLab to answer",
+        )
+        yield f"{base}/lab?token={token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+KERNEL_IDLE_JS = """() => {
+  const app = window.jupyterapp;
+  const widget = app && app.shell.currentWidget;
+  const ctx = widget && widget.sessionContext;
+  const kernel = ctx && ctx.session && ctx.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
