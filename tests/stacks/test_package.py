@@ -1,0 +1,116 @@
+"""The shipper artifact: deterministic, laid out for the handler, and honest about speed-ups."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from xaccount_ops.package import ArtifactError, build_artifact, upload_artifact
+
+
+def make_source(root: Path) -> Path:
+    source = root / "src"
+    (source / "sub").mkdir(parents=True)
+    (source / "__init__.py").write_text("")
+    (source / "handler.py").write_text("def lambda_handler(event, context):\n    return {}\n")
+    (source / "sub" / "util.py").write_text("X = 1\n")
+    (source / "__pycache__").mkdir()
+    (source / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"junk")
+    return source
+
+
+def test_build_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    first = build_artifact(tmp_path / "a", include_speedups=False, source_dir=source)
+    (source / "handler.py").touch()  # a newer mtime must not change the zip
+    second = build_artifact(tmp_path / "b", include_speedups=False, source_dir=source)
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert hashlib.sha256(first.path.read_bytes()).hexdigest() == first.sha256
+    assert first.size == first.path.stat().st_size
+    assert first.stdlib_only and "stdlib" in first.path.name
+
+
+def test_layout_timestamps_and_permissions(tmp_path: Path) -> None:
+    artifact = build_artifact(tmp_path, include_speedups=False, source_dir=make_source(tmp_path))
+    with zipfile.ZipFile(artifact.path) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+    assert names == sorted(names)
+    assert names == [
+        "shipper_lambda/__init__.py",
+        "shipper_lambda/handler.py",
+        "shipper_lambda/sub/util.py",
+    ]
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        assert stat.S_IMODE(info.external_attr >> 16) == 0o644
+
+
+def test_a_source_change_changes_the_hash(tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    first = build_artifact(tmp_path / "a", include_speedups=False, source_dir=source)
+    (source / "handler.py").write_text("def lambda_handler(event, context):\n    return 1\n")
+    second = build_artifact(tmp_path / "b", include_speedups=False, source_dir=source)
+    assert first.sha256 != second.sha256
+
+
+def test_speedups_come_from_the_cache_without_network(tmp_path: Path) -> None:
+    """Wheels already in the cache are used as they are: no pip, no network."""
+    cache = tmp_path / "cache"
+    folder = cache / "cp313-manylinux2014_x86_64"
+    folder.mkdir(parents=True)
+    for name in (
+        "orjson-9.9.9-cp313-cp313-manylinux2014_x86_64.whl",
+        "isal-9.9.9-cp313-cp313-manylinux2014_x86_64.whl",
+    ):
+        package = name.split("-")[0]
+        with zipfile.ZipFile(folder / name, "w") as wheel:
+            wheel.writestr(f"{package}/__init__.py", f"NAME = {package!r}\n")
+            wheel.writestr(f"{package}/__pycache__/x.pyc", b"junk")
+    artifact = build_artifact(tmp_path / "out", source_dir=make_source(tmp_path), cache_dir=cache)
+    names = zipfile.ZipFile(artifact.path).namelist()
+    assert "orjson/__init__.py" in names and "isal/__init__.py" in names
+    assert not any("__pycache__" in n for n in names)
+    assert artifact.speedups == ("orjson", "isal")
+    again = build_artifact(
+        tmp_path / "out2", source_dir=make_source(tmp_path / "x"), cache_dir=cache
+    )
+    assert again.sha256 == artifact.sha256
+
+
+def test_missing_wheels_fail_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An index that does not exist stands in for "no network".
+    monkeypatch.setenv("PIP_INDEX_URL", f"file://{tmp_path}/no-index")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    with pytest.raises(ArtifactError) as caught:
+        build_artifact(tmp_path / "out", source_dir=make_source(tmp_path), cache_dir=tmp_path / "c")
+    message = str(caught.value)
+    assert "orjson" in message and "include_speedups=False" in message
+
+
+def test_unsupported_runtime_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="python3.9"):
+        build_artifact(tmp_path, runtime="python3.9", include_speedups=False)
+
+
+def test_upload_is_private_versioned_encrypted_and_immutable(fleet, artifact) -> None:
+    uploaded = upload_artifact(artifact, fleet=fleet)
+    s3 = fleet.landing_client("s3")
+    assert artifact.sha256 in uploaded.key
+    assert s3.get_object(Bucket=uploaded.bucket, Key=uploaded.key)["Body"].read() == (
+        artifact.path.read_bytes()
+    )
+    block = s3.get_public_access_block(Bucket=uploaded.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert s3.get_bucket_versioning(Bucket=uploaded.bucket)["Status"] == "Enabled"
+    rules = s3.get_bucket_encryption(Bucket=uploaded.bucket)["ServerSideEncryptionConfiguration"]
+    assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert set(uploaded.template_keys) == {"main.yaml", "destination.yaml", "sender.yaml"}
+    assert upload_artifact(artifact, fleet=fleet).uploaded is False  # same key: not re-sent

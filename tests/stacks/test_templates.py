@@ -1,0 +1,147 @@
+"""The templates: cfn-lint clean, and the settings that fix the seed's problems are there."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode_str
+
+CFN = Path(__file__).resolve().parents[2] / "cfn"
+TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+
+
+def load(name: str) -> dict:
+    template, errors = decode_str((CFN / name).read_text())
+    assert not errors, errors
+    return template
+
+
+def resources_of(template: dict, kind: str) -> dict:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_cfn_lint_is_clean(name: str) -> None:
+    done = subprocess.run(
+        [str(CFN_LINT), str(CFN / name)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_no_sam_transform(name: str) -> None:
+    assert "Transform" not in load(name)
+
+
+def test_event_source_mapping_cannot_block_a_shard() -> None:
+    main = load("main.yaml")
+    (esm,) = resources_of(main, "AWS::Lambda::EventSourceMapping").values()
+    props = esm["Properties"]
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["MaximumRetryAttempts"] == {"Ref": "MaximumRetryAttempts"}
+    assert props["MaximumRecordAgeInSeconds"] == {"Ref": "MaximumRecordAgeInSeconds"}
+    assert props["BatchSize"] == {"Ref": "KinesisStreamBatchSize"}
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["FailureQueue", "Arn"]
+    }
+    params = main["Parameters"]
+    # Finite defaults (AWS's own default, -1, retries forever: the seed's problem).
+    assert 0 <= int(params["MaximumRetryAttempts"]["Default"]) <= 10000
+    assert 60 <= int(params["MaximumRecordAgeInSeconds"]["Default"]) <= 604800
+    assert params["StartingPosition"]["Default"] == "TRIM_HORIZON"
+    assert params["KinesisStreamBatchSize"]["Default"] == 100
+
+
+def test_logs_role_trust_is_limited_to_sources() -> None:
+    main = load("main.yaml")
+    role = main["Resources"]["LogzioCrossAccountRole"]["Properties"]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "logs.amazonaws.com"}
+    condition = statement["Condition"]["Fn::If"]
+    assert condition[0] == "IsOrganization"
+    assert "aws:SourceOrgID" in condition[1]["StringEquals"]
+    assert "aws:SourceArn" in condition[2]["StringLike"]
+    (policy,) = role["Policies"]
+    (allow,) = policy["PolicyDocument"]["Statement"]
+    assert sorted(allow["Action"]) == ["kinesis:PutRecord", "kinesis:PutRecords"]
+    assert allow["Resource"] == {"Fn::GetAtt": ["KinesisStream", "Arn"]}
+
+
+def test_secret_access_is_scoped_to_the_one_secret() -> None:
+    main = load("main.yaml")
+    policy = main["Resources"]["ShipperSecretPolicy"]
+    assert policy["Condition"] == "UseTokenSecret"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == {"Ref": "LogzioTokenSecretArn"}
+    assert main["Parameters"]["LogzioTOKEN"]["NoEcho"] is True
+
+
+def test_function_settings() -> None:
+    main = load("main.yaml")
+    fn = main["Resources"]["ShipperFunction"]["Properties"]
+    assert fn["Handler"] == "shipper_lambda.handler.lambda_handler"
+    assert set(main["Parameters"]["FunctionRuntime"]["AllowedValues"]) <= {
+        "python3.13",
+        "python3.12",
+    }
+    env = fn["Environment"]["Variables"]
+    for name in (
+        "LOGZIO_TOKEN",
+        "LOGZIO_TOKEN_SECRET",
+        "LOGZIO_REGION",
+        "LOGZIO_LISTENER_URL",
+        "LOGZIO_COMPRESS",
+        "LOGZIO_TYPE",
+        "ADDITIONAL_FIELDS",
+        "INCLUDE_LOG_GROUPS",
+        "EXCLUDE_LOG_GROUPS",
+    ):
+        assert name in env
+    group = main["Resources"]["ShipperLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${NamePrefix}-shipper"}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    alarms = resources_of(main, "AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
+    assert metrics == {"Errors", "IteratorAge", "ApproximateNumberOfMessagesVisible"}
+
+
+def test_seed_names_are_kept() -> None:
+    main, destination = load("main.yaml"), load("destination.yaml")
+    for name in (
+        "LogzioTOKEN",
+        "LogzioREGION",
+        "LogzioCOMPRESS",
+        "KinesisStreamBatchSize",
+        "SendingAccounts",
+        "AccountsArns",
+    ):
+        assert name in main["Parameters"]
+    for name in ("RoleArn", "KinesisStreamArn", "SendingAccounts"):
+        assert name in destination["Parameters"]
+    for name in (
+        "LogzioCrossAccountKinesisStreamArn",
+        "LogzioCrossAccountDestinationARN",
+        "LogzioCrossAccountDestinationName",
+        "LogzioCrossAccountRole",
+        "ShipperFunctionName",
+        "FailureQueueUrl",
+        "FailureQueueArn",
+    ):
+        assert name in main["Outputs"]
+    assert {"LogzioCrossAccountDestinationARN", "LogzioCrossAccountDestinationName"} <= set(
+        destination["Outputs"]
+    )
+
+
+def test_sender_filter_name_is_the_contract() -> None:
+    sender = load("sender.yaml")
+    filters = resources_of(sender, "AWS::Logs::SubscriptionFilter")
+    assert len(filters) == 10
+    for resource in filters.values():
+        assert resource["Properties"]["FilterName"] == {"Fn::Sub": "logzio-xacct-${AWS::Region}"}
