@@ -1,0 +1,43 @@
+"""``xaccount-ops package``: build the shipper zip (and upload it with the templates)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from xaccount_ops.cli.context import Context
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "package",
+        help="build the deterministic shipper zip; upload it and the templates to S3",
+        description="Prints the zip's path and SHA-256 (and, when uploaded, its S3 location).",
+    )
+    parser.add_argument("--no-upload", action="store_true", help="build only (no AWS access)")
+    parser.add_argument(
+        "--no-speedups", action="store_true", help="stdlib-only zip (no orjson/isal wheels)"
+    )
+    parser.add_argument("--out", default="dist", metavar="DIR", help="output folder (default dist)")
+    parser.add_argument("--runtime", default="python3.13", choices=("python3.13", "python3.12"))
+    parser.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"))
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.package import build_artifact, upload_artifact
+
+    artifact = build_artifact(
+        args.out,
+        runtime=args.runtime,
+        arch=args.arch,
+        include_speedups=not args.no_speedups,
+    )
+    print(f"{artifact.path}\t{artifact.sha256}")
+    if artifact.stdlib_only:
+        print("stdlib-only artifact: no orjson/isal speed-ups", file=sys.stderr)
+    if not args.no_upload:
+        uploaded = upload_artifact(artifact, fleet=ctx.fleet())
+        state = "uploaded" if uploaded.uploaded else "already there"
+        print(f"s3://{uploaded.bucket}/{uploaded.key}\t{state}")
+    return 0

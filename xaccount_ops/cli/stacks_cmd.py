@@ -1,0 +1,114 @@
+"""``xaccount-ops deploy``, ``outputs`` and ``accounts add/remove``: the landing account's stacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from xaccount_ops.cli.context import Context, add_output_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    deploy = subparsers.add_parser(
+        "deploy",
+        help="create or update the main stack and a destination stack per region",
+        description="Builds and uploads the shipper zip, then creates or updates every stack "
+        "through a change set. --dry-run shows the change sets and deletes them.",
+    )
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="show what would change; change nothing"
+    )
+    deploy.add_argument(
+        "--stackset",
+        action="store_true",
+        help="roll out with CloudFormation StackSets (not implemented yet; see cfn/README.md)",
+    )
+    deploy.add_argument(
+        "--no-speedups", action="store_true", help="stdlib-only shipper zip (no orjson/isal)"
+    )
+    add_output_arguments(deploy)
+    deploy.set_defaults(func=run_deploy)
+
+    outputs = subparsers.add_parser(
+        "outputs", help="the deployed destination ARN, stream, role and function per region"
+    )
+    add_output_arguments(outputs)
+    outputs.set_defaults(func=run_outputs)
+
+
+def register_accounts_subcommands(accounts_subparsers: argparse._SubParsersAction) -> None:
+    """``accounts add ID...`` / ``accounts remove ID...`` (called by the ``accounts`` group)."""
+    for name, verb in (("add", "add to"), ("remove", "remove from")):
+        parser = accounts_subparsers.add_parser(
+            name,
+            help=f"{verb} the deployed SendingAccounts of every stack (others kept as deployed)",
+            description="Accepts ids separated by spaces or commas, also the seed's quoted "
+            'form "111111111111","222222222222". Never overwrites, never duplicates.',
+        )
+        parser.add_argument("ids", nargs="+", metavar="ID", help="12-digit account id(s)")
+        add_output_arguments(parser)
+        parser.set_defaults(func=run_add if name == "add" else run_remove)
+
+
+def _progress(row: dict[str, str]) -> None:
+    reason = f"  {row['reason']}" if row.get("reason") else ""
+    print(
+        f"{row['stack']} {row['region']} {row['logical_id'] or '-'} {row['status']}{reason}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops import stacks
+
+    if args.stackset or ctx.config.stack.stackset:
+        print(
+            "xaccount-ops: StackSets rollout is not implemented yet; deploy without --stackset "
+            "(and without stack.stackset), or follow cfn/README.md 'StackSets' by hand",
+            file=sys.stderr,
+        )
+        return 2
+    fleet = ctx.fleet()
+    if args.dry_run:
+        ctx.emit(stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
+        return 0
+    result = stacks.deploy(include_speedups=not args.no_speedups, on_event=_progress, fleet=fleet)
+    if result.artifact is not None:
+        print(
+            f"artifact s3://{result.artifact.bucket}/{result.artifact.key}",
+            file=sys.stderr,
+        )
+    ctx.emit(result.frame(), args)
+    if result.ok and not result.changed:
+        print("nothing to change: every stack is up to date", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def run_outputs(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops import stacks
+
+    ctx.emit(stacks.outputs_frame(stacks.stack_outputs(ctx.fleet())), args)
+    return 0
+
+
+def _run_accounts(args: argparse.Namespace, ctx: Context, add: bool) -> int:
+    from xaccount_ops import stacks
+
+    change = stacks.add_accounts if add else stacks.remove_accounts
+    updates = change(args.ids, on_event=_progress, fleet=ctx.fleet())
+    ctx.emit(stacks.accounts_frame(updates), args)
+    if any(u.status == "updated" for u in updates):
+        print(
+            "remember to update senders.accounts in the config too, so `subscribe` covers them",
+            file=sys.stderr,
+        )
+    return 0 if all(u.status != "failed" for u in updates) else 1
+
+
+def run_add(args: argparse.Namespace, ctx: Context) -> int:
+    return _run_accounts(args, ctx, add=True)
+
+
+def run_remove(args: argparse.Namespace, ctx: Context) -> int:
+    return _run_accounts(args, ctx, add=False)
