@@ -1,0 +1,485 @@
+"""Inventory: every log group in every sending (account, region), with its subscription filters.
+
+One row per log group: where it is, how big, how long it is kept, which filters it has (ours or
+another team's) and whether it ships to our destination for its region. Per-target rows come from
+a generator (:func:`iter_log_groups`); :func:`inventory_frame` builds the typed DataFrame, so the
+same schema applies to live results, empty results and the on-disk cache.
+
+>>> result = log_groups(Fleet.from_config(load_config()))  # doctest: +SKIP
+>>> result.frame.groupby("account_id").ships.mean()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xaccount_ops import aws
+from xaccount_ops.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops.config import FILTER_NAME_PREFIX, Config
+
+log = logging.getLogger(__name__)
+
+# Subscription filters per log group (AWS default quota): a group with this many foreign
+# filters cannot take ours without someone removing one.
+FILTER_SLOTS = 2
+# describe_subscription_filters is one call per group: overlap a few per target so a target is
+# bound by its API quota rather than by round-trip latency.
+FILTER_WORKERS_PER_TARGET = 4
+CACHE_DIR_NAME = ".xaccount-ops-cache"
+CACHE_FRAME = "inventory.parquet"
+CACHE_META = "inventory.json"
+
+# The one schema of the inventory frame, applied to live, empty and cached results alike.
+INVENTORY_SCHEMA: dict[str, str] = {
+    "account_id": "string",
+    "account_name": "string",
+    "region": "category",
+    "log_group": "string",
+    "arn": "string",
+    "created": "datetime64[ns, UTC]",
+    "retention_days": "Int64",
+    "stored_bytes": "Int64",
+    "log_class": "category",
+    "kms_key_id": "string",
+    "data_protection": "bool",
+    "filter_count": "Int8",
+    "our_filter": "string",
+    "foreign_filters": "string",
+    "ships": "bool",
+    "filters": "object",  # list of {name, destination_arn, filter_pattern, owned}
+    "tags": "object",  # dict, or None when tags were not asked for
+}
+# Columns holding Python objects: JSON-encoded in the parquet cache.
+OBJECT_COLUMNS = ("filters", "tags")
+
+
+@dataclass
+class InventoryResult:
+    """What :func:`log_groups` returns: one row per log group, and one row per target that failed."""
+
+    frame: pd.DataFrame
+    errors: pd.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        return self.errors.empty
+
+
+def is_ours(filter_name: str) -> bool:
+    """A subscription filter is ours iff its name carries the toolkit's prefix (design contract)."""
+    return filter_name.startswith(FILTER_NAME_PREFIX)
+
+
+# -- fetching ----------------------------------------------------------------------------------
+
+
+def log_groups(
+    fleet: Fleet,
+    *,
+    tags: bool = False,
+    progress: bool | None = None,
+    destinations: Mapping[str, str] | None = None,
+) -> InventoryResult:
+    """Inventory every log group in every sending (account, region) of ``fleet``.
+
+    ``tags=True`` adds a ``list_tags_for_resource`` call per group. ``destinations`` maps region
+    to our destination ARN; by default it is looked up in the landing account. A target that
+    fails (no access, region not enabled, throttled past the retry budget) is a row in
+    ``errors``, never an exception.
+    """
+    errors: list[pd.DataFrame] = []
+    if destinations is None:
+        destinations, lookup_errors = destination_arns(fleet)
+        errors.append(lookup_errors)
+    names = account_names(fleet)
+    targets = [
+        Target(t.account_id, t.region, t.account_name or names.get(t.account_id))
+        for t in fleet.targets
+    ]
+
+    def collect(target: Target) -> list[dict[str, Any]]:
+        return list(
+            iter_log_groups(
+                fleet, target, tags=tags, destination_arn=destinations.get(target.region)
+            )
+        )
+
+    result = fan_out(
+        collect,
+        targets,
+        max_workers=fleet.config.aws.max_workers,
+        desc="log groups",
+        progress=progress,
+    )
+    rows = (row for target_rows in result.values.values() for row in target_rows)
+    errors.append(result.errors)
+    frame = inventory_frame(rows)
+    all_errors = pd.concat([e for e in errors if not e.empty] or [errors_frame()])
+    return InventoryResult(frame=frame, errors=all_errors.reset_index(drop=True))
+
+
+def iter_log_groups(
+    fleet: Fleet,
+    target: Target,
+    *,
+    tags: bool = False,
+    destination_arn: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Yield one row per log group in ``target``, with its subscription filters (and tags).
+
+    ``destination_arn`` is our destination for the target's region: a group ships when one of
+    our filters points at it. Filters are read a page of groups at a time, a few at once.
+    """
+    logs = fleet.client("logs", target.account_id, target.region)
+    with ThreadPoolExecutor(FILTER_WORKERS_PER_TARGET, thread_name_prefix="xacct-filters") as pool:
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            groups = page.get("logGroups", [])
+            details = pool.map(lambda g: _group_details(logs, g, tags), groups)
+            for group, (filters, group_tags) in zip(groups, details, strict=True):
+                if filters is None:  # deleted while we listed it
+                    continue
+                yield group_row(target, group, filters, group_tags, destination_arn)
+
+
+def _group_details(
+    logs: Any, group: Mapping[str, Any], tags: bool
+) -> tuple[list[dict[str, Any]] | None, dict[str, str] | None]:
+    name = group["logGroupName"]
+    try:
+        filters = [
+            {
+                "name": f["filterName"],
+                "destination_arn": f.get("destinationArn", ""),
+                "filter_pattern": f.get("filterPattern", ""),
+                "owned": is_ours(f["filterName"]),
+            }
+            for page in logs.get_paginator("describe_subscription_filters").paginate(
+                logGroupName=name
+            )
+            for f in page.get("subscriptionFilters", [])
+        ]
+        group_tags = (
+            logs.list_tags_for_resource(resourceArn=group_arn(group)).get("tags", {})
+            if tags
+            else None
+        )
+    except Exception as err:
+        if aws.error_code(err) == "ResourceNotFoundException":
+            log.debug("log group %s disappeared while listing it", name)
+            return None, None
+        raise
+    return filters, group_tags
+
+
+def group_arn(group: Mapping[str, Any]) -> str:
+    """The log group's ARN without the ``:*`` suffix describe_log_groups' ``arn`` carries."""
+    arn = group.get("logGroupArn") or group.get("arn", "")
+    return arn[:-2] if arn.endswith(":*") else arn
+
+
+def group_row(
+    target: Target,
+    group: Mapping[str, Any],
+    filters: list[dict[str, Any]],
+    tags: dict[str, str] | None,
+    destination_arn: str | None,
+) -> dict[str, Any]:
+    """One inventory row from a describe_log_groups entry and the group's filters."""
+    ours = [f for f in filters if f["owned"]]
+    foreign = [f["name"] for f in filters if not f["owned"]]
+    created = group.get("creationTime")
+    return {
+        "account_id": target.account_id,
+        "account_name": target.account_name,
+        "region": target.region,
+        "log_group": group["logGroupName"],
+        "arn": group_arn(group),
+        "created": pd.Timestamp(created, unit="ms", tz="UTC") if created is not None else pd.NaT,
+        "retention_days": group.get("retentionInDays"),
+        "stored_bytes": group.get("storedBytes"),
+        "log_class": group.get("logGroupClass"),
+        "kms_key_id": group.get("kmsKeyId"),
+        "data_protection": group.get("dataProtectionStatus") in ("ACTIVATED", "ACTIVE"),
+        "filter_count": len(filters),
+        "our_filter": ours[0]["name"] if ours else None,
+        "foreign_filters": ",".join(foreign),
+        "ships": bool(destination_arn)
+        and any(f["destination_arn"] == destination_arn for f in ours),
+        "filters": filters,
+        "tags": tags,
+    }
+
+
+def inventory_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Build the typed inventory DataFrame (``INVENTORY_SCHEMA``), sorted, also when empty."""
+    frame = pd.DataFrame(list(rows), columns=list(INVENTORY_SCHEMA))
+    return apply_schema(frame).sort_values(["account_id", "region", "log_group"], ignore_index=True)
+
+
+def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast ``frame``'s columns to ``INVENTORY_SCHEMA`` (missing columns are added empty)."""
+    frame = frame.copy()
+    for column, dtype in INVENTORY_SCHEMA.items():
+        if column not in frame:
+            frame[column] = None
+        if dtype.startswith("datetime64"):
+            frame[column] = pd.to_datetime(frame[column], utc=True).astype(dtype)
+        elif dtype == "bool":
+            frame[column] = frame[column].fillna(False).astype(bool)
+        elif dtype == "object":
+            frame[column] = frame[column].astype(object)
+        else:
+            frame[column] = frame[column].astype(dtype)
+    return frame[list(INVENTORY_SCHEMA)]
+
+
+# -- lookups in the landing account / organization ----------------------------------------------
+
+
+def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
+    """Our destination ARN per region (landing account), and an errors frame if the lookup failed."""
+    try:
+        destinations = _landing_destinations(fleet)
+    except Exception as err:  # reported, so the inventory still lists the groups
+        log.warning("cannot look up the destinations in the landing account: %s", err)
+        target = Target(fleet.landing_account, fleet.landing_region)
+        from xaccount_ops.accounts import error_row
+
+        return {}, errors_frame([error_row(target, err)])
+    return {region: d.arn for region, d in destinations.items()}, errors_frame()
+
+
+def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
+    """``destinations.landing_destinations`` (the destinations module owns the lookup)."""
+    try:
+        from xaccount_ops.destinations import landing_destinations
+    except ModuleNotFoundError as err:
+        if err.name != "xaccount_ops.destinations":
+            raise
+        return _fallback_destinations(fleet)
+    return landing_destinations(fleet)
+
+
+@dataclass(frozen=True)
+class _FoundDestination:
+    arn: str
+
+
+def _fallback_destinations(fleet: Fleet) -> dict[str, Any]:
+    """Minimal lookup used only until ``xaccount_ops.destinations`` is installed: the first
+    destination whose name starts with the stack name, per region."""
+    stack = fleet.config.landing.stack_name
+    found: dict[str, Any] = {}
+    for region in fleet.regions:
+        logs = fleet.landing_client("logs", region)
+        for page in logs.get_paginator("describe_destinations").paginate(
+            DestinationNamePrefix=stack
+        ):
+            for destination in page.get("destinations", []):
+                found.setdefault(region, _FoundDestination(destination["arn"]))
+    return found
+
+
+def account_names(fleet: Fleet) -> dict[str, str]:
+    """Account names from Organizations when the hub may list them; ``{}`` when it may not."""
+    if fleet.account_names:
+        return dict(fleet.account_names)
+    try:
+        return fleet.organization_accounts()
+    except Exception as err:  # not in an org, or no permission: names are optional
+        log.info("account names unavailable from Organizations: %s", aws.error_code(err))
+        return {}
+
+
+# -- cache ---------------------------------------------------------------------------------------
+
+
+def cache_dir(config: Config | str | Path | None = None) -> Path:
+    """``.xaccount-ops-cache/`` beside the config file (or in the working directory)."""
+    if isinstance(config, Config):
+        base = config.path.parent if config.path else Path.cwd()
+    elif config is not None:
+        path = Path(config)
+        base = path.parent if path.suffix == ".toml" else path
+    else:
+        base = Path.cwd()
+    return base / CACHE_DIR_NAME
+
+
+def save_cache(
+    frame: pd.DataFrame,
+    config: Config | str | Path | None = None,
+    *,
+    taken_at: datetime | None = None,
+) -> Path:
+    """Write the inventory (parquet) and when it was taken (JSON) to :func:`cache_dir`."""
+    directory = cache_dir(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    taken_at = (taken_at or datetime.now(UTC)).astimezone(UTC)
+    stored = frame.copy()
+    for column in OBJECT_COLUMNS:
+        # Filters and tags vary in shape from row to row; JSON keeps them exact in parquet.
+        stored[column] = stored[column].map(lambda v: None if v is None else json.dumps(v))
+    path = directory / CACHE_FRAME
+    stored.to_parquet(path, index=False)
+    meta = {"taken_at": taken_at.isoformat(), "rows": len(frame)}
+    (directory / CACHE_META).write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_cache(config: Config | str | Path | None = None) -> tuple[pd.DataFrame, datetime]:
+    """The last saved inventory and when it was taken. Raises FileNotFoundError naming the place."""
+    directory = cache_dir(config)
+    path, meta_path = directory / CACHE_FRAME, directory / CACHE_META
+    if not path.is_file() or not meta_path.is_file():
+        raise FileNotFoundError(
+            f"no cached inventory in {directory}; run `xaccount-ops inventory` (without --cached) "
+            "or inventory.save_cache(frame) first"
+        )
+    stored = pd.read_parquet(path)
+    for column in OBJECT_COLUMNS:
+        if column in stored:
+            stored[column] = stored[column].map(lambda v: None if v is None else json.loads(v))
+    meta = json.loads(meta_path.read_text())
+    return apply_schema(stored), datetime.fromisoformat(meta["taken_at"])
+
+
+# -- summaries ---------------------------------------------------------------------------------
+
+SUMMARY_SCHEMA: dict[str, str] = {
+    "account_id": "string",
+    "account_name": "string",
+    "region": "string",
+    "log_groups": "Int64",
+    "shipping": "Int64",
+    "coverage_pct": "Float64",
+    "stored_bytes": "Int64",
+    "shipping_bytes": "Int64",
+}
+
+
+def summary(inventory: pd.DataFrame) -> pd.DataFrame:
+    """Groups and stored bytes per account/region, and the share of groups that ship (%)."""
+    if inventory.empty:
+        return pd.DataFrame(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
+    frame = inventory.assign(
+        region=inventory["region"].astype("string"),
+        account_name=inventory["account_name"].fillna(""),
+        shipping_bytes=inventory["stored_bytes"].where(inventory["ships"], 0),
+    )
+    grouped = frame.groupby(["account_id", "account_name", "region"], observed=True, sort=True)
+    out = grouped.agg(
+        log_groups=("log_group", "size"),
+        shipping=("ships", "sum"),
+        stored_bytes=("stored_bytes", "sum"),
+        shipping_bytes=("shipping_bytes", "sum"),
+    ).reset_index()
+    out["coverage_pct"] = (100.0 * out["shipping"] / out["log_groups"]).round(1)
+    return out[list(SUMMARY_SCHEMA)].astype(SUMMARY_SCHEMA)
+
+
+# get_metric_data takes up to 500 queries per call.
+METRIC_QUERIES_PER_CALL = 500
+VOLUME_WINDOW = timedelta(hours=24)
+
+
+def daily_volume(
+    fleet: Fleet,
+    inventory: pd.DataFrame,
+    *,
+    progress: bool | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> pd.DataFrame:
+    """Estimated bytes per day per log group: CloudWatch ``AWS/Logs IncomingBytes``, last 24 h.
+
+    ``incoming_bytes_24h`` is <NA> where CloudWatch has no datapoints for the group. Targets that
+    fail are logged and their groups left <NA> (the inventory's errors frame is the place for
+    per-target failures).
+    """
+    columns = {
+        "account_id": "string",
+        "region": "string",
+        "log_group": "string",
+        "incoming_bytes_24h": "Int64",
+    }
+    if inventory.empty:
+        return pd.DataFrame(columns=list(columns)).astype(columns)
+    end = now()
+    start = end - VOLUME_WINDOW
+    by_target = {
+        (str(a), str(r)): list(g["log_group"])
+        for (a, r), g in inventory.groupby(["account_id", "region"], observed=True)
+    }
+    targets = [Target(a, r) for a, r in sorted(by_target)]
+
+    def fetch(target: Target) -> dict[str, int | None]:
+        names = by_target[(target.account_id, target.region)]
+        client = fleet.client("cloudwatch", target.account_id, target.region)
+        return _incoming_bytes(client, names, start, end)
+
+    result = fan_out(
+        fetch,
+        targets,
+        max_workers=fleet.config.aws.max_workers,
+        desc="daily volume",
+        progress=progress,
+    )
+    rows = []
+    for (account, region), names in sorted(by_target.items()):
+        values = result.values.get(Target(account, region), {})
+        for name in names:
+            rows.append(
+                {
+                    "account_id": account,
+                    "region": region,
+                    "log_group": name,
+                    "incoming_bytes_24h": values.get(name),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(columns)).astype(columns)
+
+
+def _incoming_bytes(
+    client: Any, names: list[str], start: datetime, end: datetime
+) -> dict[str, int | None]:
+    """Sum of IncomingBytes over [start, end) per group; None where there are no datapoints."""
+    totals: dict[str, int | None] = {}
+    period = int((end - start).total_seconds())
+    for offset in range(0, len(names), METRIC_QUERIES_PER_CALL):
+        chunk = names[offset : offset + METRIC_QUERIES_PER_CALL]
+        queries = [
+            {
+                "Id": f"q{index}",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Logs",
+                        "MetricName": "IncomingBytes",
+                        "Dimensions": [{"Name": "LogGroupName", "Value": name}],
+                    },
+                    "Period": period,
+                    "Stat": "Sum",
+                },
+                "ReturnData": True,
+            }
+            for index, name in enumerate(chunk)
+        ]
+        for page in client.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, StartTime=start, EndTime=end
+        ):
+            for item in page.get("MetricDataResults", []):
+                name = chunk[int(item["Id"][1:])]
+                values = item.get("Values", [])
+                if values:
+                    totals[name] = (totals.get(name) or 0) + int(sum(values))
+                else:
+                    totals.setdefault(name, None)
+    return totals
