@@ -234,7 +234,7 @@ def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
         if dtype.startswith("datetime64"):
             frame[column] = pd.to_datetime(frame[column], utc=True).astype(dtype)
         elif dtype == "bool":
-            frame[column] = frame[column].fillna(False).astype(bool)
+            frame[column] = frame[column].astype("boolean").fillna(False).astype(bool)
         elif dtype == "object":
             frame[column] = frame[column].astype(object)
         else:

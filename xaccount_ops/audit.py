@@ -1,0 +1,443 @@
+"""Audit: what is wrong with the shipping set-up, as a DataFrame of findings with fixes.
+
+Works on an inventory (:func:`xaccount_ops.inventory.log_groups`) plus a few small lookups in the
+landing account (destinations and their policies, the shipper function, its failure queue).
+Each finding has a severity (``error``: logs are or will be lost; ``warning``: something is not
+shipped that should be; ``info``: worth knowing), where it is, what is wrong and what to do.
+
+>>> inv = log_groups(fleet)  # doctest: +SKIP
+>>> findings = audit(fleet, inv)  # doctest: +SKIP
+>>> findings[findings.severity == "error"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from xaccount_ops import aws, validate
+from xaccount_ops.accounts import Fleet
+from xaccount_ops.config import Config
+from xaccount_ops.inventory import FILTER_SLOTS, InventoryResult, account_names
+
+log = logging.getLogger(__name__)
+
+SEVERITIES = ("error", "warning", "info")  # most severe first
+SEVERITY_DTYPE = pd.CategoricalDtype(list(reversed(SEVERITIES)), ordered=True)
+
+FINDINGS_SCHEMA: dict[str, Any] = {
+    "severity": SEVERITY_DTYPE,
+    "check": "string",
+    "account_id": "string",
+    "region": "string",
+    "resource": "string",
+    "finding": "string",
+    "fix": "string",
+}
+
+# What each check means; the names are stable so scheduled runs can filter on them.
+CHECKS = {
+    "inventory-failed": "error",
+    "lookup-failed": "error",
+    "no-destination": "error",
+    "filter-destination-gone": "error",
+    "filter-other-region": "error",
+    "filter-other-destination": "warning",
+    "account-not-in-policy": "error",
+    "pipeline-loop": "error",
+    "shipper-missing": "error",
+    "failure-queue-missing": "warning",
+    "slots-full": "warning",
+    "not-shipping": "warning",
+    "never-expires": "info",
+}
+
+Finding = dict[str, Any]
+
+
+def finding(
+    check: str, account_id: str, region: str, resource: str, text: str, fix: str
+) -> Finding:
+    return {
+        "severity": CHECKS[check],
+        "check": check,
+        "account_id": account_id,
+        "region": region,
+        "resource": resource,
+        "finding": text,
+        "fix": fix,
+    }
+
+
+def findings_frame(rows: Iterable[Finding] = ()) -> pd.DataFrame:
+    """The typed findings frame, most severe first (also when empty)."""
+    frame = pd.DataFrame(list(rows), columns=list(FINDINGS_SCHEMA)).astype(FINDINGS_SCHEMA)
+    return frame.sort_values(
+        ["severity", "check", "account_id", "region", "resource"],
+        ascending=[False, True, True, True, True],
+        ignore_index=True,
+    )
+
+
+def at_or_above(findings: pd.DataFrame, severity: str) -> pd.DataFrame:
+    """Findings at least as severe as ``severity`` (what ``audit --fail-on`` counts)."""
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    return findings[findings["severity"] >= severity]
+
+
+def audit(
+    fleet: Fleet,
+    inventory: pd.DataFrame | InventoryResult,
+    *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> pd.DataFrame:
+    """Check the inventory and the landing account; return the findings (see ``CHECKS``).
+
+    Pass the :class:`InventoryResult` to also report targets that could not be inventoried.
+    A lookup that fails in the landing account is a ``lookup-failed`` finding, not an exception.
+    """
+    rows: list[Finding] = []
+    if isinstance(inventory, InventoryResult):
+        rows.extend(_inventory_errors(inventory.errors))
+        frame = inventory.frame
+    else:
+        frame = inventory
+    cfg = fleet.config
+    landing = fleet.landing_account
+    destinations: dict[str, Any] = {}
+    try:
+        destinations = _landing_destinations(fleet)
+    except Exception as err:
+        rows.append(_lookup_failed(fleet, "destinations", err))
+
+    rows.extend(_destination_checks(fleet, frame, destinations))
+    rows.extend(_filter_checks(fleet, frame, destinations))
+    rows.extend(_group_checks(cfg, frame, now()))
+    try:
+        rows.extend(_pipeline_loop_checks(fleet, frame, destinations))
+    except Exception as err:
+        rows.append(_lookup_failed(fleet, "pipeline log groups", err))
+    try:
+        rows.extend(_shipper_checks(fleet))
+    except Exception as err:
+        rows.append(_lookup_failed(fleet, "shipper function and queue", err))
+    log.info("audit: %d findings (landing account %s)", len(rows), landing)
+    return findings_frame(rows)
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+
+def _inventory_errors(errors: pd.DataFrame) -> Iterator[Finding]:
+    for error in errors.itertuples():
+        yield finding(
+            "inventory-failed",
+            error.account_id,
+            error.region,
+            "",
+            f"could not inventory this target: {error.error_code}: {error.message}",
+            error.hint or "fix access to this account/region and re-run",
+        )
+
+
+def _lookup_failed(fleet: Fleet, what: str, err: Exception) -> Finding:
+    log.warning("audit: cannot look up %s: %s", what, err)
+    return finding(
+        "lookup-failed",
+        fleet.landing_account,
+        fleet.landing_region,
+        what,
+        f"could not look up the {what} in the landing account: {aws.error_code(err)}",
+        "give the hub credentials read access to the landing account (logs, lambda, sqs) and re-run",
+    )
+
+
+def _destination_checks(
+    fleet: Fleet, frame: pd.DataFrame, destinations: Mapping[str, Any]
+) -> Iterator[Finding]:
+    """Regions with groups but no destination; sending accounts the destination policy refuses."""
+    cfg = fleet.config
+    regions_with_groups = sorted({str(r) for r in frame["region"].dropna().unique()})
+    for region in regions_with_groups:
+        if region not in destinations:
+            yield finding(
+                "no-destination",
+                fleet.landing_account,
+                region,
+                f"{cfg.landing.stack_name}-destination",
+                f"log groups exist in {region} but the landing account has no destination there "
+                f"(no Logs destination named {cfg.landing.stack_name}*)",
+                f"deploy the landing stacks for {region}: `xaccount-ops deploy`",
+            )
+    org_id = organization_id(fleet)
+    org_accounts = set(account_names(fleet)) if org_id else set()
+    for region, destination in sorted(destinations.items()):
+        allows = getattr(destination, "allows", None)
+        if allows is None:  # a destination record without policy support
+            continue
+        for account in sorted(fleet.accounts):
+            if allows(account, org_id):
+                continue
+            outside = bool(org_accounts) and account not in org_accounts
+            why = (
+                "is outside the organization the destination policy allows"
+                if outside
+                else "is missing from the destination policy"
+            )
+            yield finding(
+                "account-not-in-policy",
+                account,
+                region,
+                destination.arn,
+                f"sending account {account} {why}: its subscription filters will be refused",
+                "add the account: `xaccount-ops accounts add "
+                f"{account}` (or switch the destination policy to the organization)",
+            )
+
+
+def _filter_checks(
+    fleet: Fleet, frame: pd.DataFrame, destinations: Mapping[str, Any]
+) -> Iterator[Finding]:
+    """Our filters that point anywhere but this region's destination."""
+    ours = {region: d.arn for region, d in destinations.items()}
+    exists: dict[str, bool] = {}
+    for row in frame.itertuples():
+        for flt in row.filters or ():
+            if not flt.get("owned"):
+                continue
+            arn = flt.get("destination_arn", "")
+            region = str(row.region)
+            if arn == ours.get(region):
+                continue
+            parts = arn.split(":")
+            arn_region = parts[3] if len(parts) > 5 else ""
+            where = (row.account_id, region, row.log_group)
+            fix = (
+                "re-point it: `xaccount-ops subscribe` replaces our filter with one to "
+                f"{ours.get(region, 'the ' + region + ' destination (deploy it first)')}"
+            )
+            if arn_region and arn_region != region:
+                yield finding(
+                    "filter-other-region",
+                    *where,
+                    f"our filter {flt['name']} points at a destination in {arn_region}: {arn}",
+                    fix,
+                )
+                continue
+            if arn not in exists:
+                exists[arn] = _destination_exists(fleet, arn)
+            if not exists[arn]:
+                yield finding(
+                    "filter-destination-gone",
+                    *where,
+                    f"our filter {flt['name']} points at a destination that no longer exists: {arn}",
+                    fix,
+                )
+            else:
+                yield finding(
+                    "filter-other-destination",
+                    *where,
+                    f"our filter {flt['name']} points at {arn}, not at this install's destination",
+                    fix,
+                )
+
+
+def _destination_exists(fleet: Fleet, arn: str) -> bool:
+    """True unless we can see that ``arn`` (a landing-account destination) is gone.
+
+    Destinations in other accounts cannot be listed from here: those count as existing.
+    """
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[2] != "logs" or parts[5] != "destination":
+        return True
+    region, account, name = parts[3], parts[4], parts[6]
+    if account != fleet.landing_account:
+        return True
+    logs = fleet.landing_client("logs", region)
+    for page in logs.get_paginator("describe_destinations").paginate(DestinationNamePrefix=name):
+        if any(d.get("destinationName") == name for d in page.get("destinations", [])):
+            return True
+    return False
+
+
+def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[Finding]:
+    """Per log group: slots full of foreign filters, not shipping, never expiring."""
+    subs = cfg.subscriptions
+    min_created = now - timedelta(days=subs.min_age_days)
+    for row in frame.itertuples():
+        where = (row.account_id, str(row.region), row.log_group)
+        pipeline = is_pipeline_group(row.log_group, cfg)
+        if pd.isna(row.retention_days):
+            yield finding(
+                "never-expires",
+                *where,
+                "retention is 'never expire': storage grows without bound",
+                "set a retention policy (aws logs put-retention-policy --retention-in-days N)",
+            )
+        if row.ships or pipeline or not _selected(cfg, row, min_created):
+            continue
+        foreign = [f["name"] for f in (row.filters or ()) if not f.get("owned")]
+        if pd.isna(row.our_filter) and len(foreign) >= FILTER_SLOTS:
+            yield finding(
+                "slots-full",
+                *where,
+                f"not shipping: all {FILTER_SLOTS} subscription filter slots are taken by "
+                f"filters we do not own ({', '.join(foreign)})",
+                "ask the owners to free a slot (or raise the filters-per-group quota), "
+                "then `xaccount-ops subscribe`",
+            )
+            continue
+        yield finding(
+            "not-shipping",
+            *where,
+            "not shipping: no filter of ours points at this region's destination",
+            "`xaccount-ops subscribe` (it only adds or updates filters named "
+            f"logzio-xacct-{row.region})",
+        )
+
+
+def _selected(cfg: Config, row: Any, min_created: datetime) -> bool:
+    """Whether the config means this group to ship (include/exclude, size and age floors)."""
+    subs = cfg.subscriptions
+    name = row.log_group
+    if not validate.matches(name, subs.include) or validate.matches(name, subs.exclude):
+        return False
+    if subs.min_stored_bytes and (
+        pd.isna(row.stored_bytes) or row.stored_bytes < subs.min_stored_bytes
+    ):
+        return False
+    return not (subs.min_age_days and not pd.isna(row.created) and row.created > min_created)
+
+
+def _pipeline_loop_checks(
+    fleet: Fleet, frame: pd.DataFrame, destinations: Mapping[str, Any]
+) -> Iterator[Finding]:
+    """The pipeline's own log groups subscribed to the pipeline: every shipped line makes more."""
+    cfg = fleet.config
+    ours = {d.arn for d in destinations.values()}
+    seen: set[tuple[str, str, str]] = set()
+    for row in frame.itertuples():
+        if is_pipeline_group(row.log_group, cfg):
+            seen.add((row.account_id, str(row.region), row.log_group))
+            yield from _loop_finding(
+                cfg, row.account_id, str(row.region), row.log_group, row.filters, ours
+            )
+    inventoried = set(frame["account_id"].dropna().unique())
+    if fleet.landing_account in inventoried:
+        return
+    # The landing account is not a sender: look at its pipeline groups directly (a few calls).
+    logs = fleet.landing_client("logs")
+    prefix = f"/aws/lambda/{cfg.landing.stack_name}"
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+        for group in page.get("logGroups", []):
+            name = group["logGroupName"]
+            if not is_pipeline_group(name, cfg):
+                continue
+            filters = [
+                {"name": f["filterName"], "destination_arn": f.get("destinationArn", "")}
+                for f in logs.describe_subscription_filters(logGroupName=name).get(
+                    "subscriptionFilters", []
+                )
+            ]
+            yield from _loop_finding(
+                cfg, fleet.landing_account, fleet.landing_region, name, filters, ours
+            )
+
+
+def _loop_finding(
+    cfg: Config,
+    account: str,
+    region: str,
+    name: str,
+    filters: Iterable[Mapping[str, Any]] | None,
+    ours: set[str],
+) -> Iterator[Finding]:
+    for flt in filters or ():
+        if flt.get("destination_arn") in ours or str(flt.get("name", "")).startswith(
+            cfg.landing.stack_name
+        ):
+            yield finding(
+                "pipeline-loop",
+                account,
+                region,
+                name,
+                f"the pipeline's own log group is subscribed ({flt.get('name')}): what the "
+                "shipper logs is shipped, logged and shipped again",
+                "remove that filter and add the group to subscriptions.exclude "
+                "(`xaccount-ops unsubscribe` removes our filters)",
+            )
+            return
+
+
+def _shipper_checks(fleet: Fleet) -> Iterator[Finding]:
+    """The shipper Lambda and its failure queue exist in the landing region (names start with
+    the stack name)."""
+    stack = fleet.config.landing.stack_name
+    region = fleet.landing_region
+    functions = fleet.landing_client("lambda").get_paginator("list_functions")
+    found = any(
+        f["FunctionName"].startswith(stack)
+        for page in functions.paginate()
+        for f in page.get("Functions", [])
+    )
+    if not found:
+        yield finding(
+            "shipper-missing",
+            fleet.landing_account,
+            region,
+            f"{stack}-shipper",
+            f"no shipper Lambda function named {stack}* in the landing account: nothing reads "
+            "the stream, logs pile up in Kinesis and expire",
+            "deploy the landing stack: `xaccount-ops deploy`",
+        )
+    queues = fleet.landing_client("sqs").list_queues(QueueNamePrefix=stack).get("QueueUrls", [])
+    if not queues:
+        yield finding(
+            "failure-queue-missing",
+            fleet.landing_account,
+            region,
+            f"{stack}-shipper-failures",
+            f"no failure queue named {stack}* in the landing account: batches that exhaust "
+            "their retries are dropped without a record",
+            "deploy the landing stack: `xaccount-ops deploy`",
+        )
+
+
+# -- lookups shared with the destinations module ----------------------------------------------
+
+
+def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
+    from xaccount_ops.inventory import _landing_destinations as lookup
+
+    return lookup(fleet)
+
+
+def is_pipeline_group(name: str, cfg: Config) -> bool:
+    """True for the pipeline's own log groups (``destinations.pipeline_log_group``)."""
+    try:
+        from xaccount_ops.destinations import pipeline_log_group
+    except ModuleNotFoundError as err:
+        if err.name != "xaccount_ops.destinations":
+            raise
+        return name.startswith(f"/aws/lambda/{cfg.landing.stack_name}")
+    return bool(pipeline_log_group(name, cfg))
+
+
+def organization_id(fleet: Fleet) -> str | None:
+    """The hub's organization id, or None outside an organization / without permission."""
+    try:
+        client = aws.client(
+            fleet.hub_session,
+            "organizations",
+            fleet.landing_region,
+            endpoint_url=fleet.config.aws.endpoint_url,
+        )
+        return client.describe_organization()["Organization"]["Id"]
+    except Exception as err:
+        log.info("organization id unavailable: %s", aws.error_code(err))
+        return None
