@@ -281,8 +281,10 @@ def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[F
             )
         if row.ships or pipeline or not _selected(cfg, row, min_created):
             continue
+        if not pd.isna(row.our_filter):
+            continue  # ours points elsewhere: the filter checks say where and why
         foreign = [f["name"] for f in (row.filters or ()) if not f.get("owned")]
-        if pd.isna(row.our_filter) and len(foreign) >= FILTER_SLOTS:
+        if len(foreign) >= FILTER_SLOTS:
             yield finding(
                 "slots-full",
                 *where,
