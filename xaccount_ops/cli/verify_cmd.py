@@ -1,0 +1,102 @@
+"""``xaccount-ops verify`` and ``xaccount-ops health``.
+
+``verify`` sends a canary down every (account, region) path and waits for it in Logz.io: exit 0
+only if every path delivered, 1 otherwise, with the diagnosis of the misses on stderr (stdout
+keeps the one result document, whatever --format). ``health`` grades the pipeline's metrics over
+a window: exit 1 when any metric fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from datetime import timedelta
+
+from xaccount_ops.cli.context import Context, add_output_arguments, render
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
+
+
+def parse_window(text: str) -> timedelta:
+    """``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes)."""
+    match = _WINDOW_RE.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a window; use e.g. 30m, 6h or 2d (a bare number is minutes)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds > 0")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="send a canary down every account/region path and prove it arrives in Logz.io",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="how long to wait for the canaries (default: [verify] timeout_s, 300)",
+    )
+    parser.add_argument(
+        "--no-prepare",
+        dest="prepare",
+        action="store_false",
+        help="check the paths as they are: do not create or (re)subscribe the canary log group",
+    )
+    add_output_arguments(parser)
+    parser.set_defaults(func=run_verify)
+
+    parser = subparsers.add_parser(
+        "health", help="iterator age, errors, throttles, failure queue, policy coverage"
+    )
+    parser.add_argument(
+        "--window",
+        type=parse_window,
+        default=timedelta(hours=1),
+        help="how far back to look: 30m, 6h, 2d (default: 1h)",
+    )
+    add_output_arguments(parser)
+    parser.set_defaults(func=run_health)
+
+
+def run_verify(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import verify
+
+    result = verify(ctx.fleet(), timeout_s=args.timeout, prepare=args.prepare)
+    ctx.emit(result.frame, args)
+    counts = result.frame["status"].value_counts()
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("delivered", "missing", "error"))
+    print(f"xaccount-ops: {summary}", file=sys.stderr)
+    if not result.diagnosis.empty:
+        print("\nWhere the missing paths break:", file=sys.stderr)
+        sys.stderr.write(render(result.diagnosis, "table"))
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def run_health(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import health
+
+    frame = health(ctx.fleet(), window=args.window)
+    ctx.emit(frame, args)
+    failing = frame[frame["status"] == "fail"]
+    warning = frame[frame["status"] == "warn"]
+    print(
+        f"xaccount-ops: {len(frame) - len(failing) - len(warning)} ok, {len(warning)} warn, "
+        f"{len(failing)} fail",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE if not failing.empty else EXIT_OK

@@ -1,0 +1,27 @@
+"""Verify delivery end to end, and watch the pipeline's health.
+
+- :func:`verify`: a marked canary down every (account, region) path, found again through the
+  Logz.io Search API; misses come with a :func:`diagnose` of where the path breaks.
+- :func:`health`: iterator age, errors, throttles, failure-queue depth, Kinesis write throttling
+  and destination policy coverage over a window, graded ok/warn/fail.
+
+>>> result = verify(fleet)  # doctest: +SKIP
+>>> result.ok, result.frame, result.diagnosis  # doctest: +SKIP
+>>> health(fleet, window=timedelta(hours=6))  # doctest: +SKIP
+"""
+
+from xaccount_ops.verify.canary import Canary, VerifyResult, verify
+from xaccount_ops.verify.diagnose import diagnose
+from xaccount_ops.verify.health import Thresholds, health
+from xaccount_ops.verify.landing import Pipeline, discover
+
+__all__ = [
+    "Canary",
+    "Pipeline",
+    "Thresholds",
+    "VerifyResult",
+    "diagnose",
+    "discover",
+    "health",
+    "verify",
+]

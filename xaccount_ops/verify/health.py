@@ -1,0 +1,242 @@
+"""Health snapshot of the landing pipeline over a window: one row per metric, ok/warn/fail.
+
+What it looks at: the shipper's iterator age, errors and throttles; the on-failure queue depth;
+Kinesis write throttling; and destination policy coverage (how many fleet accounts each region's
+destination allows). Missing metrics are not failures: CloudWatch publishes nothing for an idle
+function, and the local cloud publishes no service metrics at all; such rows say "no data".
+
+>>> health(fleet, window=timedelta(hours=1))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from xaccount_ops import aws
+from xaccount_ops.accounts import Fleet
+from xaccount_ops.verify import landing
+from xaccount_ops.verify.diagnose import metric_sum, queue_depth
+
+log = logging.getLogger(__name__)
+
+HEALTH_STATUSES = ("ok", "warn", "fail")
+HEALTH_SCHEMA: dict[str, Any] = {
+    "metric": "string",
+    "region": "string",
+    "resource": "string",
+    "value": "Float64",
+    "unit": "string",
+    "warn_at": "Float64",
+    "fail_at": "Float64",
+    "status": pd.CategoricalDtype(list(HEALTH_STATUSES), ordered=True),
+    "detail": "string",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A metric warns at ``warn`` and fails at ``fail`` (both inclusive)."""
+
+    iterator_age_ms: tuple[float, float] = (60_000, 600_000)
+    function_errors: tuple[float, float] = (1, 10)
+    function_throttles: tuple[float, float] = (1, 10)
+    failure_queue_depth: tuple[float, float] = (1, 1)
+    kinesis_write_throttled: tuple[float, float] = (1, 100)
+    # Fraction of fleet accounts the destination allows: less than this is a failure.
+    policy_coverage: tuple[float, float] = (1.0, 1.0)
+
+
+def grade(value: float | None, warn: float, fail: float) -> str:
+    """ok/warn/fail for a "higher is worse" value; None (no data) is ok."""
+    if value is None or pd.isna(value):
+        return "ok"
+    if value >= fail:
+        return "fail"
+    if value >= warn:
+        return "warn"
+    return "ok"
+
+
+def health(
+    fleet: Fleet,
+    *,
+    window: timedelta = timedelta(hours=1),
+    thresholds: Thresholds | None = None,
+    pipeline: landing.Pipeline | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> pd.DataFrame:
+    """One row per health metric over the last ``window``; status ok/warn/fail."""
+    limits = thresholds or Thresholds()
+    pipeline = pipeline or landing.discover(fleet)
+    since = now() - window
+    rows: list[dict[str, Any]] = []
+    region = fleet.landing_region
+    function = pipeline.function_name
+    cloudwatch = fleet.landing_client("cloudwatch")
+
+    def add(
+        metric: str,
+        resource: str,
+        value: float | None,
+        unit: str,
+        limit: tuple[float, float],
+        detail: str = "",
+        status: str | None = None,
+        where: str = region,
+    ) -> None:
+        warn, fail = limit
+        rows.append(
+            {
+                "metric": metric,
+                "region": where,
+                "resource": resource,
+                "value": value,
+                "unit": unit,
+                "warn_at": warn,
+                "fail_at": fail,
+                "status": status or grade(value, warn, fail),
+                "detail": detail or ("no datapoints in the window" if value is None else ""),
+            }
+        )
+
+    lambda_metrics = (
+        ("iterator_age_ms", "IteratorAge", "Maximum", "ms", limits.iterator_age_ms),
+        ("function_errors", "Errors", "Sum", "count", limits.function_errors),
+        ("function_throttles", "Throttles", "Sum", "count", limits.function_throttles),
+    )
+    for metric, name, statistic, unit, limit in lambda_metrics:
+        if function is None:
+            add(metric, "", None, unit, limit, "no shipper function found", status="fail")
+            continue
+        value = _safe_metric(
+            cloudwatch, "AWS/Lambda", name, "FunctionName", function, since, statistic
+        )
+        add(metric, function, value, unit, limit)
+
+    if pipeline.queue_url is None:
+        add(
+            "failure_queue_depth",
+            "",
+            None,
+            "messages",
+            limits.failure_queue_depth,
+            "no on-failure queue found: exhausted batches are dropped without a record",
+            status="warn",
+        )
+    else:
+        depth = queue_depth(fleet, pipeline)
+        add(
+            "failure_queue_depth",
+            pipeline.queue_name or "",
+            depth,
+            "messages",
+            limits.failure_queue_depth,
+            "current depth (visible + in flight)",
+        )
+
+    stream = pipeline.stream_name
+    if stream is None:
+        add(
+            "kinesis_write_throttled",
+            "",
+            None,
+            "count",
+            limits.kinesis_write_throttled,
+            "no Kinesis stream found",
+            status="fail",
+        )
+    else:
+        stream_cw = fleet.landing_client("cloudwatch", pipeline.stream_region)
+        value = _safe_metric(
+            stream_cw,
+            "AWS/Kinesis",
+            "WriteProvisionedThroughputExceeded",
+            "StreamName",
+            stream,
+            since,
+        )
+        add(
+            "kinesis_write_throttled",
+            stream,
+            value,
+            "count",
+            limits.kinesis_write_throttled,
+            where=pipeline.stream_region or region,
+        )
+
+    rows.extend(_coverage_rows(fleet, pipeline, limits))
+    frame = pd.DataFrame(rows, columns=list(HEALTH_SCHEMA)).astype(HEALTH_SCHEMA)
+    return frame
+
+
+def _safe_metric(
+    cloudwatch: Any,
+    namespace: str,
+    name: str,
+    dimension: str,
+    value: str,
+    since: datetime,
+    statistic: str = "Sum",
+) -> float | None:
+    try:
+        return metric_sum(cloudwatch, namespace, name, dimension, value, since, statistic=statistic)
+    except Exception as err:  # a metric we cannot read is "no data", said in the log
+        log.warning("cannot read %s/%s: %s", namespace, name, aws.error_code(err))
+        return None
+
+
+def _coverage_rows(
+    fleet: Fleet, pipeline: landing.Pipeline, limits: Thresholds
+) -> list[dict[str, Any]]:
+    """Per region: the share of fleet accounts the destination policy allows."""
+    from xaccount_ops.audit import organization_id
+
+    org_id = organization_id(fleet)
+    accounts = sorted(fleet.accounts)
+    warn_below, fail_below = limits.policy_coverage
+    rows = []
+    for region in fleet.regions:
+        destination = pipeline.destinations.get(region)
+        base = {
+            "metric": "policy_coverage",
+            "region": region,
+            "unit": "fraction",
+            "warn_at": warn_below,
+            "fail_at": fail_below,
+        }
+        if destination is None:
+            rows.append(
+                {
+                    **base,
+                    "resource": "",
+                    "value": None,
+                    "status": "fail",
+                    "detail": "no destination in this region: `xaccount-ops deploy`",
+                }
+            )
+            continue
+        refused = [a for a in accounts if not destination.allows(a, org_id)]
+        share = (len(accounts) - len(refused)) / len(accounts) if accounts else 1.0
+        # Lower is worse here: below fail_below fails, below warn_below warns.
+        status = "fail" if share < fail_below else "warn" if share < warn_below else "ok"
+        detail = (
+            f"not allowed: {', '.join(refused[:10])}{' …' if len(refused) > 10 else ''}"
+            if refused
+            else f"all {len(accounts)} accounts allowed"
+        )
+        rows.append(
+            {
+                **base,
+                "resource": destination.arn,
+                "value": share,
+                "status": status,
+                "detail": detail,
+            }
+        )
+    return rows
