@@ -1,0 +1,92 @@
+"""Lines → request bodies of at most ``max_body_bytes``, cut at record boundaries when possible.
+
+A body is one ``bytearray`` of newline-terminated lines (the final newline is not sent) plus the
+list of Kinesis records whose lines it holds, as ``Segment(record_index, end_offset)``. The
+segments are what lets delivery split a failing body per record and report the earliest record
+not delivered. Cutting before the record that overflows (rather than in its middle) means a failed
+body never holds the tail of a record whose head was already delivered, so a retry of that record
+duplicates nothing, unless a single record is larger than a body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Segment(NamedTuple):
+    """Lines of one record inside a body, ending (exclusive, newline included) at ``end``."""
+
+    record: int
+    end: int
+
+
+@dataclass
+class Body:
+    """A request body ready to deliver; ``buf`` is never resized after this is built."""
+
+    buf: bytearray
+    end: int
+    segments: list[Segment] = field(default_factory=list)
+
+
+class Batcher:
+    """Accumulates lines and hands full bodies to ``deliver`` (which raises to stop the batch)."""
+
+    def __init__(self, max_body_bytes: int, deliver: Callable[[Body], None]) -> None:
+        self.max_body = max_body_bytes
+        self._deliver = deliver
+        self._buf = bytearray()
+        self._segments: list[Segment] = []
+        self._record = -1
+        self._record_start = 0
+        self.lines = 0
+        self.bytes = 0
+
+    def begin_record(self, index: int) -> None:
+        self._record = index
+        self._record_start = len(self._buf)
+
+    def end_record(self) -> None:
+        if len(self._buf) > self._record_start:
+            self._segments.append(Segment(self._record, len(self._buf)))
+
+    def add(self, line: bytes) -> None:
+        """Append one line (no newline in it: JSON escapes them), cutting a body first if full."""
+        buf = self._buf
+        # The body sent is buf without its last newline, so buf + line + "\n" - 1 must fit.
+        if len(buf) + len(line) > self.max_body and buf:
+            self._cut()
+            buf = self._buf
+        buf += line
+        buf += b"\n"
+        self.lines += 1
+        self.bytes += len(line) + 1
+
+    def first_undelivered(self, current: int) -> int:
+        """The earliest record not fully handed to delivery, ``current`` being processed now."""
+        return self._segments[0].record if self._segments else current
+
+    def flush(self) -> None:
+        """Deliver whatever is buffered (call after ``end_record`` of the last record)."""
+        if self._buf:
+            self._deliver(Body(self._buf, len(self._buf), self._segments))
+            self._reset(bytearray())
+
+    def _cut(self) -> None:
+        # Deliver first, reset after: should delivery raise, the buffer still names its records.
+        start = self._record_start
+        if self._segments:
+            # Whole records only: the current record's lines so far move to the next body.
+            self._deliver(Body(self._buf, start, self._segments))
+            self._reset(self._buf[start:])
+        else:
+            # The current record alone fills a body: it has to be split.
+            self._deliver(Body(self._buf, len(self._buf), [Segment(self._record, len(self._buf))]))
+            self._reset(bytearray())
+
+    def _reset(self, buf: bytearray) -> None:
+        self._buf = buf
+        self._segments = []
+        self._record_start = 0

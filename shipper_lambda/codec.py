@@ -1,0 +1,118 @@
+"""JSON and gzip backends: orjson and isal when importable, the standard library otherwise.
+
+The shipper must work stdlib-only (the artifact may be built without wheels), so every function
+here has a stdlib path that produces the same bytes on the wire modulo JSON key spacing. Setting
+``SHIPPER_STDLIB_ONLY=1`` before import (or calling :func:`select`) forces the stdlib path; the
+benchmark and the tests use it to measure and check both.
+
+The fast paths fall back to the stdlib per call where orjson is stricter than JSON allows in
+practice (lone surrogates, integers beyond 64 bits), so a record is never lost to a backend quirk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from typing import Any
+
+STDLIB_ONLY_ENV = "SHIPPER_STDLIB_ONLY"
+GZIP_LEVEL = 1  # fast: the listener is not the bottleneck, the function's CPU time is
+
+_c_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
+_std_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the artifact
+    _orjson = None
+try:
+    from isal import igzip as _igzip
+except ImportError:  # pragma: no cover - depends on the artifact
+    _igzip = None
+
+BACKEND = "stdlib"
+
+
+def _std_loads(data: bytes | str) -> Any:
+    return json.loads(data)
+
+
+def _std_dumps_str(value: str) -> bytes:
+    try:
+        return _c_encode_str(value).encode()
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8: escape them (\udXXX is valid JSON text).
+        return json.dumps(value).encode()
+
+
+def _std_dumps_obj(value: Any) -> bytes:
+    return _std_dumps(value).encode()
+
+
+def _std_gzip(data: bytes | bytearray | memoryview) -> bytes:
+    return zlib.compress(data, GZIP_LEVEL, 31)
+
+
+def _std_gunzip(data: bytes) -> bytes:
+    return gzip.decompress(data)
+
+
+def _fast_loads(data: bytes | str) -> Any:
+    try:
+        return _orjson.loads(data)
+    except _orjson.JSONDecodeError:
+        # Valid for Python's json (lone surrogates, huge numbers) or truly invalid: let json decide.
+        return json.loads(data)
+
+
+def _fast_dumps_str(value: str) -> bytes:
+    try:
+        return _orjson.dumps(value)
+    except TypeError:
+        return _std_dumps_str(value)
+
+
+def _fast_dumps_obj(value: Any) -> bytes:
+    try:
+        return _orjson.dumps(value)
+    except TypeError:
+        return _std_dumps_obj(value)
+
+
+def _fast_gzip(data: bytes | bytearray | memoryview) -> bytes:
+    return _igzip.compress(data, compresslevel=GZIP_LEVEL)
+
+
+def _fast_gunzip(data: bytes) -> bytes:
+    return _igzip.decompress(data)
+
+
+loads = _std_loads
+dumps_str = _std_dumps_str
+dumps_obj = _std_dumps_obj
+gzip_compress = _std_gzip
+gunzip = _std_gunzip
+
+
+def select(stdlib_only: bool = False) -> str:
+    """Bind the module functions to the fastest available backends (or the stdlib ones).
+
+    Returns the backend name, e.g. ``"orjson+isal"`` or ``"stdlib"``. Callers look the functions
+    up on this module at use time, so a switch takes effect on the next record.
+    """
+    global loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
+    use_orjson = _orjson is not None and not stdlib_only
+    use_isal = _igzip is not None and not stdlib_only
+    loads = _fast_loads if use_orjson else _std_loads
+    dumps_str = _fast_dumps_str if use_orjson else _std_dumps_str
+    dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
+    gzip_compress = _fast_gzip if use_isal else _std_gzip
+    gunzip = _fast_gunzip if use_isal else _std_gunzip
+    names = [name for name, used in (("orjson", use_orjson), ("isal", use_isal)) if used]
+    BACKEND = "+".join(names) or "stdlib"
+    return BACKEND
+
+
+select(stdlib_only=os.environ.get(STDLIB_ONLY_ENV, "").lower() in ("1", "true", "yes"))

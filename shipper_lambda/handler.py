@@ -1,0 +1,142 @@
+"""Lambda entry point: Kinesis batch of CloudWatch Logs payloads → Logz.io bulk listener.
+
+Records are processed in order. Each DATA_MESSAGE becomes one line per log event (see
+``transform``); lines fill bodies (``batch``) that are sent as they fill (``deliver``/``sender``).
+The result names the earliest record not fully delivered, after which nothing more is sent, so
+Lambda's checkpoint never makes the listener receive a delivered record twice (with
+``ReportBatchItemFailures``, Lambda retries from the lowest sequence number reported).
+
+Undecodable records and CONTROL_MESSAGE records ship nothing and never fail the batch. A bad token
+(401/403) stops the batch at its first undelivered record and logs an error: it never drops data.
+A configuration error raises: nothing can be sent until it is fixed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from shipper_lambda import codec, config, token_source
+from shipper_lambda.batch import Batcher
+from shipper_lambda.decode import (
+    CONTROL_MESSAGE,
+    DATA_MESSAGE,
+    UndecodableRecord,
+    decode_record,
+    sequence_number,
+)
+from shipper_lambda.deliver import Delivery, DeliveryFailed
+from shipper_lambda.metrics import Stats, emit
+from shipper_lambda.sender import Listener, Sender
+from shipper_lambda.transform import LineEncoder, record_context
+
+log = logging.getLogger("shipper_lambda")
+
+DEFAULT_BUDGET_S = 60.0  # without a Lambda context (local runs)
+LOG_LEVEL_ENV = "LOGZIO_LOG_LEVEL"
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    """Ship the batch; return the partial-batch response for ``ReportBatchItemFailures``."""
+    started = time.monotonic()
+    log.setLevel(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
+    cfg = config.load(os.environ)
+    token = token_source.resolve(cfg)
+    deadline = started + _budget_s(context) - cfg.safety_margin_s
+    stats = Stats(backend=codec.BACKEND)
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        records = []
+
+    invocation = _Invocation(cfg, Sender(Listener(cfg.listener_url, token), cfg, deadline, stats))
+    failed = invocation.run(records)
+
+    failures: list[dict[str, str]] = []
+    if failed is not None:
+        seq = sequence_number(records[failed])
+        stats.records_failed = len(records) - failed
+        stats.failed_sequence_number = seq
+        if seq is None:
+            raise RuntimeError(f"record #{failed} failed and has no sequence number to report")
+        failures.append({"itemIdentifier": seq})
+    stats.duration_ms = round((time.monotonic() - started) * 1000, 1)
+    emit(stats, getattr(context, "function_name", None))
+    return {"batchItemFailures": failures}
+
+
+class _Invocation:
+    """One batch's processing state: encoder, batcher, delivery and counters."""
+
+    def __init__(self, cfg: config.Config, post: Sender) -> None:
+        self.cfg = cfg
+        self.stats = post.stats
+        self.encoder = LineEncoder(cfg)
+        self.batcher = Batcher(cfg.max_body_bytes, Delivery(post, post.stats))
+
+    def run(self, records: list[Any]) -> int | None:
+        """Process every record; the index of the earliest one not fully delivered, or None."""
+        index = 0
+        try:
+            for index, record in enumerate(records):
+                self._record(index, record)
+            self.batcher.flush()
+            return None
+        except DeliveryFailed as failure:
+            log.error("stopping at record #%d: %s", failure.record, failure)
+            return failure.record
+        except Exception:
+            # A bug must not turn into lost data: report from the earliest record still pending.
+            failed = self.batcher.first_undelivered(index)
+            log.exception("unexpected error at record #%d; reporting record #%d", index, failed)
+            return failed
+        finally:
+            stats, encoder = self.stats, self.encoder
+            stats.lines, stats.bytes_lines = self.batcher.lines, self.batcher.bytes
+            stats.truncated, stats.malformed = encoder.truncated, len(encoder.malformed)
+
+    def _record(self, index: int, record: Any) -> None:
+        stats = self.stats
+        stats.records += 1
+        try:
+            payload, size = decode_record(record)
+        except UndecodableRecord as err:
+            stats.records_undecodable += 1
+            log.error(
+                "skipping undecodable record #%d seq=%s: %s", index, sequence_number(record), err
+            )
+            return
+        stats.bytes_in += size
+        kind = payload["messageType"]
+        if kind == CONTROL_MESSAGE:
+            stats.records_control += 1
+            return
+        if kind != DATA_MESSAGE:
+            stats.records_undecodable += 1
+            log.error(
+                "skipping record #%d seq=%s: unknown messageType %r",
+                index,
+                sequence_number(record),
+                kind[:50],
+            )
+            return
+        events = payload["logEvents"]
+        if not self.cfg.ships(payload["logGroup"]):
+            stats.records_filtered += 1
+            return
+        stats.events += len(events)
+        ctx = record_context(payload, self.cfg)
+        batcher = self.batcher
+        add = batcher.add
+        batcher.begin_record(index)
+        for line in self.encoder.lines(events, ctx):
+            add(line)
+        batcher.end_record()
+
+
+def _budget_s(context: Any) -> float:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return DEFAULT_BUDGET_S
+    return remaining() / 1000

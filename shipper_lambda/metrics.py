@@ -1,0 +1,97 @@
+"""Per-invocation counters, written as one JSON line that is also a CloudWatch EMF document.
+
+The line goes straight to stdout rather than through ``logging``: the Lambda runtime's log handler
+prefixes text to every record, and CloudWatch only extracts embedded metrics from log events that
+are pure JSON. One line serves both readers: people and Logs Insights see the counts as top-level
+fields, CloudWatch turns the ones named in ``_aws.CloudWatchMetrics`` into metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+NAMESPACE = "XaccountOps/Shipper"
+
+# Counter → EMF unit. Everything else in the line is a property, not a metric.
+METRIC_UNITS = {
+    "records": "Count",
+    "records_undecodable": "Count",
+    "records_control": "Count",
+    "records_filtered": "Count",
+    "records_failed": "Count",
+    "events": "Count",
+    "lines": "Count",
+    "bytes_in": "Bytes",
+    "bytes_out": "Bytes",
+    "requests": "Count",
+    "retries": "Count",
+    "dropped": "Count",
+    "truncated": "Count",
+    "malformed": "Count",
+    "auth_failures": "Count",
+    "duration_ms": "Milliseconds",
+}
+
+
+@dataclass
+class Stats:
+    """What one invocation did. ``bytes_in`` is decompressed payload JSON, ``bytes_out`` wire bytes."""
+
+    records: int = 0
+    records_undecodable: int = 0
+    records_control: int = 0
+    records_filtered: int = 0
+    records_failed: int = 0
+    events: int = 0
+    lines: int = 0
+    bytes_in: int = 0
+    bytes_lines: int = 0
+    bytes_out: int = 0
+    requests: int = 0
+    retries: int = 0
+    reconnects: int = 0
+    dropped: int = 0
+    truncated: int = 0
+    malformed: int = 0
+    auth_failures: int = 0
+    duration_ms: float = 0.0
+    backend: str = ""
+    failed_sequence_number: str | None = None
+    dropped_ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The counters as a dict (without the dropped ids, which are logged one by one)."""
+        doc = asdict(self)
+        doc.pop("dropped_ids")
+        return doc
+
+
+def emf_document(stats: Stats, function_name: str | None = None) -> dict[str, Any]:
+    """The summary plus the ``_aws`` block that makes CloudWatch extract the metrics."""
+    doc: dict[str, Any] = {"message": "shipper invocation", **stats.summary()}
+    dimensions: list[list[str]] = [[]]
+    if function_name:
+        doc["FunctionName"] = function_name
+        dimensions = [["FunctionName"]]
+    doc["_aws"] = {
+        "Timestamp": int(time.time() * 1000),
+        "CloudWatchMetrics": [
+            {
+                "Namespace": NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
+            }
+        ],
+    }
+    return doc
+
+
+def emit(stats: Stats, function_name: str | None = None, stream: TextIO | None = None) -> None:
+    """Write the invocation's one summary/EMF line."""
+    out = stream or sys.stdout
+    out.write(json.dumps(emf_document(stats, function_name), separators=(",", ":")) + "\n")
+    out.flush()

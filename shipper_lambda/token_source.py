@@ -1,0 +1,91 @@
+"""Where the shipping token comes from: the environment, Secrets Manager or SSM Parameter Store.
+
+A secret is read once per container and cached (Lambda reuses containers for many invocations).
+boto3 is imported only here and only when a secret is configured: the stdlib-only path and cold
+starts without a secret never pay for it. boto3 honours ``AWS_ENDPOINT_URL``, which the local cloud
+sets, so the same code reads the emulator's secrets.
+
+``LOGZIO_TOKEN_SECRET`` forms:
+
+- ``ssm:NAME`` or ``/path/name``: an SSM parameter (SecureString decrypted);
+- anything else: a Secrets Manager id (name or ARN). The secret string is either the token itself
+  or a JSON object holding it under ``token`` or ``LOGZIO_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from shipper_lambda.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+_cache: dict[str, str] = {}
+
+
+class TokenUnavailable(RuntimeError):
+    """The configured secret could not be read. The message names the secret, never its value."""
+
+
+def resolve(config: Config) -> str:
+    """The shipping token: ``LOGZIO_TOKEN`` wins; else the secret, fetched once per container."""
+    if config.token:
+        return config.token
+    secret_id = config.token_secret or ""
+    if secret_id not in _cache:
+        _cache[secret_id] = _fetch(secret_id)
+    return _cache[secret_id]
+
+
+def clear_cache() -> None:
+    """Forget fetched tokens (tests; a rotated secret is picked up by the next container)."""
+    _cache.clear()
+
+
+def _fetch(secret_id: str) -> str:
+    import boto3  # lazily: only containers configured with a secret need it
+
+    try:
+        if secret_id.startswith(("ssm:", "/")):
+            name = secret_id.removeprefix("ssm:")
+            response = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            value = response["Parameter"]["Value"]
+        else:
+            region = _arn_region(secret_id)
+            client = boto3.client("secretsmanager", **({"region_name": region} if region else {}))
+            value = client.get_secret_value(SecretId=secret_id)["SecretString"]
+    except Exception as err:
+        # botocore messages name the resource, not the value; keep only the class and message.
+        raise TokenUnavailable(
+            f"could not read the shipping token from {secret_id!r}: {type(err).__name__}: {err}"
+        ) from None
+    token = _unwrap(value, secret_id)
+    log.info("shipping token read from %s", secret_id)
+    return token
+
+
+def _unwrap(value: str, secret_id: str) -> str:
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise ConfigError(f"secret {secret_id!r} looks like JSON but does not parse") from None
+        for key in ("token", "LOGZIO_TOKEN", "logzio_token"):
+            if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
+                return doc[key].strip()
+        raise ConfigError(
+            f"secret {secret_id!r} is a JSON object without a 'token' or 'LOGZIO_TOKEN' string"
+        )
+    if not text:
+        raise ConfigError(f"secret {secret_id!r} is empty")
+    return text
+
+
+def _arn_region(secret_id: str) -> str | None:
+    # arn:aws:secretsmanager:<region>:<account>:secret:<name>
+    parts = secret_id.split(":")
+    if len(parts) >= 7 and parts[0] == "arn" and parts[2] == "secretsmanager" and parts[3]:
+        return parts[3]
+    return None
