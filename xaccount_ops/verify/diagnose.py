@@ -156,8 +156,10 @@ def sender_problems(
             )
         )
     if canary.setup_problem:
+        # The refusal explains the missing filter too: one row says it all.
         rows.append(row(target, *canary.setup_problem))
-    elif destination is not None and not destination.allows(target.account_id, org_id):
+        return rows
+    if destination is not None and not destination.allows(target.account_id, org_id):
         rows.append(
             row(
                 target,

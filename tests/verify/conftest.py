@@ -1,0 +1,313 @@
+"""Fixtures for the verify tests.
+
+- ``scripted``: a real HTTP server on loopback that answers what it is told (statuses the Logz.io
+  emulator cannot be made to produce: 403, 429, plan refusals), recording the requests.
+- ``build_landing``: the minimum landing pipeline, made with boto3 and nothing of the stacks
+  module: Kinesis stream, a Logs destination per region with a policy for the sending accounts,
+  the shipper function from a zip of ``shipper_lambda/``, its log group, an on-failure queue and
+  the event source mapping.
+- ``verify_config``: a config file for a given endpoint/stack/canary group.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_ids = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test (or test process) uses: moto state is shared per server."""
+    return f"{prefix}{os.getpid() % 10000:04d}{next(_ids):03d}"
+
+
+# -- scripted HTTP server -----------------------------------------------------------------------
+
+
+class Script:
+    """Responses handed out in order (the last one repeats), and the requests seen."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, dict[str, str], bytes]] = [(200, {}, b"{}")]
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        # When set, answers every request instead of ``responses``.
+        self.handler: Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes]] | None = None
+
+    def next(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        if self.handler is not None:
+            return self.handler(request)
+        with self.lock:
+            return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            request = {
+                "path": self.path,
+                "headers": dict(self.headers),
+                "body": json.loads(self.rfile.read(length) or b"{}"),
+            }
+            script.requests.append(request)
+            status, headers, body = script.next(request)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", script
+    server.shutdown()
+    server.server_close()
+
+
+def search_hits(*sources: dict[str, Any]) -> bytes:
+    return json.dumps(
+        {"hits": {"total": len(sources), "hits": [{"_source": s} for s in sources]}}
+    ).encode()
+
+
+# -- the landing pipeline, by hand --------------------------------------------------------------
+
+
+def shipper_zip() -> bytes:
+    """A zip of the repo's shipper_lambda/ package (sources only)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((REPO / "shipper_lambda").rglob("*.py")):
+            archive.write(path, path.relative_to(REPO).as_posix())
+    return buffer.getvalue()
+
+
+@dataclass
+class Landing:
+    stack: str
+    stream_arn: str
+    destinations: dict[str, str]  # region -> arn
+    function_name: str
+    queue_url: str
+    mapping_uuid: str
+
+
+def put_policy(logs: Any, destination_arn: str, accounts: Sequence[str]) -> None:
+    """The account-list destination policy the templates write."""
+    name = destination_arn.rsplit(":", 1)[-1]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowSendingAccounts",
+                "Effect": "Allow",
+                "Principal": {"AWS": list(accounts)},
+                "Action": "logs:PutSubscriptionFilter",
+                "Resource": destination_arn,
+            }
+        ],
+    }
+    logs.put_destination_policy(destinationName=name, accessPolicy=json.dumps(policy))
+
+
+def build_landing(
+    client: Callable[[str, str], Any],
+    *,
+    stack: str,
+    landing_region: str,
+    regions: Sequence[str],
+    sending_accounts: Sequence[str],
+    listener_url: str = "http://127.0.0.1:9",
+    shipping_token: str = "unused",
+    mapping: bool = True,
+) -> Landing:
+    """Create the minimum landing pipeline with ``client(service, region)`` (landing account)."""
+    kinesis = client("kinesis", landing_region)
+    stream = f"{stack}-stream"
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(
+        StreamName=stream, WaiterConfig={"Delay": 0.1, "MaxAttempts": 100}
+    )
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    iam = client("iam", landing_region)
+    trust_logs = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    logs_role = iam.create_role(
+        RoleName=f"{stack}-logs", AssumeRolePolicyDocument=json.dumps(trust_logs)
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{stack}-logs",
+        PolicyName="put-records",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kinesis:PutRecord", "kinesis:PutRecords"],
+                        "Resource": stream_arn,
+                    }
+                ],
+            }
+        ),
+    )
+    destinations = {}
+    for region in regions:
+        logs = client("logs", region)
+        arn = logs.put_destination(
+            destinationName=f"{stack}-destination", targetArn=stream_arn, roleArn=logs_role
+        )["destination"]["arn"]
+        put_policy(logs, arn, sending_accounts)
+        destinations[region] = arn
+    sqs = client("sqs", landing_region)
+    queue_url = sqs.create_queue(QueueName=f"{stack}-shipper-failures")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    trust_lambda = dict(trust_logs)
+    trust_lambda["Statement"] = [
+        {**trust_logs["Statement"][0], "Principal": {"Service": "lambda.amazonaws.com"}}
+    ]
+    lambda_role = iam.create_role(
+        RoleName=f"{stack}-shipper", AssumeRolePolicyDocument=json.dumps(trust_lambda)
+    )["Role"]["Arn"]
+    function = f"{stack}-shipper"
+    client("logs", landing_region).create_log_group(logGroupName=f"/aws/lambda/{function}")
+    awslambda = client("lambda", landing_region)
+    awslambda.create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=lambda_role,
+        Handler="shipper_lambda.handler.lambda_handler",
+        Code={"ZipFile": shipper_zip()},
+        Timeout=60,
+        Environment={
+            "Variables": {
+                "LOGZIO_LISTENER_URL": listener_url,
+                "LOGZIO_TOKEN": shipping_token,
+                "LOGZIO_COMPRESS": "true",
+            }
+        },
+    )
+    uuid = ""
+    if mapping:
+        uuid = awslambda.create_event_source_mapping(
+            EventSourceArn=stream_arn,
+            FunctionName=function,
+            StartingPosition="TRIM_HORIZON",
+            BatchSize=100,
+            MaximumBatchingWindowInSeconds=0,
+            FunctionResponseTypes=["ReportBatchItemFailures"],
+            BisectBatchOnFunctionError=True,
+            MaximumRetryAttempts=2,
+            DestinationConfig={"OnFailure": {"Destination": queue_arn}},
+        )["UUID"]
+    return Landing(
+        stack=stack,
+        stream_arn=stream_arn,
+        destinations=destinations,
+        function_name=function,
+        queue_url=queue_url,
+        mapping_uuid=uuid,
+    )
+
+
+def write_config(
+    directory: Path,
+    *,
+    endpoint: str,
+    landing: str,
+    accounts: Sequence[str],
+    regions: Sequence[str],
+    stack: str,
+    canary_group: str,
+    api_url: str = "http://127.0.0.1:9",
+    listener_url: str = "http://127.0.0.1:9",
+    api_token_file: str | None = None,
+    shipping_token_file: str | None = None,
+    role_name: str = "OrganizationAccountAccessRole",
+    timeout_s: int = 60,
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    if api_token_file is None:
+        api_token_file = str(directory / "api-token")
+        Path(api_token_file).write_text("test-api-token\n")
+        os.chmod(api_token_file, 0o600)
+    shipping_token_file = shipping_token_file or api_token_file
+    path = directory / "xaccount-ops.toml"
+    path.write_text(
+        f"""
+[landing]
+account_id = "{landing}"
+region = "{regions[0]}"
+stack_name = "{stack}"
+
+[senders]
+accounts = [{", ".join(json.dumps(a) for a in accounts)}]
+regions = [{", ".join(json.dumps(r) for r in regions)}]
+role_name = "{role_name}"
+
+[logzio]
+region = "us"
+listener_url = "{listener_url}"
+api_url = "{api_url}"
+shipping_token = {{ file = {json.dumps(shipping_token_file)} }}
+api_token = {{ file = {json.dumps(api_token_file)} }}
+
+[aws]
+endpoint_url = "{endpoint}"
+max_attempts = 2
+
+[verify]
+canary_log_group = "{canary_group}"
+timeout_s = {timeout_s}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def helpers() -> Any:
+    """This module's helpers (test modules cannot import conftest under importlib mode)."""
+    import types
+
+    return types.SimpleNamespace(
+        unique=unique,
+        build_landing=build_landing,
+        put_policy=put_policy,
+        write_config=write_config,
+        search_hits=search_hits,
+        shipper_zip=shipper_zip,
+    )

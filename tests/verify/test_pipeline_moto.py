@@ -1,0 +1,342 @@
+"""Discovery, diagnosis and health on a plain moto server, with situations built on purpose.
+
+Plain moto cannot deliver subscriptions (that is the local cloud's extension), so these tests set
+up each situation directly: a stream holding (or not) the canary's record, a shipper log group
+with the shipper's structured lines, metrics put with PutMetricData, a message in the failure
+queue, a destination policy without an account.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xaccount_ops.accounts import Fleet, Target
+from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.verify import discover, health
+from xaccount_ops.verify.canary import Canary
+from xaccount_ops.verify.diagnose import (
+    diagnose,
+    landing_problems,
+    listener_statuses,
+    scan_stream,
+    sender_problems,
+    shipper_records,
+    summarize_listener,
+)
+from xaccount_ops.verify.landing import policy_allows
+
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+def account_id(helpers: Any) -> str:
+    return f"{int(helpers.unique('8')):012d}"[-12:]
+
+
+@pytest.fixture
+def world(moto_endpoint: str, tmp_path: Path, helpers: Any) -> Any:
+    """A fleet of two sending accounts and a landing pipeline (stack name of this test's own)."""
+    import types
+
+    landing = f"5{account_id(helpers)[1:]}"
+    senders = [f"6{account_id(helpers)[1:]}", f"7{account_id(helpers)[1:]}"]
+    stack = helpers.unique("vt")
+    group = f"/xaccount-ops/{helpers.unique('canary')}"
+    path = helpers.write_config(
+        tmp_path,
+        endpoint=moto_endpoint,
+        landing=landing,
+        accounts=senders,
+        regions=REGIONS,
+        stack=stack,
+        canary_group=group,
+    )
+    fleet = Fleet.from_config(load_config(path))
+    built = helpers.build_landing(
+        lambda service, region: fleet.landing_client(service, region),
+        stack=stack,
+        landing_region=REGIONS[0],
+        regions=REGIONS,
+        sending_accounts=senders,
+    )
+    return types.SimpleNamespace(fleet=fleet, landing=built, senders=senders, group=group)
+
+
+def canary(world: Any, account: str, region: str, marker: str = "m-1") -> Canary:
+    return Canary(
+        target=Target(account, region),
+        marker=marker,
+        log_group=world.group,
+        log_stream="verify-test",
+        sent_at=datetime.now(UTC),
+    )
+
+
+# -- pure pieces --------------------------------------------------------------------------------
+
+
+def test_policy_allows_accounts_and_organizations() -> None:
+    accounts = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ["111111111111", "arn:aws:iam::222222222222:root"]},
+                "Action": "logs:PutSubscriptionFilter",
+            }
+        ]
+    }
+    assert policy_allows(accounts, "111111111111", None)
+    assert policy_allows(accounts, "222222222222", None)
+    assert not policy_allows(accounts, "333333333333", None)
+    org = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["logs:PutSubscriptionFilter"],
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}},
+            }
+        ]
+    }
+    assert policy_allows(org, "333333333333", "o-abc")
+    assert not policy_allows(org, "333333333333", "o-other")
+    assert not policy_allows(org, "333333333333", None)
+    deny_only = {"Statement": [{**accounts["Statement"][0], "Effect": "Deny"}]}
+    assert not policy_allows(deny_only, "111111111111", None)
+    assert not policy_allows(None, "111111111111", None)
+
+
+def test_shipper_lines_and_listener_statuses() -> None:
+    lines = [
+        "START RequestId: abc Version: $LATEST",
+        '[INFO]\t2026-01-01T00:00:00Z\tabc\t{"event": "shipped", "listener_status": 401, "dropped": 0}',
+        json.dumps({"event": "shipped", "sends": [{"status": 200}, {"status": 503}]}),
+        json.dumps({"event": "shipped", "listener": {"status": 200}, "events": 5}),
+        "not json {",
+    ]
+    records = shipper_records(lines)
+    assert len(records) == 3
+    assert listener_statuses(records[0]) == [401]
+    assert listener_statuses(records[1]) == [200, 503]
+    problems = summarize_listener(records)
+    assert [p[1] for p in problems] == [
+        "the Logz.io listener answered 401 to 1 shipper invocation(s)",
+        "the Logz.io listener answered 503 to 1 shipper invocation(s)",
+    ]
+    assert "shipping" in problems[0][2]
+
+
+# -- discovery and the stream --------------------------------------------------------------------
+
+
+def test_discover_finds_every_piece(world: Any) -> None:
+    found = discover(world.fleet)
+    assert found.function_name == world.landing.function_name
+    assert found.stream_arn == world.landing.stream_arn
+    assert found.queue_url and found.queue_url.endswith(f"{world.landing.stack}-shipper-failures")
+    assert found.mapping and found.mapping["UUID"] == world.landing.mapping_uuid
+    assert {r: d.arn for r, d in found.destinations.items()} == world.landing.destinations
+    assert all(found.destinations[r].allows(a, None) for r in REGIONS for a in world.senders)
+    assert found.lookup_errors == ()
+
+
+def put_payload(world: Any, marker: str) -> None:
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "owner": world.senders[0],
+        "logGroup": world.group,
+        "logStream": "s",
+        "subscriptionFilters": [filter_name(REGIONS[0])],
+        "logEvents": [{"id": "1", "timestamp": 0, "message": json.dumps({"m": marker})}],
+    }
+    world.fleet.landing_client("kinesis").put_record(
+        StreamName=f"{world.landing.stack}-stream",
+        Data=gzip.compress(json.dumps(payload).encode()),
+        PartitionKey="k",
+    )
+
+
+def test_scan_stream_finds_markers_in_gzip_payloads(world: Any) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    put_payload(world, "marker-in-stream")
+    kinesis = world.fleet.landing_client("kinesis")
+    stream = f"{world.landing.stack}-stream"
+    assert scan_stream(kinesis, stream, ["marker-in-stream", "marker-absent"], since) == {
+        "marker-in-stream"
+    }
+    for _ in range(3):
+        put_payload(world, "filler")
+    # A budget too small to reach the end of the shard: the answer is "unknown", not "absent".
+    assert scan_stream(kinesis, stream, ["marker-absent"], since, max_calls=1) is None
+
+
+# -- diagnosis --------------------------------------------------------------------------------------
+
+
+def test_sender_side_problems_each_named(world: Any) -> None:
+    fleet = world.fleet
+    pipeline = discover(fleet)
+    a, b = world.senders
+    region = REGIONS[0]
+
+    # No canary group at all.
+    rows = sender_problems(fleet, canary(world, a, region), pipeline, None)
+    assert [r["hop"] for r in rows] == ["canary group"]
+
+    # The group without our filter.
+    logs = fleet.client("logs", a, region)
+    logs.create_log_group(logGroupName=world.group)
+    rows = sender_problems(fleet, canary(world, a, region), pipeline, None)
+    assert [r["hop"] for r in rows] == ["filter"]
+    assert filter_name(region) in rows[0]["problem"]
+
+    # Our filter name, pointing somewhere else (a stream in the sending account itself).
+    own = fleet.client("kinesis", a, region)
+    own.create_stream(StreamName="elsewhere", ShardCount=1)
+    arn = own.describe_stream_summary(StreamName="elsewhere")["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    logs.put_subscription_filter(
+        logGroupName=world.group,
+        filterName=filter_name(region),
+        filterPattern="",
+        destinationArn=arn,
+    )
+    rows = sender_problems(fleet, canary(world, a, region), pipeline, None)
+    assert [r["hop"] for r in rows] == ["filter"]
+    assert arn in rows[0]["problem"] and world.landing.destinations[region] in rows[0]["problem"]
+
+    # The destination policy without account b.
+    helpers_policy(fleet, region, world.landing.destinations[region], [a])
+    pipeline = discover(fleet)
+    rows = sender_problems(fleet, canary(world, b, region), pipeline, None)
+    hops = [r["hop"] for r in rows]
+    assert "destination policy" in hops
+    policy_row = rows[hops.index("destination policy")]
+    assert b in policy_row["problem"] and f"accounts add {b}" in policy_row["fix"]
+
+    # A region without a destination.
+    fleet.landing_client("logs", REGIONS[1]).delete_destination(
+        destinationName=f"{world.landing.stack}-destination"
+    )
+    pipeline = discover(fleet)
+    rows = sender_problems(fleet, canary(world, a, REGIONS[1]), pipeline, None)
+    assert rows[0]["hop"] == "destination" and REGIONS[1] in rows[0]["problem"]
+
+
+def helpers_policy(fleet: Fleet, region: str, arn: str, accounts: list[str]) -> None:
+    name = arn.rsplit(":", 1)[-1]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": accounts},
+                "Action": "logs:PutSubscriptionFilter",
+                "Resource": arn,
+            }
+        ],
+    }
+    fleet.landing_client("logs", region).put_destination_policy(
+        destinationName=name, accessPolicy=json.dumps(policy)
+    )
+
+
+def test_refused_subscription_is_the_diagnosis(world: Any) -> None:
+    """A PutSubscriptionFilter AccessDenied recorded while preparing explains the miss."""
+    c = canary(world, world.senders[0], REGIONS[0])
+    c.setup_problem = ("destination policy", "refused (AccessDeniedException)", "add it")
+    fleet = world.fleet
+    fleet.client("logs", c.target.account_id, c.target.region).create_log_group(
+        logGroupName=world.group
+    )
+    frame = diagnose(fleet, [c])
+    assert list(frame["hop"].astype(str)) == ["destination policy"]
+    assert frame.iloc[0]["problem"] == "refused (AccessDeniedException)"
+
+
+def test_landing_side_not_in_stream(world: Any) -> None:
+    c = canary(world, world.senders[0], REGIONS[0], marker="never-sent-marker")
+    rows = landing_problems(world.fleet, [c], discover(world.fleet))
+    assert [r["hop"] for r in rows] == ["kinesis"]
+    assert f"{world.landing.stack}-stream" in rows[0]["problem"]
+
+
+def test_landing_side_listener_rejection_and_failure_queue(world: Any) -> None:
+    fleet = world.fleet
+    c = canary(world, world.senders[0], REGIONS[0], marker="reached-stream-marker")
+    put_payload(world, "reached-stream-marker")
+    logs = fleet.landing_client("logs")
+    group = f"/aws/lambda/{world.landing.function_name}"
+    logs.create_log_stream(logGroupName=group, logStreamName="2026/01/01/[$LATEST]x")
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="2026/01/01/[$LATEST]x",
+        logEvents=[
+            {"timestamp": now_ms, "message": json.dumps({"listener_status": 401, "shipped": 0})},
+            {"timestamp": now_ms, "message": "END RequestId: x"},
+        ],
+    )
+    fleet.landing_client("sqs").send_message(
+        QueueUrl=world.landing.queue_url, MessageBody=json.dumps({"requestContext": {}})
+    )
+    rows = landing_problems(fleet, [c], discover(fleet))
+    by_hop = {r["hop"]: r for r in rows}
+    assert set(by_hop) == {"failure queue", "listener"}
+    assert "401" in by_hop["listener"]["problem"]
+    assert "shipping" in by_hop["listener"]["fix"]
+    assert "1 batch(es)" in by_hop["failure queue"]["problem"]
+
+
+def test_landing_side_all_quiet_says_search(world: Any) -> None:
+    c = canary(world, world.senders[0], REGIONS[0], marker="quiet-marker")
+    put_payload(world, "quiet-marker")
+    rows = landing_problems(world.fleet, [c], discover(world.fleet))
+    assert [r["hop"] for r in rows] == ["search"]
+    assert "quiet-marker" in rows[0]["fix"]
+
+
+# -- health -----------------------------------------------------------------------------------------
+
+
+def test_health_grades_each_metric(world: Any) -> None:
+    fleet = world.fleet
+    function = world.landing.function_name
+    frame = health(fleet)
+    assert set(frame["status"].astype(str)) == {"ok"}, frame.to_dict("records")
+    assert set(frame["metric"]) == {
+        "iterator_age_ms",
+        "function_errors",
+        "function_throttles",
+        "failure_queue_depth",
+        "kinesis_write_throttled",
+        "policy_coverage",
+    }
+
+    fleet.landing_client("cloudwatch").put_metric_data(
+        Namespace="AWS/Lambda",
+        MetricData=[
+            {
+                "MetricName": "Errors",
+                "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                "Value": 3,
+                "Timestamp": datetime.now(UTC),
+            }
+        ],
+    )
+    fleet.landing_client("sqs").send_message(QueueUrl=world.landing.queue_url, MessageBody="{}")
+    helpers_policy(fleet, REGIONS[1], world.landing.destinations[REGIONS[1]], world.senders[:1])
+    frame = health(fleet, window=timedelta(minutes=30))
+    status = {(r.metric, r.region): (str(r.status), r.value, r.detail) for r in frame.itertuples()}
+    assert status[("function_errors", REGIONS[0])][:2] == ("warn", 3)
+    assert status[("failure_queue_depth", REGIONS[0])][:2] == ("fail", 1)
+    assert status[("policy_coverage", REGIONS[0])][:2] == ("ok", 1.0)
+    coverage = status[("policy_coverage", REGIONS[1])]
+    assert coverage[:2] == ("fail", 0.5) and world.senders[1] in coverage[2]
+    assert status[("iterator_age_ms", REGIONS[0])][0] == "ok"
