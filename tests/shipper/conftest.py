@@ -7,9 +7,11 @@ Every test also checks that the shipping token never reached a log record, stdou
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -68,6 +70,7 @@ class FakeListener:
         self.script: Callable[[Request], Reply | None] | None = None
         self.release = threading.Event()
         self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -89,6 +92,19 @@ class FakeListener:
     def id_counts(self) -> Counter[str]:
         return Counter(self.ids())
 
+    @staticmethod
+    def answer(status: int = 200, body: bytes = b"", **kwargs: Any) -> Reply:
+        """A scripted reply (``listener.script = lambda req: listener.answer(500)``)."""
+        return Reply(status, body, **kwargs)
+
+    def drop_connections(self) -> None:
+        """Close every kept-alive connection from the server side, as an idle timeout does."""
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
     def start(self) -> FakeListener:
         self._thread.start()
         return self
@@ -109,6 +125,11 @@ class FakeListener:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with listener._lock:
+                    listener._conns.append(self.connection)
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -231,6 +252,11 @@ def kinesis() -> type[Kinesis]:
 @pytest.fixture
 def context() -> FakeContext:
     return FakeContext()
+
+
+@pytest.fixture
+def make_context() -> type[FakeContext]:
+    return FakeContext
 
 
 @pytest.fixture(params=["fast", "stdlib"])
