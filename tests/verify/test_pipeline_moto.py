@@ -27,7 +27,7 @@ from xaccount_ops.verify.diagnose import (
     scan_stream,
     sender_problems,
     shipper_records,
-    summarize_listener,
+    summarize_shipper_logs,
 )
 from xaccount_ops.verify.landing import policy_allows
 
@@ -114,7 +114,7 @@ def test_policy_allows_accounts_and_organizations() -> None:
 def test_shipper_lines_and_listener_statuses() -> None:
     lines = [
         "START RequestId: abc Version: $LATEST",
-        '[INFO]\t2026-01-01T00:00:00Z\tabc\t{"event": "shipped", "listener_status": 401, "dropped": 0}',
+        '[INFO]\t2026-01-01T00:00:00Z\tabc\t{"event": "x", "listener_status": 401}',
         json.dumps({"event": "shipped", "sends": [{"status": 200}, {"status": 503}]}),
         json.dumps({"event": "shipped", "listener": {"status": 200}, "events": 5}),
         "not json {",
@@ -123,10 +123,44 @@ def test_shipper_lines_and_listener_statuses() -> None:
     assert len(records) == 3
     assert listener_statuses(records[0]) == [401]
     assert listener_statuses(records[1]) == [200, 503]
-    problems = summarize_listener(records)
+    problems = summarize_shipper_logs(lines)
     assert [p[1] for p in problems] == [
-        "the Logz.io listener answered 401 to 1 shipper invocation(s)",
-        "the Logz.io listener answered 503 to 1 shipper invocation(s)",
+        "the Logz.io listener answered 401 (1 time(s))",
+        "the Logz.io listener answered 503 (1 time(s))",
+    ]
+    assert "shipping" in problems[0][2]
+
+
+def test_shipper_summary_lines_are_read() -> None:
+    """The shipper's real output: its EMF summary line and its error lines."""
+    summary = {
+        "message": "shipper invocation",
+        "records": 3,
+        "records_failed": 3,
+        "auth_failures": 1,
+        "dropped": 2,
+        "records_undecodable": 0,
+        "_aws": {"CloudWatchMetrics": []},
+    }
+    lines = [
+        "[ERROR]\t2026-01-01T00:00:00Z\tabc\tlistener http://127.0.0.1:1 refused the shipping "
+        "token (HTTP 401 Unauthorized): check LOGZIO_TOKEN/LOGZIO_TOKEN_SECRET",
+        json.dumps(summary),
+    ]
+    problems = summarize_shipper_logs(lines)
+    hops = [p[0] for p in problems]
+    assert hops == ["listener", "listener", "shipper"]
+    assert problems[0][1] == "the Logz.io listener answered 401 (1 time(s))"
+    assert "dropped 2 line(s)" in problems[1][1]
+    assert "3 record(s) failed in 1 invocation(s)" in problems[2][1]
+    # Only the token count: still named as a token problem.
+    problems = summarize_shipper_logs([json.dumps({**summary, "dropped": 0, "records_failed": 0})])
+    assert problems == [
+        (
+            "listener",
+            "the listener refused the shipping token 1 time(s)",
+            problems[0][2],
+        )
     ]
     assert "shipping" in problems[0][2]
 
@@ -279,7 +313,12 @@ def test_landing_side_listener_rejection_and_failure_queue(world: Any) -> None:
         logGroupName=group,
         logStreamName="2026/01/01/[$LATEST]x",
         logEvents=[
-            {"timestamp": now_ms, "message": json.dumps({"listener_status": 401, "shipped": 0})},
+            {
+                "timestamp": now_ms,
+                "message": json.dumps(
+                    {"message": "shipper invocation", "records": 1, "auth_failures": 1}
+                ),
+            },
             {"timestamp": now_ms, "message": "END RequestId: x"},
         ],
     )
@@ -289,7 +328,7 @@ def test_landing_side_listener_rejection_and_failure_queue(world: Any) -> None:
     rows = landing_problems(fleet, [c], discover(fleet))
     by_hop = {r["hop"]: r for r in rows}
     assert set(by_hop) == {"failure queue", "listener"}
-    assert "401" in by_hop["listener"]["problem"]
+    assert "refused the shipping token" in by_hop["listener"]["problem"]
     assert "shipping" in by_hop["listener"]["fix"]
     assert "1 batch(es)" in by_hop["failure queue"]["problem"]
 

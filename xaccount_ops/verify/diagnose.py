@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -484,11 +485,14 @@ def queue_depth(fleet: Fleet, pipeline: landing.Pipeline) -> int | None:
 
 LISTENER_FIXES = {
     401: "the listener rejected the shipping token: set LogzioTOKEN (the log *shipping* token of "
-    "the right Logz.io account and region) and `xaccount-ops deploy`",
+    "the right Logz.io account and region, not the API token) and `xaccount-ops deploy`",
     403: "the listener refused the token: check it is a shipping token of this account/region",
     413: "bulk requests are too large: lower KinesisStreamBatchSize",
-    400: "the listener reported malformed or oversized lines: see the shipper's log line",
+    400: "the listener reported malformed or oversized lines: see the shipper's log lines",
 }
+# "listener https://listener.logz.io:8071 refused the shipping token (HTTP 401)" and the like.
+_HTTP_STATUS_RE = re.compile(r"\bHTTP (\d{3})\b")
+SUMMARY_MESSAGE = "shipper invocation"  # shipper_lambda.metrics.emf_document
 
 
 def shipper_records(lines: Iterable[str]) -> list[dict[str, Any]]:
@@ -508,7 +512,7 @@ def shipper_records(lines: Iterable[str]) -> list[dict[str, Any]]:
 
 
 def listener_statuses(record: Mapping[str, Any]) -> list[int]:
-    """HTTP statuses of the listener named in one shipper record (keys containing ``status``)."""
+    """HTTP statuses of the listener named in one structured record (keys containing ``status``)."""
     statuses: list[int] = []
     for key, value in record.items():
         if isinstance(value, Mapping):
@@ -535,7 +539,7 @@ def _is_status(value: Any) -> bool:
 def listener_problems(
     fleet: Fleet, pipeline: landing.Pipeline, since: datetime
 ) -> list[tuple[str, str, str]]:
-    """Rejections the shipper logged since ``since`` (one row per distinct status)."""
+    """What the shipper logged since ``since``: listener rejections, drops, failed records."""
     group = pipeline.function_log_group
     if not group:
         return []
@@ -559,28 +563,81 @@ def listener_problems(
                 )
             ]
         raise
-    return summarize_listener(shipper_records(messages))
+    return summarize_shipper_logs(messages)
 
 
-def summarize_listener(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """Turn shipper records into listener problems (statuses other than 2xx)."""
-    counts: dict[int, int] = {}
+def summarize_shipper_logs(messages: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(hop, problem, fix) from the shipper's log messages.
+
+    Reads the per-invocation summary line (``auth_failures``, ``dropped``, ``records_failed``,
+    ``records_undecodable``), any structured ``*status*`` field, and the ``HTTP nnn`` the
+    shipper's error lines name.
+    """
+    records = shipper_records(messages)
+    statuses: dict[int, int] = {}
     for record in records:
         for status in listener_statuses(record):
             if not 200 <= status < 300:
-                counts[status] = counts.get(status, 0) + 1
-    problems = []
-    for status, count in sorted(counts.items()):
+                statuses[status] = statuses.get(status, 0) + 1
+    for message in messages:
+        if message.lstrip().startswith("{") or "listener" not in message:
+            continue
+        for match in _HTTP_STATUS_RE.finditer(message):
+            status = int(match.group(1))
+            if not 200 <= status < 300:
+                statuses[status] = statuses.get(status, 0) + 1
+    totals = {"auth_failures": 0, "dropped": 0, "records_failed": 0, "records_undecodable": 0}
+    invocations = 0
+    for record in records:
+        if record.get("message") != SUMMARY_MESSAGE:
+            continue
+        invocations += 1
+        for key in totals:
+            value = record.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] += value
+    problems: list[tuple[str, str, str]] = []
+    for status, count in sorted(statuses.items()):
         fix = LISTENER_FIXES.get(status) or (
             "the listener is failing; the shipper retries (check status.logz.io)"
-            if status >= 500
+            if status >= 500 or status == 429
             else "see the shipper's log lines for the response"
         )
         problems.append(
+            ("listener", f"the Logz.io listener answered {status} ({count} time(s))", fix)
+        )
+    if totals["auth_failures"] and not any(s in statuses for s in (401, 403)):
+        problems.append(
             (
                 "listener",
-                f"the Logz.io listener answered {status} to {count} shipper invocation(s)",
-                fix,
+                f"the listener refused the shipping token {totals['auth_failures']} time(s)",
+                LISTENER_FIXES[401],
+            )
+        )
+    if totals["dropped"]:
+        problems.append(
+            (
+                "listener",
+                f"the shipper dropped {totals['dropped']} line(s) the listener rejects on their "
+                "own (their event ids are in the shipper's log)",
+                "see the 'dropping log event' lines in the shipper's log group",
+            )
+        )
+    if totals["records_failed"]:
+        problems.append(
+            (
+                "shipper",
+                f"{totals['records_failed']} record(s) failed in {invocations} invocation(s) "
+                "and are being retried",
+                "see the shipper's error lines; fix the listener or token problem they name",
+            )
+        )
+    if totals["records_undecodable"]:
+        problems.append(
+            (
+                "shipper",
+                f"{totals['records_undecodable']} record(s) could not be decoded and were skipped",
+                "something other than CloudWatch Logs writes into the stream: find the writer",
             )
         )
     return problems
