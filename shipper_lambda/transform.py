@@ -180,16 +180,15 @@ class LineEncoder:
         raw = message.encode("utf-8", "surrogatepass")
         marker = b'"truncated":true,"originalSize":%d,' % len(raw)
         rest = marker + tail
-        cut = self.max_line - len(rest) - len(_MESSAGE_HEAD) - 3  # quotes and comma
+        budget = self.max_line - len(rest) - len(_MESSAGE_HEAD) - 1  # room for the JSON string
+        cut = budget - 2  # its quotes
         while True:
-            cut = max(cut, 0)
-            text = raw[:cut].decode("utf-8", "ignore")
-            line = _MESSAGE_HEAD + codec.dumps_str(text) + b"," + rest
-            excess = len(line) - self.max_line
-            if excess <= 0 or cut == 0:
+            encoded = codec.dumps_str(raw[:cut].decode("utf-8", "ignore"))
+            if len(encoded) <= budget or cut <= 0:
                 self.truncated += 1
-                return line
-            cut -= excess  # escaping made it longer than its bytes: shrink by what is over
+                return _MESSAGE_HEAD + encoded + b"," + rest
+            # Escaping made it longer than its bytes (\u0001 is 6): scale the cut by the overrun.
+            cut = min(cut - 1, int(cut * (budget - 2) / (len(encoded) - 2)))
 
     def _malformed(self, event: Any, err: Exception) -> None:
         event_id = event.get("id") if isinstance(event, dict) else None
