@@ -298,7 +298,7 @@ timeout_s = {timeout_s}
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def helpers() -> Any:
     """This module's helpers (test modules cannot import conftest under importlib mode)."""
     import types

@@ -1,0 +1,168 @@
+"""End to end on the local cloud: canaries travel the real pipeline (cross-account destination,
+Kinesis, the event source mapping emulator running the shipper built from shipper_lambda/, the
+Logz.io emulator) and are found through its search API.
+
+The landing pipeline is built here with boto3 (conftest.build_landing), under a stack name of this
+module's own, so these tests depend neither on the stacks module nor on other tests' state.
+Tests run in file order and each one restores what it breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xaccount_ops.accounts import Fleet, Target
+from xaccount_ops.cli import main
+from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.verify import health, verify
+
+
+def admin(url: str, method: str, body: dict[str, Any] | None = None) -> None:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{url}/__admin/faults",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status in (200, 201, 204)
+
+
+@pytest.fixture(scope="module")
+def world(
+    local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
+) -> Iterator[Any]:
+    from xaccount_ops.local import seed
+
+    local = load_config(local_cloud["config"])
+    stack = helpers.unique("vlc")
+    regions = tuple(local_cloud["regions"])
+    senders = list(local_cloud["sending_accounts"])
+
+    def config_for(canary_group: str, directory: str) -> Path:
+        return helpers.write_config(
+            tmp_path_factory.mktemp(directory),
+            endpoint=local_cloud["aws_endpoint"],
+            landing=local_cloud["landing_account"],
+            accounts=senders,
+            regions=regions,
+            stack=stack,
+            canary_group=canary_group,
+            api_url=local_cloud["api_url"],
+            listener_url=local_cloud["listener_url"],
+            api_token_file=local.logzio.api_token.name,
+            shipping_token_file=local.logzio.shipping_token.name,
+            role_name=seed.ROLE_NAME,
+            timeout_s=60,
+        )
+
+    path = config_for(f"/xaccount-ops/{stack}-canary", "verify-main")
+    fleet = Fleet.from_config(load_config(path))
+    landing = helpers.build_landing(
+        lambda service, region: fleet.landing_client(service, region),
+        stack=stack,
+        landing_region=regions[0],
+        regions=regions,
+        sending_accounts=senders,
+        listener_url=local_cloud["listener_url"],
+        shipping_token=local_cloud["shipping_token"],
+    )
+    yield types.SimpleNamespace(
+        fleet=fleet,
+        path=path,
+        landing=landing,
+        senders=senders,
+        regions=regions,
+        info=local_cloud,
+        helpers=helpers,
+        config_for=config_for,
+        stack=stack,
+    )
+
+
+def test_every_path_delivered(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--config", str(world.path), "verify", "--timeout", "60", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == len(world.senders) * len(world.regions)
+    assert {r["status"] for r in rows} == {"delivered"}
+    assert all(r["fields_ok"] for r in rows), [r["field_problems"] for r in rows]
+    assert all(r["latency_s"] > 0 for r in rows)
+    assert {(r["owner"], r["seen_region"]) for r in rows} == {
+        (a, r) for a in world.senders for r in world.regions
+    }
+
+    frame = health(world.fleet)
+    by_metric = {(r.metric, r.region): str(r.status) for r in frame.itertuples()}
+    assert by_metric[("policy_coverage", world.regions[0])] == "ok"
+    assert by_metric[("failure_queue_depth", world.regions[0])] == "ok"
+
+
+def test_account_removed_from_policy_is_reported(world: Any) -> None:
+    """A fresh canary group: subscribing it is refused by the policy, so the path is missing."""
+    account, region = world.senders[1], world.regions[1]
+    logs = world.fleet.landing_client("logs", region)
+    arn = world.landing.destinations[region]
+    world.helpers.put_policy(logs, arn, [a for a in world.senders if a != account])
+    try:
+        path = world.config_for(f"/xaccount-ops/{world.stack}-canary-policy", "verify-policy")
+        fleet = Fleet.from_config(load_config(path))
+        result = verify(fleet, timeout_s=15, progress=False)
+    finally:
+        world.helpers.put_policy(logs, arn, world.senders)
+    status = {(r.account_id, r.region): str(r.status) for r in result.frame.itertuples()}
+    assert status.pop((account, region)) == "missing"
+    assert set(status.values()) == {"delivered"}
+    diag = result.diagnosis
+    assert list(zip(diag.account_id, diag.region, strict=True)) == [(account, region)]
+    assert str(diag.iloc[0]["hop"]) == "destination policy"
+    assert f"accounts add {account}" in diag.iloc[0]["fix"]
+
+
+def test_removed_subscription_is_reported(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    account, region = world.senders[0], world.regions[0]
+    group = world.fleet.config.verify.canary_log_group
+    logs = world.fleet.client("logs", account, region)
+    logs.delete_subscription_filter(logGroupName=group, filterName=filter_name(region))
+    try:
+        code = main(["--config", str(world.path), "verify", "--timeout", "10", "--no-prepare"])
+        _, err = capsys.readouterr()
+        assert code == 1
+        assert "1 missing" in err
+        result = verify(world.fleet, timeout_s=5, prepare=False, targets=[Target(account, region)])
+    finally:
+        logs.put_subscription_filter(
+            logGroupName=group,
+            filterName=filter_name(region),
+            filterPattern="",
+            destinationArn=world.landing.destinations[region],
+        )
+    assert list(result.frame["status"].astype(str)) == ["missing"]
+    diag = result.diagnosis
+    assert [str(h) for h in diag["hop"]] == ["filter"]
+    assert filter_name(region) in diag.iloc[0]["problem"]
+
+
+def test_listener_rejecting_is_reported(world: Any) -> None:
+    target = Target(world.senders[2], world.regions[0])
+    admin(world.info["listener_url"], "POST", {"status": 401, "count": 1000})
+    try:
+        result = verify(world.fleet, timeout_s=10, targets=[target], progress=False)
+    finally:
+        admin(world.info["listener_url"], "DELETE")
+    assert list(result.frame["status"].astype(str)) == ["missing"]
+    diag = result.diagnosis
+    hops = [str(h) for h in diag["hop"]]
+    assert "listener" in hops, diag.to_dict("records")
+    listener = diag.iloc[hops.index("listener")]
+    assert "401" in listener["problem"] or "shipping token" in listener["problem"]
+    assert "shipping" in listener["fix"]
