@@ -275,17 +275,23 @@ class _FoundDestination:
 
 
 def _fallback_destinations(fleet: Fleet) -> dict[str, Any]:
-    """Minimal lookup used only until ``xaccount_ops.destinations`` is installed: the first
-    destination whose name starts with the stack name, per region."""
+    """Minimal lookup used only until ``xaccount_ops.destinations`` is installed: per region,
+    ``<stack>-destination`` (the templates' name), else the first whose name starts with the stack
+    name."""
     stack = fleet.config.landing.stack_name
     found: dict[str, Any] = {}
     for region in fleet.regions:
         logs = fleet.landing_client("logs", region)
-        for page in logs.get_paginator("describe_destinations").paginate(
-            DestinationNamePrefix=stack
-        ):
-            for destination in page.get("destinations", []):
-                found.setdefault(region, _FoundDestination(destination["arn"]))
+        candidates = [
+            d
+            for page in logs.get_paginator("describe_destinations").paginate(
+                DestinationNamePrefix=stack
+            )
+            for d in page.get("destinations", [])
+        ]
+        preferred = [d for d in candidates if d["destinationName"] == f"{stack}-destination"]
+        if preferred or candidates:
+            found[region] = _FoundDestination((preferred or candidates)[0]["arn"])
     return found
 
 
