@@ -25,7 +25,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -111,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as cloud:
         t0 = time.perf_counter()
         total = create_groups(cloud, args.groups)
-        print(f"set-up: {total} log groups created in moto's backend in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"set-up: {total} log groups created in moto's backend in {time.perf_counter() - t0:.1f} s"
+        )
         config = load_config(cloud.config_path)
         targets_n = len(cloud.sending_accounts) * len(cloud.regions)
         # Every target in flight at once: the quota-bound limit assumes it.
