@@ -1,0 +1,213 @@
+"""Shipper benchmark: the deterministic workload through the handler to a loopback HTTP sink.
+
+Run ``.venv/bin/python bench/shipper_bench.py [--runs N]``. Three variants, each in its own
+subprocess so peak RSS is fair: the naive baseline (``bench/naive_shipper.py``), the shipper with
+orjson+isal, and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
+process (no GIL shared with the measured code), records every body, and after each run the ids are
+checked: every event of the workload exactly once per run. Prints events/s, input MB/s (payload
+JSON before gzip), peak RSS, and the ratio against the baseline. Numbers, not assertions: a failed
+delivery check exits non-zero, a slow run does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+TOKEN = "bench-token"
+VARIANTS = {
+    "naive": {},
+    "shipper orjson+isal": {},
+    "shipper stdlib-only": {"SHIPPER_STDLIB_ONLY": "1"},
+}
+
+
+class Sink:
+    """Loopback bulk listener: stores raw bodies per path (one path per run)."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[tuple[bool, bytes]]] = {}
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                run = self.path.split("?", 1)[0].strip("/")
+                with sink.lock:
+                    sink.bodies.setdefault(run, []).append(
+                        (self.headers.get("Content-Encoding") == "gzip", raw)
+                    )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def ids(self, run: str) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for gzipped, raw in self.bodies.get(run, []):
+            body = gzip.decompress(raw) if gzipped else raw
+            counts.update(json.loads(line)["id"] for line in body.split(b"\n") if line)
+        return counts
+
+
+def peak_rss_kb() -> int:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a
+    child would report the parent's size at fork time."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+class Context:
+    function_name = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def child(variant: str, event_path: str, url: str, runs: int) -> None:
+    """Runs inside the subprocess: load the event, ship it ``runs`` times, print JSON timings."""
+    sys.path[:0] = [str(REPO), str(HERE)]
+    event = json.loads(Path(event_path).read_text())
+    os.environ.update(LOGZIO_TOKEN=TOKEN, LOGZIO_LOG_LEVEL="WARNING")
+    if variant == "naive":
+        import naive_shipper
+
+        def run(path: str) -> None:
+            naive_shipper.ship(event, f"{url}/{path}/?token={TOKEN}")
+
+    else:
+        import io
+
+        from shipper_lambda import codec
+        from shipper_lambda.handler import lambda_handler
+
+        def run(path: str) -> None:
+            os.environ["LOGZIO_LISTENER_URL"] = f"{url}/{path}"
+            stdout, sys.stdout = sys.stdout, io.StringIO()  # the summary line
+            try:
+                result = lambda_handler(event, Context())
+            finally:
+                sys.stdout = stdout
+            assert result == {"batchItemFailures": []}, result
+
+    rss_loaded = peak_rss_kb()
+    times = []
+    for index in range(runs):
+        started = time.perf_counter()
+        run(f"{variant.replace(' ', '_')}-{index}")
+        times.append(time.perf_counter() - started)
+    backend = "stdlib json+gzip-9" if variant == "naive" else codec.BACKEND
+    print(
+        json.dumps(
+            {
+                "times": times,
+                "rss_loaded_kb": rss_loaded,
+                "rss_peak_kb": peak_rss_kb(),
+                "backend": backend,
+            }
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="invocations per variant (best wins)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--event", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.event, args.url, args.runs)
+        return 0
+
+    sys.path.insert(0, str(HERE))
+    import shipper_workload
+
+    payloads = shipper_workload.payloads()
+    expected = Counter(e["id"] for p in payloads for e in p["logEvents"])
+    input_bytes = sum(len(json.dumps(p, ensure_ascii=False).encode()) for p in payloads)
+    event = shipper_workload.kinesis_event(payloads)
+    print(
+        f"workload: {len(event['Records'])} records, {sum(expected.values()):,} events, "
+        f"{input_bytes / 1e6:.2f} MB payload JSON, {args.runs} runs per variant (best shown)"
+    )
+    sink = Sink()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        event_path = Path(tmp) / "event.json"
+        event_path.write_text(json.dumps(event))
+        for variant, extra_env in VARIANTS.items():
+            env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}
+            env.update(extra_env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", variant, "--event", str(event_path),
+                 "--url", sink.url, "--runs", str(args.runs)],
+                env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                print(f"{variant}: failed\n{proc.stderr}", file=sys.stderr)
+                return 1
+            results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
+            for index in range(args.runs):
+                got = sink.ids(f"{variant.replace(' ', '_')}-{index}")
+                if got != expected:
+                    missing = sum((expected - got).values())
+                    extra = sum((got - expected).values())
+                    print(
+                        f"{variant} run {index}: {missing} missing, {extra} extra", file=sys.stderr
+                    )
+                    return 1
+
+    events = sum(expected.values())
+    base = results["naive"]
+    base_rate = events / min(base["times"])
+    print(
+        f"{'variant':<22} {'backend':<20} {'best s':>7} {'first s':>8} {'events/s':>10} "
+        f"{'MB/s':>7} {'peak RSS':>9} {'vs naive':>9} {'RSS +MB':>8}"
+    )
+    for variant, r in results.items():
+        best = min(r["times"])
+        print(
+            f"{variant:<22} {r['backend']:<20} {best:7.3f} {r['times'][0]:8.3f} "
+            f"{events / best:10,.0f} {input_bytes / best / 1e6:7.1f} {r['rss_peak_kb'] / 1024:7.1f}MB "
+            f"{events / best / base_rate:8.1f}x "
+            f"{(r['rss_peak_kb'] - base['rss_peak_kb']) / 1024:+7.1f}"
+        )
+    print("delivery check: every event id arrived exactly once in every run of every variant")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
