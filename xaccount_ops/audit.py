@@ -370,8 +370,8 @@ def _loop_finding(
                 name,
                 f"the pipeline's own log group is subscribed ({flt.get('name')}): what the "
                 "shipper logs is shipped, logged and shipped again",
-                "remove that filter and add the group to subscriptions.exclude "
-                "(`xaccount-ops unsubscribe` removes our filters)",
+                f"delete that filter (aws logs delete-subscription-filter --log-group-name {name}) "
+                "and add the group to subscriptions.exclude",
             )
             return
 
