@@ -10,7 +10,7 @@ duplicates nothing, unless a single record is larger than a body.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -44,32 +44,36 @@ class Batcher:
         self.lines = 0
         self.bytes = 0
 
-    def begin_record(self, index: int) -> None:
+    def add_record(self, index: int, lines: Iterable[bytes]) -> None:
+        """Append one record's lines (none holds a newline: JSON escapes them), cutting bodies
+        as they fill. The loop is inline rather than a method call per line: it runs per event."""
         self._record = index
         self._record_start = len(self._buf)
-
-    def end_record(self) -> None:
-        if len(self._buf) > self._record_start:
-            self._segments.append(Segment(self._record, len(self._buf)))
-
-    def add(self, line: bytes) -> None:
-        """Append one line (no newline in it: JSON escapes them), cutting a body first if full."""
         buf = self._buf
-        # The body sent is buf without its last newline, so buf + line + "\n" - 1 must fit.
-        if len(buf) + len(line) > self.max_body and buf:
-            self._cut()
-            buf = self._buf
-        buf += line
-        buf += b"\n"
-        self.lines += 1
-        self.bytes += len(line) + 1
+        max_body = self.max_body
+        count = size = 0
+        try:
+            for line in lines:
+                # The body sent is buf without its last newline, so buf + line + "\n" - 1 must fit.
+                if len(buf) + len(line) > max_body and buf:
+                    self._cut()
+                    buf = self._buf
+                buf += line
+                buf += b"\n"
+                count += 1
+                size += len(line)
+        finally:
+            self.lines += count
+            self.bytes += size + count
+        if len(buf) > self._record_start:
+            self._segments.append(Segment(index, len(buf)))
 
     def first_undelivered(self, current: int) -> int:
         """The earliest record not fully handed to delivery, ``current`` being processed now."""
         return self._segments[0].record if self._segments else current
 
     def flush(self) -> None:
-        """Deliver whatever is buffered (call after ``end_record`` of the last record)."""
+        """Deliver whatever is buffered (after the last record)."""
         if self._buf:
             self._deliver(Body(self._buf, len(self._buf), self._segments))
             self._reset(bytearray())

@@ -35,6 +35,14 @@ except ImportError:  # pragma: no cover - depends on the artifact
 BACKEND = "stdlib"
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# RFC 8259 JSON only (no NaN/Infinity): a message that parses with it is valid JSON text as is.
+_std_strict_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def _std_loads(data: bytes | str) -> Any:
     return json.loads(data)
 
@@ -67,6 +75,13 @@ def _fast_loads(data: bytes | str) -> Any:
         return json.loads(data)
 
 
+def _fast_strict_loads(text: str) -> Any:
+    try:
+        return _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        return _std_strict_loads(text)
+
+
 def _fast_dumps_str(value: str) -> bytes:
     try:
         return _orjson.dumps(value)
@@ -90,6 +105,7 @@ def _fast_gunzip(data: bytes) -> bytes:
 
 
 loads = _std_loads
+strict_loads = _std_strict_loads
 dumps_str = _std_dumps_str
 dumps_obj = _std_dumps_obj
 gzip_compress = _std_gzip
@@ -102,10 +118,11 @@ def select(stdlib_only: bool = False) -> str:
     Returns the backend name, e.g. ``"orjson+isal"`` or ``"stdlib"``. Callers look the functions
     up on this module at use time, so a switch takes effect on the next record.
     """
-    global loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
+    global loads, strict_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
     use_orjson = _orjson is not None and not stdlib_only
     use_isal = _igzip is not None and not stdlib_only
     loads = _fast_loads if use_orjson else _std_loads
+    strict_loads = _fast_strict_loads if use_orjson else _std_strict_loads
     dumps_str = _fast_dumps_str if use_orjson else _std_dumps_str
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
     gzip_compress = _fast_gzip if use_isal else _std_gzip

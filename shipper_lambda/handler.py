@@ -127,12 +127,7 @@ class _Invocation:
             return
         stats.events += len(events)
         ctx = record_context(payload, self.cfg)
-        batcher = self.batcher
-        add = batcher.add
-        batcher.begin_record(index)
-        for line in self.encoder.lines(events, ctx):
-            add(line)
-        batcher.end_record()
+        self.batcher.add_record(index, self.encoder.lines(events, ctx))
 
 
 def _budget_s(context: Any) -> float:

@@ -24,9 +24,8 @@ log = logging.getLogger(__name__)
 
 # A region at the end of a filter name: logzio-xacct-eu-west-1, ...-us-gov-west-1, ...-cn-north-1.
 _REGION_SUFFIX = re.compile(r"(?:^|-)([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})$")
-# '.123Z","id":' for every millisecond value: the per-event timestamp is two lookups and a join.
-_MS_ID = [b'.%03dZ","id":' % ms for ms in range(1000)]
-_TIMESTAMP_KEY = b'"@timestamp":"'
+# '.123Z","id":"' for every millisecond value: the per-event timestamp is two lookups.
+_MS_ID = [b'.%03dZ","id":"' % ms for ms in range(1000)]
 _MESSAGE_HEAD = b'{"message":'
 
 
@@ -81,7 +80,7 @@ class RecordContext:
         self.suffix = self.suffix_for(self.owner, self.region)
 
     def suffix_for(self, owner: str, region: str | None) -> bytes:
-        """``,"owner":...,"type":...,<additional>}``: everything after the event id."""
+        """``","owner":...,"type":...,<additional>}``: everything after the event id's digits."""
         key = (owner, region)
         suffix = self._suffixes.get(key)
         if suffix is None:
@@ -92,7 +91,7 @@ class RecordContext:
                 {"logGroup": self.log_group, "logStream": self.log_stream, "type": self.type}
             )
             meta.update(self.additional)
-            suffix = self._suffixes[key] = b"," + codec.dumps_obj(meta)[1:]
+            suffix = self._suffixes[key] = b'",' + codec.dumps_obj(meta)[1:]
         return suffix
 
 
@@ -121,8 +120,13 @@ class LineEncoder:
         self.malformed: list[str] = []
 
     def lines(self, events: list[Any], ctx: RecordContext) -> Iterator[bytes]:
-        """One line per well-formed event, in order. Malformed events are counted, not shipped."""
+        """One line per well-formed event, in order. Malformed events are counted, not shipped.
+
+        A line is joined once from six pieces (head, message, timestamp to the second, the
+        milliseconds and ``"id":"``, the id, the record's suffix): one copy of the message bytes.
+        """
         dumps_str = codec.dumps_str
+        join = b"".join
         seconds = self._seconds
         ms_id = _MS_ID
         max_line = self.max_line
@@ -140,17 +144,20 @@ class LineEncoder:
                 sec, ms = divmod(timestamp, 1000)
                 stamp = seconds.get(sec)
                 if stamp is None:
-                    stamp = seconds[sec] = (
-                        _TIMESTAMP_KEY
-                        + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)).encode()
-                    )
+                    stamp = seconds[sec] = _stamp(sec)
+                if type(event_id) is str and event_id.isdigit() and event_id.isascii():
+                    id_bytes = event_id.encode()  # CloudWatch ids: 56 digits, nothing to escape
+                else:
+                    id_bytes = dumps_str(str(event_id))[1:-1]
                 head = self._merged_head(message) if message[:1] == "{" else None
                 if head is None:
-                    head = _MESSAGE_HEAD + dumps_str(message) + b","
-                tail = ms_id[ms] + dumps_str(str(event_id)) + line_suffix
-                line = head + stamp + tail
+                    line = join(
+                        (_MESSAGE_HEAD, dumps_str(message), stamp, ms_id[ms], id_bytes, line_suffix)
+                    )
+                else:
+                    line = join((head, stamp, ms_id[ms], id_bytes, line_suffix))
                 if len(line) > max_line:
-                    line = self._truncated(message, stamp + tail)
+                    line = self._truncated(message, join((stamp, ms_id[ms], id_bytes, line_suffix)))
                 yield line
             except (KeyError, TypeError, ValueError, OverflowError, OSError) as err:
                 self._malformed(event, err)
@@ -162,31 +169,42 @@ class LineEncoder:
         return ctx.suffix_for(owner, region)
 
     def _merged_head(self, message: str) -> bytes | None:
-        """``{<message fields>,`` for a JSON-object message, or None to ship it as text."""
+        """``{<message fields>`` (no closing brace) for a JSON-object message, or None to ship
+        the message as text.
+
+        When the object holds none of the metadata keys and sits on one line, its own text is
+        reused (the strict parse proved it valid JSON): no re-serialisation, numbers and escapes
+        exactly as written. Otherwise the parsed object is re-serialised without those keys.
+        """
+        text = message.rstrip()
+        if text[-1:] != "}":
+            return None
         try:
-            doc = codec.loads(message)
+            doc = codec.strict_loads(text)
             if type(doc) is not dict:
                 return None
-            for key in self.reserved.intersection(doc):
+            clash = self.reserved.intersection(doc)
+            if not clash and "\n" not in text and "\r" not in text:
+                return text[:-1].encode("utf-8", "surrogatepass")
+            for key in clash:
                 del doc[key]
             if not doc:
-                return b"{"
-            return codec.dumps_obj(doc)[:-1] + b","
+                return None  # nothing left to merge ({} or only metadata keys): ship the text
+            return codec.dumps_obj(doc)[:-1]
         except (ValueError, TypeError, RecursionError):
             return None
 
     def _truncated(self, message: str, tail: bytes) -> bytes:
         """A line within the limit: the message cut, marked, and its original size in bytes."""
         raw = message.encode("utf-8", "surrogatepass")
-        marker = b'"truncated":true,"originalSize":%d,' % len(raw)
-        rest = marker + tail
-        budget = self.max_line - len(rest) - len(_MESSAGE_HEAD) - 1  # room for the JSON string
+        rest = b',"truncated":true,"originalSize":%d' % len(raw) + tail
+        budget = self.max_line - len(rest) - len(_MESSAGE_HEAD)  # room for the JSON string
         cut = budget - 2  # its quotes
         while True:
             encoded = codec.dumps_str(raw[:cut].decode("utf-8", "ignore"))
             if len(encoded) <= budget or cut <= 0:
                 self.truncated += 1
-                return _MESSAGE_HEAD + encoded + b"," + rest
+                return _MESSAGE_HEAD + encoded + rest
             # Escaping made it longer than its bytes (\u0001 is 6): scale the cut by the overrun.
             cut = min(cut - 1, int(cut * (budget - 2) / (len(encoded) - 2)))
 
@@ -194,6 +212,11 @@ class LineEncoder:
         event_id = event.get("id") if isinstance(event, dict) else None
         self.malformed.append(str(event_id))
         log.warning("skipping malformed log event id=%s: %s: %s", event_id, type(err).__name__, err)
+
+
+def _stamp(second: int) -> bytes:
+    """``,"@timestamp":"2024-05-14T12:00:00`` (UTC), cached per second by the caller."""
+    return b',"@timestamp":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
 
 
 def _str_or_none(value: Any) -> str | None:
