@@ -181,8 +181,8 @@ class LineEncoder:
             return None
         try:
             doc = codec.strict_loads(text)
-            if type(doc) is not dict:
-                return None
+            if type(doc) is not dict or not doc:
+                return None  # not an object, or {}: nothing to merge, ship the text
             clash = self.reserved.intersection(doc)
             if not clash and "\n" not in text and "\r" not in text:
                 return text[:-1].encode("utf-8", "surrogatepass")

@@ -255,6 +255,12 @@ def context() -> FakeContext:
 
 
 @pytest.fixture
+def token() -> str:
+    """The shipping token the fake listener accepts (and that must never be logged)."""
+    return TOKEN
+
+
+@pytest.fixture
 def make_context() -> type[FakeContext]:
     return FakeContext
 
