@@ -320,7 +320,9 @@ def _no_token_in_output(
     yield
     out, err = capsys.readouterr()
     print(out, end="")  # keep it visible on failure
-    assert TOKEN not in caplog.text
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in records)
+    assert TOKEN not in logged
     assert TOKEN not in out
     assert TOKEN not in err
     sender.close_pool()
