@@ -1,19 +1,94 @@
 """The happy path on the seeded local cloud, through the library and the CLI (the issue's
 "done when"): every seeded group in every sending account/region, with its filters; the audit
-reports the seeded problems and exits 1 with --fail-on warning."""
+reports the seeded problems and exits 1 with --fail-on warning.
+
+Each test runs twice: on the local cloud (``local_cloud``), and on a plain moto server seeded
+with the same ``local/seed.py`` data (``plain-moto``), which needs none of the local cloud's
+extensions and so also runs while those are being built.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import boto3
 import pytest
 
-from xaccount_ops import inventory
+from xaccount_ops import aws, inventory
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import load_config
 from xaccount_ops.local import seed
+
+
+@pytest.fixture(scope="module")
+def plain_moto(tmp_path_factory: pytest.TempPathFactory):
+    """A plain moto server seeded like the local cloud, with a config file; the info dict of
+    ``local_cloud`` (the keys these tests use)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    hub = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    regions = ["us-east-1", "eu-west-1"]
+    org_id, landing, senders, _names = seed.create_organization(
+        aws.client(hub, "organizations", "us-east-1", endpoint_url=endpoint), 3
+    )
+    sts = aws.client(hub, "sts", "us-east-1", endpoint_url=endpoint)
+    for index, account in enumerate(senders):
+        creds = sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/{seed.ROLE_NAME}", RoleSessionName="seed"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+        def client(service: str, region: str, _s: boto3.Session = session):
+            return aws.client(_s, service, region, endpoint_url=endpoint)
+
+        for region in regions:
+            seed.seed_account(client, region, index)
+        if index == 0:
+            seed.add_foreign_filters(client, regions[0], account)
+    directory = tmp_path_factory.mktemp("plain-moto")
+    config = directory / "xaccount-ops.toml"
+    quoted = ", ".join(f'"{a}"' for a in senders)
+    config.write_text(
+        f"""
+[landing]
+account_id = "{landing}"
+region = "us-east-1"
+
+[senders]
+accounts = [{quoted}]
+regions = ["us-east-1", "eu-west-1"]
+role_name = "{seed.ROLE_NAME}"
+
+[logzio]
+shipping_token = {{ env = "UNUSED_IN_THESE_TESTS" }}
+
+[aws]
+endpoint_url = "{endpoint}"
+"""
+    )
+    yield {
+        "sending_accounts": senders,
+        "regions": regions,
+        "config": str(config),
+        "organization_id": org_id,
+    }
+    server.stop()
+
+
+@pytest.fixture(params=["local-cloud", "plain-moto"])
+def cloud(request: pytest.FixtureRequest) -> dict:
+    name = "local_cloud" if request.param == "local-cloud" else "plain_moto"
+    return request.getfixturevalue(name)
 
 
 def _seeded(local_cloud: dict) -> set[tuple[str, str, str]]:
@@ -25,16 +100,16 @@ def _seeded(local_cloud: dict) -> set[tuple[str, str, str]]:
     }
 
 
-def test_library_lists_every_seeded_group_with_its_filters(local_cloud: dict) -> None:
-    fleet = Fleet.from_config(load_config(local_cloud["config"]))
+def test_library_lists_every_seeded_group_with_its_filters(cloud: dict) -> None:
+    fleet = Fleet.from_config(load_config(cloud["config"]))
 
     result = inventory.log_groups(fleet, progress=False)
 
     assert result.ok, result.errors
     frame = result.frame
     listed = set(zip(frame.account_id, frame.region.astype(str), frame.log_group, strict=True))
-    assert _seeded(local_cloud) <= listed
-    first, region = local_cloud["sending_accounts"][0], local_cloud["regions"][0]
+    assert _seeded(cloud) <= listed
+    first, region = cloud["sending_accounts"][0], cloud["regions"][0]
     rows = frame[(frame.account_id == first) & (frame.region == region)].set_index("log_group")
     assert "team-siem" in rows.loc["/aws/lambda/orders-api", "foreign_filters"].split(",")
     rds = rows.loc["/aws/rds/instance/orders-db/postgresql"]
@@ -51,20 +126,20 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 
 
 def test_cli_inventory_json_then_cached(
-    local_cloud: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    cloud: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = local_cloud["config"]
+    config = cloud["config"]
     code, out = _run(["--config", config, "inventory", "--format", "json"], capsys)
 
     assert code == 0
     records = json.loads(out)
     listed = {(r["account_id"], r["region"], r["log_group"]) for r in records}
-    assert _seeded(local_cloud) <= listed
+    assert _seeded(cloud) <= listed
     rds = next(
         r
         for r in records
-        if r["account_id"] == local_cloud["sending_accounts"][0]
-        and r["region"] == local_cloud["regions"][0]
+        if r["account_id"] == cloud["sending_accounts"][0]
+        and r["region"] == cloud["regions"][0]
         and r["log_group"] == "/aws/rds/instance/orders-db/postgresql"
     )
     assert {f["name"] for f in rds["filters"]} >= {"splunk-forwarder", "datadog-forwarder"}
@@ -80,17 +155,15 @@ def test_cli_inventory_json_then_cached(
     assert out_file.stat().st_size > 0
 
 
-def test_cli_audit_reports_seeded_problems(
-    local_cloud: dict, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = local_cloud["config"]
+def test_cli_audit_reports_seeded_problems(cloud: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    config = cloud["config"]
     code, out = _run(
         ["--config", config, "audit", "--fail-on", "warning", "--format", "json"], capsys
     )
 
     assert code == 1
     findings = json.loads(out)
-    first, region = local_cloud["sending_accounts"][0], local_cloud["regions"][0]
+    first, region = cloud["sending_accounts"][0], cloud["regions"][0]
     by_check: dict[str, set[tuple[str, str, str]]] = {}
     for f in findings:
         by_check.setdefault(f["check"], set()).add((f["account_id"], f["region"], f["resource"]))
