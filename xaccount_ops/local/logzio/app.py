@@ -1,0 +1,208 @@
+"""The emulator's endpoints as plain functions of a request: no sockets here (``server.py`` has
+the HTTP side), so each rule is easy to read next to the Logz.io behaviour it copies.
+
+Routes:
+
+- ``POST /?token=&type=``: the bulk listener (``bulk.py`` has the line rules).
+- ``POST /v1/search`` with ``X-API-TOKEN``: the search subset (``query.py``); ``?dayOffset=N``.
+- ``POST|GET|DELETE /__admin/faults``, ``GET /__admin/stats``, ``POST /__admin/reset``,
+  ``GET /__admin/health``: test controls, no token (the emulator listens on loopback only).
+
+Tokens are compared in constant time and never written to a response or a log line.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from xaccount_ops.local.logzio import bulk, query
+from xaccount_ops.local.logzio.faults import Fault, Faults, FaultSpecError, Stats
+from xaccount_ops.local.logzio.store import Store
+
+log = logging.getLogger("xaccount_ops.local.logzio")
+
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), {**JSON, **(headers or {})})
+
+
+def _error(status: int, message: str) -> Reply:
+    return _json(status, {"code": status, "message": message})
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LogzioApp:
+    """Listener, search API and admin endpoints over one store."""
+
+    def __init__(
+        self,
+        *,
+        shipping_token: str,
+        api_token: str,
+        store: Store,
+        stopping: threading.Event,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not shipping_token or not api_token:
+            raise ValueError("the Logz.io emulator needs a non-empty shipping token and API token")
+        self._shipping_token = shipping_token.encode()
+        self._api_token = api_token.encode()
+        self.store = store
+        self.faults = Faults()
+        self.stats = Stats()
+        self._stopping = stopping
+        self._clock = clock
+
+    def __repr__(self) -> str:  # tokens stay out of reprs
+        return f"LogzioApp(store={self.store.path!s})"
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Reply:
+        if path in ("", "/"):
+            if method != "POST":
+                return _error(
+                    405, "the bulk listener takes POST /?token=<shipping token>&type=<type>"
+                )
+            return self.bulk(params, headers, body)
+        if path == "/v1/search":
+            if method != "POST":
+                return _error(405, "search is POST /v1/search")
+            return self.search(params, headers, body)
+        if path.startswith("/__admin/"):
+            return self.admin(method, path, body)
+        return _error(404, f"no such endpoint: {method} {path}")
+
+    # -- bulk listener -------------------------------------------------------------------------
+
+    def bulk(self, params: Mapping[str, str], headers: Mapping[str, str], raw: bytes) -> Reply:
+        received_ms = _now_ms()
+        if not _token_ok(params.get("token"), self._shipping_token):
+            self.stats.bulk(401, bytes_received=len(raw))
+            return _error(401, "shipping token missing or invalid (token query parameter)")
+        try:
+            body = bulk.decode_body(raw, headers.get("content-encoding"))
+        except bulk.BodyTooLarge as err:
+            self.stats.bulk(413, bytes_received=len(raw))
+            return _error(413, str(err))
+        except bulk.BadEncoding as err:
+            self.stats.bulk(400, bytes_received=len(raw))
+            return _error(400, str(err))
+        firing = self.faults.take(body)
+        if firing is not None and firing.status is not None:
+            self._wait(firing.delay_s)
+            self.stats.bulk(
+                firing.status, bytes_received=len(raw), bytes_uncompressed=len(body), fault=True
+            )
+            extra = (
+                {"Retry-After": str(firing.retry_after)} if firing.retry_after is not None else {}
+            )
+            return _json(firing.status, {"code": firing.status, "message": "injected fault"}, extra)
+        result = bulk.parse_lines(
+            body, default_type=params.get("type") or bulk.DEFAULT_TYPE, received_ms=received_ms
+        )
+        self.store.add(((line.source, line.ts_ms) for line in result.lines), received_ms)
+        status = 400 if result.rejected else 200
+        if firing is not None:
+            self._wait(firing.delay_s)  # the lines are kept: a slow answer, not a lost request
+        self.stats.bulk(
+            status,
+            bytes_received=len(raw),
+            bytes_uncompressed=len(body),
+            accepted=len(result.lines),
+            malformed=result.malformed,
+            oversized=result.oversized,
+            empty=result.empty,
+            fault=firing is not None,
+        )
+        if result.rejected:
+            log.info("bulk: %s", result.counts())
+            return _json(400, result.counts())
+        return Reply(200)
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)  # returns early when the emulator stops
+
+    # -- search API ----------------------------------------------------------------------------
+
+    def search(self, params: Mapping[str, str], headers: Mapping[str, str], raw: bytes) -> Reply:
+        self.stats.search()
+        if not _token_ok(headers.get("x-api-token"), self._api_token):
+            return _error(401, "API token missing or invalid (X-API-TOKEN header)")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError as err:
+            return _error(400, f"the search body is not JSON: {err}")
+        offset_text = params.get("dayOffset", "0") or "0"
+        try:
+            day_offset = int(offset_text)
+        except ValueError:
+            return _error(400, f"dayOffset must be an integer, got {offset_text!r}")
+        started = time.perf_counter()
+        try:
+            parsed = query.parse_search(body, now=self._clock(), day_offset=day_offset)
+        except query.QueryError as err:
+            return _error(400, str(err))
+        response = query.run(parsed, self.store.scan(parsed.lo_ms, parsed.hi_ms))
+        response = {"took": int((time.perf_counter() - started) * 1000), **response}
+        return _json(200, response)
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def admin(self, method: str, path: str, raw: bytes) -> Reply:
+        if path == "/__admin/faults":
+            if method == "POST":
+                try:
+                    fault = Fault.from_json(json.loads(raw or b"null"))
+                except ValueError as err:  # FaultSpecError and JSON errors
+                    kind = "" if isinstance(err, FaultSpecError) else "body is not JSON: "
+                    return _error(400, f"{kind}{err}")
+                self.faults.add(fault)
+                return _json(200, {"faults": self.faults.describe()})
+            if method == "DELETE":
+                self.faults.clear()
+                return _json(200, {"faults": []})
+            if method == "GET":
+                return _json(200, {"faults": self.faults.describe()})
+        elif path == "/__admin/stats" and method == "GET":
+            return _json(200, {**self.stats.snapshot(), "documents": self.store.count()})
+        elif path == "/__admin/reset" and method == "POST":
+            self.store.clear()
+            self.stats.reset()
+            self.faults.clear()
+            return _json(200, {"reset": True})
+        elif path == "/__admin/health" and method == "GET":
+            return _json(200, {"status": "ok"})
+        return _error(404, f"no such admin endpoint: {method} {path}")
+
+
+def _token_ok(given: str | None, expected: bytes) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected)
