@@ -49,6 +49,8 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 MAX_SEARCH_SIZE = 10_000  # the API's limit for ``size``
+# Markers per search: well under Elasticsearch's default limit of 1,024 clauses per query.
+MARKERS_PER_SEARCH = 500
 
 # The field the canary puts its marker in (the canary's message is a JSON object, whose fields
 # the shipper merges at top level).
@@ -156,14 +158,20 @@ def marker_query(
 ) -> dict[str, Any]:
     """The search body that finds the lines carrying any of ``markers`` in ``field``.
 
-    A ``terms`` filter on a dedicated, non-analysed field: exact, no scoring, and no wildcard
-    (which the Search API forbids in leading position).
+    One ``match_phrase`` per marker: exact on a keyword-mapped field and still a match when
+    Logz.io maps the field as analysed text (a ``terms`` query would then miss). No wildcards,
+    which the Search API forbids in leading position. Callers check the field's value exactly.
     """
     if not markers:
         raise ValueError("marker_query needs at least one marker")
     wanted = sorted(set(markers))
     return {
-        "query": {"bool": {"filter": [{"terms": {field: wanted}}]}},
+        "query": {
+            "bool": {
+                "should": [{"match_phrase": {field: marker}} for marker in wanted],
+                "minimum_should_match": 1,
+            }
+        },
         "size": min(size or max(10, 4 * len(wanted)), MAX_SEARCH_SIZE),
     }
 
@@ -277,8 +285,11 @@ class SearchClient:
         if not wanted:
             return {}
         found: dict[str, list[dict[str, Any]]] = {}
-        for source in self.hits(marker_query(sorted(wanted), field=field)):
-            marker = source.get(field)
-            if marker in wanted:
-                found.setdefault(marker, []).append(source)
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), MARKERS_PER_SEARCH):
+            chunk = ordered[start : start + MARKERS_PER_SEARCH]
+            for source in self.hits(marker_query(chunk, field=field)):
+                marker = source.get(field)
+                if marker in wanted:
+                    found.setdefault(marker, []).append(source)
         return found

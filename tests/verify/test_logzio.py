@@ -75,7 +75,15 @@ def test_from_config_without_api_token_says_which_token() -> None:
 
 def test_marker_query_is_exact_and_bounded() -> None:
     body = logzio.marker_query(["b", "a", "a"])
-    assert body["query"] == {"bool": {"filter": [{"terms": {logzio.MARKER_FIELD: ["a", "b"]}}]}}
+    assert body["query"] == {
+        "bool": {
+            "should": [
+                {"match_phrase": {logzio.MARKER_FIELD: "a"}},
+                {"match_phrase": {logzio.MARKER_FIELD: "b"}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
     assert 2 <= body["size"] <= logzio.MAX_SEARCH_SIZE
     assert logzio.marker_query(["a"], size=50_000)["size"] == logzio.MAX_SEARCH_SIZE
     with pytest.raises(ValueError):
@@ -121,10 +129,8 @@ def test_search_sends_token_header_and_finds_markers(scripted: tuple[str, Any]) 
     request = script.requests[0]
     assert request["path"] == "/v1/search"
     assert request["headers"]["X-API-TOKEN"] == TOKEN
-    assert request["body"]["query"]["bool"]["filter"][0]["terms"][logzio.MARKER_FIELD] == [
-        "m1",
-        "m2",
-    ]
+    should = request["body"]["query"]["bool"]["should"]
+    assert [c["match_phrase"][logzio.MARKER_FIELD] for c in should] == ["m1", "m2"]
 
 
 def test_repr_hides_token(scripted: tuple[str, Any]) -> None:
@@ -188,3 +194,20 @@ def test_non_json_200_is_an_error(scripted: tuple[str, Any]) -> None:
     script.responses = [(200, {}, b"<html>")]
     with pytest.raises(logzio.SearchError, match="not JSON"):
         logzio.SearchClient(url, TOKEN, retry=fast_retry()).search({"query": {}})
+
+
+def test_many_markers_are_searched_in_chunks(
+    scripted: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, script = scripted
+    monkeypatch.setattr(logzio, "MARKERS_PER_SEARCH", 2)
+    script.responses = [(200, {}, hits({logzio.MARKER_FIELD: "m4"}))]
+    found = logzio.SearchClient(url, TOKEN, retry=fast_retry()).find_markers(
+        ["m1", "m2", "m3", "m4", "m5"]
+    )
+    assert list(found) == ["m4"]
+    asked = [
+        [c["match_phrase"][logzio.MARKER_FIELD] for c in r["body"]["query"]["bool"]["should"]]
+        for r in script.requests
+    ]
+    assert asked == [["m1", "m2"], ["m3", "m4"], ["m5"]]

@@ -103,7 +103,8 @@ class VerifyResult:
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    # Lowercase only: an analysed field would hold it lowercased.
+    return f"{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(4)}"
 
 
 def marker_for(run_id: str, target: Target) -> str:
