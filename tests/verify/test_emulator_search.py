@@ -54,8 +54,8 @@ def test_markers_shipped_are_found_exactly(emulator: LogzioEmulator) -> None:
 
 
 def test_shipping_token_as_api_token_is_named(emulator: LogzioEmulator) -> None:
-    with logzio.SearchClient(emulator.api_url, SHIPPING) as client:
-        with pytest.raises(logzio.SearchAuthError, match="not the log shipping token") as caught:
-            client.find_markers(["x"])
+    client = logzio.SearchClient(emulator.api_url, SHIPPING)
+    with pytest.raises(logzio.SearchAuthError, match="not the log shipping token") as caught:
+        client.find_markers(["x"])
     assert caught.value.status == 401
     assert SHIPPING not in str(caught.value)
