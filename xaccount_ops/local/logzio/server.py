@@ -210,7 +210,10 @@ class LogzioEmulator:
         self.port = port
         self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"logzio-emulator-{port}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"logzio-emulator-{port}",
+            daemon=True,
         )
         self._thread.start()
         log.info("logzio emulator listening on %s (store %s)", self.url, self._db_path)
