@@ -414,9 +414,24 @@ class _QueryString:
             elif not (self._starts_atom() and not self.and_default):
                 break
             parts.append(self._and())
-        return parts[0] if len(parts) == 1 else (lambda doc: any(p(doc) for p in parts))
+        if len(parts) == 1:
+            modifier, pred = parts[0]
+            return (lambda doc: not pred(doc)) if modifier == "-" else pred
+        # Lucene's reading of "a +b -c": +b required, -c prohibited, and the plain clauses
+        # optional when something is required, else at least one of them.
+        must = [p for m, p in parts if m == "+"]
+        must_not = [p for m, p in parts if m == "-"]
+        should = [p for m, p in parts if m == ""]
+        need_should = bool(should) and not must
 
-    def _and(self) -> Predicate:
+        def test(doc: Doc) -> bool:
+            if not all(p(doc) for p in must) or any(p(doc) for p in must_not):
+                return False
+            return not need_should or any(p(doc) for p in should)
+
+        return test
+
+    def _and(self) -> tuple[str, Predicate]:
         parts = [self._unary()]
         while True:
             if self._is_op("AND"):
@@ -424,22 +439,26 @@ class _QueryString:
             elif not (self._starts_atom() and self.and_default):
                 break
             parts.append(self._unary())
-        return parts[0] if len(parts) == 1 else (lambda doc: all(p(doc) for p in parts))
+        if len(parts) == 1:
+            return parts[0]
+        preds = [(lambda doc, p=p: not p(doc)) if m == "-" else p for m, p in parts]
+        return "", lambda doc: all(p(doc) for p in preds)
 
-    def _unary(self) -> Predicate:
+    def _unary(self) -> tuple[str, Predicate]:
+        """A clause and its modifier: ``-`` (NOT, ``-``, ``!``), ``+``, or none."""
         tok = self._peek()
         if tok is None:
             raise QueryError("query_string: the query ends where a term was expected")
-        if tok == ("word", "NOT") or tok == ("word", "!"):
+        if tok in (("word", "NOT"), ("word", "!")):
             self.pos += 1
-            inner = self._unary()
-            return lambda doc: not inner(doc)
+            modifier, inner = self._unary()
+            return ("+", inner) if modifier == "-" else ("-", inner)
         if tok[0] == "word" and tok[1][:1] in "+-!" and len(tok[1]) > 1:
             sign, rest = tok[1][0], tok[1][1:]
             self.toks[self.pos] = ("word", rest)
-            inner = self._unary()
-            return (lambda doc: not inner(doc)) if sign in "-!" else inner
-        return self._atom(None)
+            _, inner = self._unary()
+            return ("+" if sign == "+" else "-"), inner
+        return "", self._atom(None)
 
     def _atom(self, field: str | None) -> Predicate:
         tok = self._peek()
@@ -475,7 +494,7 @@ class _QueryString:
                 "use a range query inside bool"
             )
         if any(c in word.replace("\\*", "").replace("\\?", "") for c in "*?"):
-            pattern = word
+            pattern = _glob(word)
             return self._over_fields(field, lambda f: _wildcard(f, pattern))
         text = _unescape(word)
         return self._over_fields(field, lambda f: _qs_value(f, text))
@@ -483,6 +502,15 @@ class _QueryString:
     def _over_fields(self, field: str | None, build: Callable[[str], Predicate]) -> Predicate:
         preds = [build(f) for f in ([field] if field else self.fields)]
         return preds[0] if len(preds) == 1 else (lambda doc: any(p(doc) for p in preds))
+
+
+def _glob(word: str) -> str:
+    """A query_string wildcard term as an fnmatch pattern: escaped characters are literal."""
+    return re.sub(
+        r"\\(.)|([\[\]])",
+        lambda m: f"[{m.group(1) or m.group(2)}]" if (m.group(1) or "") in "*?[]" else m.group(1),
+        word,
+    )
 
 
 def _qs_value(field: str, text: str) -> Predicate:
