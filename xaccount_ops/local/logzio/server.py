@@ -42,6 +42,7 @@ class _BodyTooLarge(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
     server_version = "logzio-emulator"
     sys_version = ""
     app: LogzioApp  # set on the subclass made per server
