@@ -233,6 +233,21 @@ def test_default_window_is_today_and_yesterday_and_day_offset_moves_it(logzio: A
     assert sorted(messages(logzio, ranged)) == ["new", "old"]
 
 
+def test_lines_stored_as_sent_are_found_by_text_queries(logzio: Any) -> None:
+    # A line with its own type and @timestamp is stored byte for byte (no re-encoding).
+    line = b'{"message":"Caf\xc3\xa9 \\u00e9t\\u00e9 ok-1234","type":"tee","@timestamp":"%s"}'
+    logzio.ship(line.replace(b"%s", iso(NOW).encode()) + b"\n")
+
+    assert messages(logzio, {"term": {"type": "TEE"}}) == []
+    assert messages(logzio, {"term": {"type": "tee"}}) == ["Café été ok-1234"]
+    assert messages(logzio, {"match": {"message": {"query": "1234", "operator": "and"}}}) == [
+        "Café été ok-1234"
+    ]
+    assert messages(logzio, {"match_phrase": {"message": "café été"}}) == ["Café été ok-1234"]
+    assert messages(logzio, {"match": {"message": "OK-1234"}}) == ["Café été ok-1234"]
+    assert messages(logzio, {"terms": {"message": ["nope", "also-nope"]}}) == []
+
+
 def test_unparsable_timestamp_is_filed_under_receive_time(logzio: Any) -> None:
     logzio.ship([{"message": "odd", "@timestamp": "yesterday-ish"}])
 

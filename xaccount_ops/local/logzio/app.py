@@ -128,7 +128,7 @@ class LogzioApp:
         result = bulk.parse_lines(
             body, default_type=params.get("type") or bulk.DEFAULT_TYPE, received_ms=received_ms
         )
-        self.store.add(((line.source, line.ts_ms) for line in result.lines), received_ms)
+        self.store.add(((ln.source, ln.ts_ms, ln.raw) for ln in result.lines), received_ms)
         status = 400 if result.rejected else 200
         if firing is not None:
             self._wait(firing.delay_s)  # the lines are kept: a slow answer, not a lost request
@@ -171,7 +171,7 @@ class LogzioApp:
             parsed = query.parse_search(body, now=self._clock(), day_offset=day_offset)
         except query.QueryError as err:
             return _error(400, str(err))
-        response = query.run(parsed, self.store.scan(parsed.lo_ms, parsed.hi_ms))
+        response = query.run(parsed, self.store.scan(parsed.lo_ms, parsed.hi_ms, parsed.hint))
         response = {"took": int((time.perf_counter() - started) * 1000), **response}
         return _json(200, response)
 

@@ -58,10 +58,12 @@ class BadEncoding(Exception):
 
 @dataclass
 class Line:
-    """One accepted line: its document and the epoch milliseconds it is filed under."""
+    """One accepted line: its document, the epoch milliseconds it is filed under, and its JSON
+    text as sent when the listener added nothing to it (so the store need not re-encode it)."""
 
     source: dict[str, Any]
     ts_ms: int
+    raw: bytes | None = None
 
 
 @dataclass
@@ -152,15 +154,19 @@ def parse_lines(body: bytes, *, default_type: str, received_ms: int) -> BulkResu
         if not doc:
             result.empty += 1
             continue
+        unchanged = True
         if "type" not in doc:
             doc["type"] = default_type
+            unchanged = False
         stamp = doc.get("@timestamp")
         ts_ms = parse_timestamp(stamp) if stamp is not None else None
         if stamp is None:
             if received_iso is None:
                 received_iso = iso_ms(received_ms)
             doc["@timestamp"] = received_iso
-        result.lines.append(Line(doc, received_ms if ts_ms is None else ts_ms))
+            unchanged = False
+        ts = received_ms if ts_ms is None else ts_ms
+        result.lines.append(Line(doc, ts, raw if unchanged else None))
     return result
 
 

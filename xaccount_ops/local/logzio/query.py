@@ -642,6 +642,57 @@ def _bool(spec: Any, ctx: _Context, required: bool) -> Predicate:
     return test
 
 
+# -- store prefilter ----------------------------------------------------------------------------
+
+# A hint is a necessary condition on a document's JSON text, so the store can skip rows without
+# decoding them: ("has", s) = contains s, ASCII case-insensitively; ("all"|"any", [hints]).
+# Needles are limited to characters no JSON encoder escapes, so a hint never drops a match.
+Hint = tuple[str, Any]
+_SAFE_NEEDLE = re.compile(r"^[A-Za-z0-9_.:@-]{3,}$")
+MAX_NEEDLES = 64
+
+
+def _needle(value: Any) -> Hint | None:
+    return ("has", value) if isinstance(value, str) and _SAFE_NEEDLE.match(value) else None
+
+
+def _combine(kind: str, hints: list[Hint | None]) -> Hint | None:
+    if kind == "all":
+        kept = [h for h in hints if h is not None]
+        return None if not kept else kept[0] if len(kept) == 1 else ("all", kept)
+    if not hints or any(h is None for h in hints):
+        return None  # one unconstrained alternative leaves the whole "any" unconstrained
+    return hints[0] if len(hints) == 1 else ("any", hints)
+
+
+def prefilter(query: Any) -> Hint | None:
+    """A necessary condition for ``query`` (already validated by :func:`compile_query`)."""
+    kind, spec = next(iter(query.items()))
+    if kind == "bool":
+        musts = _clauses(spec, "must") + _clauses(spec, "filter")
+        hints = [prefilter(q) for q in musts]
+        should = _clauses(spec, "should")
+        minimum = spec.get("minimum_should_match", 0 if musts else 1)
+        if should and isinstance(minimum, int) and minimum >= 1:
+            hints.append(_combine("any", [prefilter(q) for q in should]))
+        return _combine("all", hints)
+    if kind not in ("term", "terms", "match", "match_phrase"):
+        return None
+    _, arg = next((k, v) for k, v in spec.items() if k != "boost")
+    if kind == "terms":
+        return _combine("any", [_needle(v) for v in arg])
+    if kind == "term":
+        return _needle(arg.get("value") if isinstance(arg, dict) else arg)
+    text = arg.get("query") if isinstance(arg, dict) else arg
+    operator = str(arg.get("operator", "or")).lower() if isinstance(arg, dict) else "or"
+    words = [_needle(t) for t in tokens(text)] if isinstance(text, str) else [None]
+    return _combine("all" if kind == "match_phrase" or operator == "and" else "any", words)
+
+
+def _count_needles(hint: Hint) -> int:
+    return 1 if hint[0] == "has" else sum(_count_needles(h) for h in hint[1])
+
+
 # -- the search ----------------------------------------------------------------------------------
 
 
@@ -658,6 +709,7 @@ class Search:
     sort: list[tuple[str, bool]]  # (field, descending)
     source: Callable[[dict[str, Any]], dict[str, Any] | None]
     aggs: dict[str, tuple[str, int]]  # name -> (field, size) of terms aggregations
+    hint: Hint | None = None  # for the store: a condition every hit's JSON text meets
 
 
 def _int_param(body: dict[str, Any], key: str, default: int) -> int:
@@ -682,7 +734,11 @@ def parse_search(body: Any, *, now: datetime, day_offset: int = 0) -> Search:
     if start + size > MAX_SIZE:
         raise QueryError(f"from + size ({start + size}) is over the limit of {MAX_SIZE}")
     ctx = _Context(now=now, bounds=_Bounds())
-    predicate = compile_query(body.get("query", {"match_all": {}}), ctx)
+    query = body.get("query", {"match_all": {}})
+    predicate = compile_query(query, ctx)
+    hint = prefilter(query)
+    if hint is not None and _count_needles(hint) > MAX_NEEDLES:
+        hint = None
     post_filter = (
         compile_query(body["post_filter"], _Context(now=now, bounds=_Bounds()), False)
         if "post_filter" in body
@@ -702,6 +758,7 @@ def parse_search(body: Any, *, now: datetime, day_offset: int = 0) -> Search:
         sort=_parse_sort(body.get("sort")),
         source=_source_filter(body.get("_source", True)),
         aggs=_parse_aggs(body.get("aggs", body.get("aggregations"))),
+        hint=hint,
     )
 
 

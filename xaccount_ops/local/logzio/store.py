@@ -1,6 +1,7 @@
 """The emulator's document store: one SQLite table of accepted lines, filed by time.
 
-Each row keeps the document as JSON text, the epoch milliseconds it is filed under (its parsed
+Each row keeps the document as JSON text (as sent when the listener added no field: text, not a
+BLOB, so that LIKE prefilters apply), the epoch milliseconds it is filed under (its parsed
 ``@timestamp``, or its receive time) and its receive time. Searches read the rows of a time
 window in insertion order and evaluate the query in Python (``query.py``): a local emulator holds
 thousands of lines, not billions, and Python evaluation keeps the query semantics in one place.
@@ -64,9 +65,15 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
-    def add(self, lines: Iterable[tuple[dict[str, Any], int]], received_ms: int) -> int:
-        """Store ``(document, ts_ms)`` pairs in one transaction; how many were stored."""
-        rows = [(ts_ms, received_ms, _dumps(doc)) for doc, ts_ms in lines]
+    def add(
+        self, lines: Iterable[tuple[dict[str, Any], int, bytes | None]], received_ms: int
+    ) -> int:
+        """Store ``(document, ts_ms, json_text_or_None)`` in one transaction; how many were
+        stored. Given JSON text (a line as sent) is stored as is, else the document is encoded."""
+        rows = [
+            (ts_ms, received_ms, raw.decode() if raw is not None else _dumps(doc))
+            for doc, ts_ms, raw in lines
+        ]
         if not rows:
             return 0
         with self._lock:
@@ -81,12 +88,17 @@ class Store:
             self._db.execute("COMMIT")
         return len(rows)
 
-    def scan(self, lo_ms: int | None = None, hi_ms: int | None = None) -> Iterator[Doc]:
+    def scan(
+        self, lo_ms: int | None = None, hi_ms: int | None = None, hint: Any = None
+    ) -> Iterator[Doc]:
         """Documents filed in ``[lo_ms, hi_ms)`` (either end open when ``None``), oldest row
-        first. Rows are fetched under the lock, then decoded outside it."""
+        first, skipping rows whose text fails ``hint`` (``query.prefilter``'s condition).
+        Rows are fetched under the lock, then decoded outside it."""
         sql = "SELECT id, ts_ms, source FROM docs"
         where: list[str] = []
-        params: list[int] = []
+        params: list[Any] = []
+        if hint is not None:
+            where.append(_hint_sql(hint, params))
         if lo_ms is not None:
             where.append("ts_ms >= ?")
             params.append(lo_ms)
@@ -112,3 +124,13 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _hint_sql(hint: Any, params: list[Any]) -> str:
+    kind, arg = hint
+    if kind == "has":
+        # LIKE is ASCII case-insensitive, as the query's text matching is.
+        params.append("%" + arg.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        return "source LIKE ? ESCAPE '\\'"
+    joiner = " AND " if kind == "all" else " OR "
+    return "(" + joiner.join(_hint_sql(h, params) for h in arg) + ")"
