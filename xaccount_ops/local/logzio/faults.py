@@ -117,7 +117,11 @@ class Faults:
 
 
 class Stats:
-    """Counters of the bulk listener, in memory (a restart or ``/__admin/reset`` zeroes them)."""
+    """Counters of the bulk listener, in memory (a restart or ``/__admin/reset`` zeroes them).
+
+    ``requests`` and ``requests_by_status`` count bulk requests only (searches are counted in
+    ``search_requests``); ``bytes_received`` is the bodies as sent (compressed or not).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -15,7 +15,11 @@ non-word characters into tokens. ``match`` matches tokens, ``match_phrase`` cons
 
 Time window (Logz.io's rule): without a ``range`` on ``@timestamp`` that every hit must satisfy,
 a search covers today and yesterday, UTC, shifted back ``dayOffset`` days; with one, the range
-alone decides (Logz.io's two-day cap on such ranges is not enforced).
+alone decides (Logz.io's two-day cap on such ranges is not enforced). A line stamped later than
+today is outside the default window, as it would be in Logz.io's daily indices.
+
+Defaults where Elasticsearch scores: hits come in arrival order unless ``sort`` says otherwise
+(``_score`` is accepted and ignored; ``max_score`` and ``_score`` are ``null``).
 """
 
 from __future__ import annotations
@@ -377,7 +381,7 @@ class _QueryString:
         fields = spec.get("fields") or (
             [spec["default_field"]] if "default_field" in spec else ["*"]
         )
-        self.fields = [str(f) for f in fields]
+        self.fields = [str(f).split("^")[0] for f in fields]  # boosts do not matter here
         self.toks = _qs_lex(text)
         self.pos = 0
 
