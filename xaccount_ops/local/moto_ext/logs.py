@@ -1,0 +1,5 @@
+"""Placeholder: being written."""
+
+
+def install() -> None:
+    """Nothing yet."""
