@@ -935,6 +935,44 @@ def remove_accounts(
     )
 
 
+def preview_accounts(
+    ids: Iterable[str], *, remove: bool = False, fleet: Any
+) -> list[AccountsUpdate]:
+    """Dry run of :func:`add_accounts` (or, with ``remove``, :func:`remove_accounts`).
+
+    The merged SendingAccounts of every deployed stack, read and computed, nothing changed;
+    ``status`` says what the real call would do (``would update``, ``unchanged``, ``failed``).
+    """
+    wanted = validate.account_list(list(_split_ids(ids)), "accounts")
+    updates = []
+    for region, name in stack_names(fleet).items():
+        stack = describe_stack(fleet.landing_client("cloudformation", region), name)
+        if stack is None:
+            updates.append(
+                AccountsUpdate(name, region, (), (), "failed", "stack not deployed; run deploy")
+            )
+            continue
+        current = _parameters_map(stack)
+        before = validate.account_list(
+            current.get("SendingAccounts", ""), f"{name}.SendingAccounts"
+        )
+        if current.get("OrganizationId"):
+            updates.append(
+                AccountsUpdate(name, region, before, before, "unchanged", "organization mode")
+            )
+            continue
+        if remove:
+            after = tuple(a for a in before if a not in wanted)
+        else:
+            after = (*before, *(a for a in wanted if a not in before))
+        if not after:
+            status, message = "failed", "refusing to remove every sending account"
+        else:
+            status, message = ("unchanged", "") if after == before else ("would update", "")
+        updates.append(AccountsUpdate(name, region, before, after, status, message))
+    return updates
+
+
 def _split_ids(ids: Iterable[str]) -> Iterable[str]:
     if isinstance(ids, str):
         ids = [ids]

@@ -9,10 +9,14 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from xaccount_ops import validate
 from xaccount_ops.accounts import Fleet
-from xaccount_ops.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, load_config
+from xaccount_ops.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, TokenRef, load_config
+from xaccount_ops.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,77 @@ def config_path(
     return _local_cloud.config_path
 
 
-def open_fleet(path: str | os.PathLike[str] | None = None) -> Fleet:
-    """Load the config (see :func:`config_path`) and resolve the fleet."""
-    return Fleet.from_config(load_config(config_path(path)))
+def open_fleet(path: str | os.PathLike[str] | None = None, *, stack_name: str = "") -> Fleet:
+    """Load the config (see :func:`config_path`) and resolve the fleet.
+
+    ``stack_name`` replaces ``landing.stack_name`` (blank keeps it): several pipelines can then
+    share one landing account, e.g. tests on one local cloud.
+    """
+    fleet = Fleet.from_config(load_config(config_path(path)))
+    return with_overrides(fleet, stack_name=stack_name) if stack_name else fleet
+
+
+def with_overrides(
+    fleet: Fleet,
+    *,
+    stack_name: str = "",
+    accounts: str | Sequence[str] = "",
+    regions: str | Sequence[str] = "",
+    logzio_region: str = "",
+    token_env: str = "",
+    stack_parameters: Mapping[str, object] | None = None,
+    include: str | Sequence[str] = "",
+    exclude: str | Sequence[str] = "",
+) -> Fleet:
+    """The same target with what a notebook form changed; blank values keep the config's.
+
+    Values are validated as the config loader validates them, so a typo in a form gives the
+    config's message (e.g. ``accounts[1]: '1234' is not a 12-digit AWS account id``). The token
+    is only ever referenced by name (``token_env``), never passed as a value.
+    """
+    cfg = fleet.config
+    landing, senders, logzio, stack, subs = (
+        cfg.landing,
+        cfg.senders,
+        cfg.logzio,
+        cfg.stack,
+        cfg.subscriptions,
+    )
+    if stack_name:
+        landing = replace(landing, stack_name=stack_name.strip())
+    if accounts:
+        ids = validate.account_list(_items(accounts), "accounts")
+        if not ids:
+            raise ConfigError("accounts", "no sending account given")
+        senders = replace(senders, accounts=ids, organization=False)
+    if regions:
+        senders = replace(senders, regions=validate.region_list(_items(regions), "regions"))
+    if logzio_region:
+        logzio = replace(logzio, region=validate.logzio_region(logzio_region, "logzio_region"))
+    if token_env:
+        name = token_env.strip()
+        if not name.isidentifier():
+            raise ConfigError(
+                "token_env", f"{name!r} is not an environment variable name (e.g. LOGZIO_TOKEN)"
+            )
+        logzio = replace(logzio, shipping_token=TokenRef("env", name), token_secret_arn=None)
+    if stack_parameters:
+        merged = {**stack.parameters, **{k: str(v) for k, v in stack_parameters.items()}}
+        stack = replace(stack, parameters=merged)
+    if include:
+        subs = replace(subs, include=validate.pattern_list(_items(include), "include"))
+    if exclude:
+        subs = replace(subs, exclude=validate.pattern_list(_items(exclude), "exclude"))
+    config = replace(
+        cfg, landing=landing, senders=senders, logzio=logzio, stack=stack, subscriptions=subs
+    )
+    if config == cfg:
+        return fleet
+    return Fleet.from_config(config, hub_session=fleet.hub_session)
+
+
+def _items(value: str | Sequence[str]) -> list[str]:
+    """A list from a comma/space/newline separated text, or the list itself."""
+    if isinstance(value, str):
+        return [item for item in value.replace("\n", ",").replace(" ", ",").split(",") if item]
+    return [str(item) for item in value if str(item).strip()]

@@ -1,0 +1,134 @@
+"""Plots for the notebooks and reports (matplotlib, no pyplot state).
+
+Each function takes a frame the library returns and gives a :class:`Plot`: it displays as a PNG
+in a notebook (also when run headless, so HTML reports carry it) and keeps the matplotlib
+``figure`` for anyone who wants to save or restyle it.
+
+>>> plots.stored_bytes(inventory.summary(result.frame))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+UNITS = ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"), (1, "bytes"))
+
+
+@dataclass
+class Plot:
+    """A figure that shows itself as a PNG in a notebook."""
+
+    figure: Figure
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+
+def _unit(values: pd.Series) -> tuple[int, str]:
+    peak = float(values.max()) if len(values) else 0.0
+    return next(((size, name) for size, name in UNITS if peak >= size), (1, "bytes"))
+
+
+def _empty(title: str, text: str) -> Plot:
+    fig = Figure(figsize=(6, 1.5))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.4, text, ha="center", va="center")
+    return Plot(fig)
+
+
+def stored_bytes(summary: pd.DataFrame) -> Plot:
+    """Stored bytes per account, one bar per region, the shipping part hatched."""
+    title = "Stored bytes by account and region"
+    if summary.empty:
+        return _empty(title, "no log groups")
+    size, unit = _unit(summary["stored_bytes"].astype("float"))
+    table = summary.pivot_table(
+        index="account_id", columns="region", values="stored_bytes", aggfunc="sum"
+    ).astype("float")
+    shipping = summary.pivot_table(
+        index="account_id", columns="region", values="shipping_bytes", aggfunc="sum"
+    ).astype("float")
+    fig = Figure(figsize=(7, 3.2))
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(table.columns))
+    positions = range(len(table.index))
+    for i, region in enumerate(table.columns):
+        xs = [p + i * width for p in positions]
+        ax.bar(xs, table[region] / size, width, label=f"{region} stored")
+        ax.bar(
+            xs, shipping[region] / size, width, fill=False, hatch="//", label=f"{region} shipping"
+        )
+    ax.set_xticks([p + width * (len(table.columns) - 1) / 2 for p in positions])
+    ax.set_xticklabels(table.index)
+    ax.set_ylabel(unit)
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncols=2)
+    return Plot(fig)
+
+
+def coverage(summary: pd.DataFrame) -> Plot:
+    """Share of log groups that ship (%), account x region."""
+    title = "Coverage: log groups shipping (%)"
+    if summary.empty:
+        return _empty(title, "no log groups")
+    table = summary.pivot_table(
+        index="account_id", columns="region", values="coverage_pct", aggfunc="mean"
+    ).astype("float")
+    return _heatmap(table, title, "%", vmin=0, vmax=100, fmt="{:.0f}%", cmap="RdYlGn")
+
+
+def latency(frame: pd.DataFrame) -> Plot:
+    """Canary latency (s), account x region; a missing path shows as a red ``miss`` cell."""
+    title = "Canary latency (s)"
+    if frame.empty:
+        return _empty(title, "no canaries")
+    data = frame.assign(latency=frame["latency_s"].astype("float"))
+    table = data.pivot_table(
+        index="account_id", columns="region", values="latency", aggfunc="max", dropna=False
+    )
+    return _heatmap(table.astype("float"), title, "seconds", fmt="{:.1f}", cmap="viridis_r")
+
+
+def _heatmap(
+    table: pd.DataFrame,
+    title: str,
+    label: str,
+    *,
+    fmt: str,
+    cmap: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Plot:
+    fig = Figure(figsize=(1.8 + 1.6 * len(table.columns), 1.2 + 0.5 * len(table.index)))
+    ax = fig.subplots()
+    image = ax.imshow(table.to_numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    ax.set_xticks(range(len(table.columns)), labels=list(table.columns))
+    ax.set_yticks(range(len(table.index)), labels=list(table.index))
+    for row, account in enumerate(table.index):
+        for col, region in enumerate(table.columns):
+            value = table.loc[account, region]
+            if pd.isna(value):
+                ax.add_patch(_miss_patch(col, row))
+                ax.text(col, row, "miss", ha="center", va="center", color="white", weight="bold")
+            else:
+                ax.text(col, row, fmt.format(value), ha="center", va="center", color="black")
+    fig.colorbar(image, ax=ax, label=label)
+    ax.set_title(title)
+    return Plot(fig)
+
+
+def _miss_patch(col: int, row: int):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((col - 0.5, row - 0.5), 1, 1, color="#c0392b")
