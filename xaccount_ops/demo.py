@@ -1,42 +1,184 @@
-"""``make demo`` and ``make lab``: the main job on the embedded local cloud.
+"""``make demo`` and ``make lab``: the notebooks on the embedded local cloud.
 
-Until the notebooks land, the demo starts the local cloud, lists the fleet and stops it.
+``python -m xaccount_ops.demo --out out`` starts the local cloud, executes the notebooks headless
+against it (deploy, attach, audit, verify), writes the executed notebooks and their HTML reports
+to ``out/``, prints a short summary and exits 0 only if every notebook ran and every canary was
+delivered. ``--lab`` starts the local cloud and JupyterLab on ``notebooks/`` with
+``XACCOUNT_OPS_CONFIG`` pointing at it, until Ctrl-C.
+
+This is a command-line front end: it prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from xaccount_ops.accounts import Fleet
-from xaccount_ops.config import load_config
-from xaccount_ops.local.process import LocalCloudProcess
+import pandas as pd
+
+from xaccount_ops.config import CONFIG_ENV
 
 log = logging.getLogger("xaccount_ops.demo")
 
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+KERNEL = "python3"
+CELL_TIMEOUT_S = 240
+
+
+@dataclass(frozen=True)
+class Step:
+    notebook: str
+    parameters: dict[str, Any]
+
+
+def steps(config: Path, out: Path) -> list[Step]:
+    """The notebooks the demo runs, with their parameters (the config of the local cloud)."""
+    common = {"config": str(config)}
+    return [
+        Step("01-deploy-landing", {**common, "deploy": True, "include_speedups": False}),
+        Step("02-attach-senders", {**common, "apply": True}),
+        Step("04-audit-log-groups", {**common, "export_dir": str(out)}),
+        Step("05-verify-delivery", {**common, "export_dir": str(out), "timeout_s": 120}),
+    ]
+
+
+def execute(step: Step, out: Path) -> tuple[Path, str]:
+    """Run one notebook with papermill; write it and its HTML report. Returns (path, error)."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    executed = out / f"{step.notebook}.ipynb"
+    error = ""
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOKS / f"{step.notebook}.ipynb"),
+            str(executed),
+            parameters=step.parameters,
+            kernel_name=KERNEL,
+            cwd=str(out),
+            progress_bar=False,
+            execution_timeout=CELL_TIMEOUT_S,
+        )
+    except Exception as err:  # papermill has written the notebook with the failing cell
+        error = (
+            f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+        )
+    if executed.is_file():
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+        executed.with_suffix(".html").write_text(body)
+    return executed, error
+
+
+def summary(config: Path, out: Path) -> tuple[list[str], bool]:
+    """The closing lines, from the library and the CSV files the notebooks exported."""
+    from xaccount_ops import stacks
+    from xaccount_ops.accounts import Fleet
+    from xaccount_ops.config import load_config
+
+    fleet = Fleet.from_config(load_config(config))
+    lines = []
+    try:
+        outputs = stacks.stack_outputs(fleet)
+        lines.append(f"stacks: {len(outputs)} ({', '.join(o.stack for o in outputs.values())})")
+    except Exception as err:
+        lines.append(f"stacks: none ({err})")
+    lines.append(
+        f"targets: {len(fleet.accounts)} accounts x {len(fleet.regions)} regions = "
+        f"{len(fleet.targets)}"
+    )
+    groups = out / "log-groups-summary.csv"
+    if groups.is_file():
+        frame = pd.read_csv(groups)
+        lines.append(
+            f"log groups subscribed: {int(frame['shipping'].sum())}/{int(frame['log_groups'].sum())}"
+        )
+    canaries = out / "canaries.csv"
+    ok = False
+    if canaries.is_file():
+        frame = pd.read_csv(canaries)
+        delivered = frame[frame["status"] == "delivered"]
+        ok = len(frame) > 0 and len(delivered) == len(frame)
+        median = delivered["latency_s"].median() if len(delivered) else float("nan")
+        lines.append(f"canaries delivered: {len(delivered)}/{len(frame)}")
+        lines.append(f"median latency: {median:.2f} s")
+    else:
+        lines.append("canaries delivered: none (05-verify-delivery did not finish)")
+    return lines, ok
+
 
 def run_demo(out: Path) -> int:
+    from xaccount_ops.local.process import LocalCloudProcess
+
+    started = time.monotonic()
+    out = out.resolve()
     cloud_dir = out / "local-cloud"
     shutil.rmtree(cloud_dir, ignore_errors=True)
+    print(f"starting the local cloud in {cloud_dir} ...", flush=True)
     with LocalCloudProcess(cloud_dir) as cloud:
-        fleet = Fleet.from_config(load_config(cloud.config_path))
-        log.info("local cloud at %s", cloud.info["aws_endpoint"])
-        print(f"landing account {fleet.landing_account} in {fleet.landing_region}")
-        print(
-            f"{len(fleet.accounts)} sending accounts x {len(fleet.regions)} regions = {len(fleet.targets)} targets"
+        config = cloud.config_path
+        failed = []
+        for step in steps(config, out):
+            began = time.monotonic()
+            path, error = execute(step, out)
+            took = time.monotonic() - began
+            state = "ok" if not error else f"FAILED: {error}"
+            print(
+                f"{step.notebook}: {state} ({took:.0f} s) -> {path.with_suffix('.html')}",
+                flush=True,
+            )
+            if error:
+                failed.append(step.notebook)
+                break  # the next notebooks need this one
+        lines, delivered = summary(config, out)
+    print("\n== summary")
+    for line in lines:
+        print(line)
+    print(f"reports: {out}/*.html; took {time.monotonic() - started:.0f} s")
+    if failed:
+        print(f"failed: {', '.join(failed)} (see the executed notebook in {out})")
+    return 0 if delivered and not failed else 1
+
+
+def run_lab(data_dir: Path) -> int:
+    from xaccount_ops.local.process import LocalCloudProcess
+
+    with LocalCloudProcess(data_dir) as cloud:
+        env = {**os.environ, CONFIG_ENV: str(cloud.config_path)}
+        print(f"local cloud up; {CONFIG_ENV}={cloud.config_path}", flush=True)
+        lab = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={NOTEBOOKS}"],
+            env=env,
         )
-    return 0
+        try:
+            return lab.wait()
+        except KeyboardInterrupt:
+            lab.terminate()
+            try:
+                lab.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                lab.kill()
+            return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xaccount_ops.demo")
     parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument("--lab", action="store_true", help="start JupyterLab instead")
+    parser.add_argument("--data", type=Path, default=Path(".local-cloud"), help="(--lab) data dir")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.lab:
+        return run_lab(args.data.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
     return run_demo(args.out)
 
