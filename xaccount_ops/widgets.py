@@ -174,6 +174,10 @@ def _multi(options: Sequence[str], label: str, selected: Sequence[str] = ()) -> 
     )
 
 
+def _chosen(value: str | Sequence[str]) -> list[str]:
+    return text_list(value) if isinstance(value, str) else [str(v) for v in value]
+
+
 def _heading(text: str) -> HTML:
     return HTML(f"<h4>{html.escape(text)}</h4>")
 
@@ -354,14 +358,25 @@ def selection_fleet(form: Form, fleet: Any) -> Any:
     )
 
 
-def subscriptions_form(fleet: Any, *, remove: bool = False) -> Form:
-    """Choose accounts, regions and log group patterns; Plan shows every change, Apply makes it."""
+def subscriptions_form(
+    fleet: Any,
+    *,
+    accounts: str | Sequence[str] = "",
+    regions: str | Sequence[str] = "",
+    include: str = "",
+    exclude: str = "",
+    remove: bool = False,
+) -> Form:
+    """Choose accounts, regions and log group patterns; Plan shows every change, Apply makes it.
+
+    Blank arguments select every account and region and the config's patterns.
+    """
     subs = fleet.config.subscriptions
     fields = {
-        "accounts": _multi(list(fleet.accounts), "Accounts"),
-        "regions": _multi(list(fleet.regions), "Regions"),
-        "include": _text(", ".join(subs.include), "Include groups"),
-        "exclude": _text(", ".join(subs.exclude), "Exclude groups", placeholder="none"),
+        "accounts": _multi(list(fleet.accounts), "Accounts", _chosen(accounts)),
+        "regions": _multi(list(fleet.regions), "Regions", _chosen(regions)),
+        "include": _text(include or ", ".join(subs.include), "Include groups"),
+        "exclude": _text(exclude or ", ".join(subs.exclude), "Exclude groups", placeholder="none"),
         "remove": w.Checkbox(value=remove, description="remove our filters instead"),
     }
 
@@ -569,14 +584,24 @@ def audit_form(inventory: pd.DataFrame, findings: pd.DataFrame, *, export_dir: s
 # -- 05: verify ----------------------------------------------------------------------------------
 
 
-def verify_form(fleet: Any, *, timeout_s: float = 120, prepare: bool = True) -> Form:
-    """Send a canary down each selected (account, region) path and wait for it in Logz.io."""
+def verify_form(
+    fleet: Any,
+    *,
+    accounts: str | Sequence[str] = "",
+    regions: str | Sequence[str] = "",
+    timeout_s: float = 120,
+    prepare: bool = True,
+) -> Form:
+    """Send a canary down each selected (account, region) path and wait for it in Logz.io.
+
+    Blank ``accounts``/``regions`` select every path of the fleet.
+    """
     from xaccount_ops import verify as verify_mod
     from xaccount_ops.accounts import Target
 
     fields = {
-        "accounts": _multi(list(fleet.accounts), "Accounts"),
-        "regions": _multi(list(fleet.regions), "Regions"),
+        "accounts": _multi(list(fleet.accounts), "Accounts", _chosen(accounts)),
+        "regions": _multi(list(fleet.regions), "Regions", _chosen(regions)),
         "timeout_s": w.BoundedIntText(
             value=int(timeout_s), min=5, max=3600, description="Wait up to (s)", style=_STYLE
         ),

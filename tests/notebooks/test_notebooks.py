@@ -1,0 +1,98 @@
+"""Every notebook runs headless against the local cloud, in the order a person would run them,
+with no error output, no form error and no token anywhere; and the committed notebooks carry no
+outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from tests.notebooks import nbrun
+from xaccount_ops import stacks
+from xaccount_ops.target import open_fleet
+
+STACK = "nb-tests"  # this module's pipeline on the shared local cloud
+
+pytestmark = pytest.mark.notebooks
+
+
+def committed_notebooks() -> list[Path]:
+    return sorted(nbrun.NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_committed_notebooks_have_no_outputs() -> None:
+    paths = committed_notebooks()
+    assert {p.stem for p in paths} >= {
+        "00-start-here",
+        "01-deploy-landing",
+        "02-attach-senders",
+        "03-update-accounts",
+        "04-audit-log-groups",
+        "05-verify-delivery",
+    }
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), path.name
+        assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, path.name
+        assert path.with_suffix(".py").is_file(), f"{path.name} has no paired percent script"
+    verify = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", "--keep-id", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_form_error_fails_the_run_and_is_found_by_the_scan(local_cloud, tmp_path) -> None:
+    with pytest.raises(CellExecutionError, match="12-digit"):
+        nbrun.execute(
+            "01-deploy-landing",
+            {
+                "config": local_cloud["config"],
+                "stack_name": STACK,
+                "accounts": "111111111111, 12345",
+            },
+            tmp_path,
+        )
+    executed = nbformat.read(tmp_path / "01-deploy-landing.ipynb", as_version=4)
+    found = nbrun.problems(executed)
+    assert any("FormError" in p for p in found), found
+    assert any("form error shown" in p and "12-digit" in p for p in found), found
+
+
+def test_notebooks_in_order(local_cloud, tmp_path) -> None:
+    config = local_cloud["config"]
+    tokens = [local_cloud["shipping_token"], local_cloud["api_token"]]
+    common = {"config": config, "stack_name": STACK}
+    runs = [
+        ("00-start-here", {"config": config}),
+        ("01-deploy-landing", {**common, "deploy": True, "include_speedups": False}),
+        ("02-attach-senders", {**common, "apply": True}),
+        ("03-update-accounts", {**common, "accounts": "999999999999"}),
+        ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
+        ("05-verify-delivery", {**common, "timeout_s": 60, "export_dir": str(tmp_path / "export")}),
+    ]
+    executed = {}
+    for name, parameters in runs:
+        nb = nbrun.execute(name, parameters, tmp_path)
+        assert nbrun.problems(nb) == [], (name, nbrun.problems(nb))
+        assert nbrun.leaked(nb, tokens) == [], f"{name} shows a token"
+        executed[name] = nbrun.outputs_text(nb)
+
+    fleet = open_fleet(config, stack_name=STACK)
+    assert set(stacks.stack_outputs(fleet)) == set(local_cloud["regions"])
+    assert "Stacks: deployed" in executed["01-deploy-landing"]
+    assert "0 failed" in executed["02-attach-senders"]
+    assert "would update" in executed["03-update-accounts"]  # preview only: nothing applied
+    main = stacks.describe_stack(fleet.landing_client("cloudformation"), STACK)
+    sending = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
+    assert "999999999999" not in sending["SendingAccounts"]
+    assert (tmp_path / "export" / "findings.csv").is_file()
+    targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
+    assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
