@@ -81,7 +81,9 @@ plan
 
 # %%
 deployment = form.submit("Deploy") if deploy else None
-deployment.result.frame() if deployment else "not deployed from here: press Deploy in the form"
+if deployment is None:
+    print("not deployed from here: press Deploy in the form")
+deployment.result.frame() if deployment else None
 
 # %% [markdown]
 # ### Stack events

@@ -52,7 +52,7 @@ form
 
 # %%
 planned = form.submit("Plan") if plan else None
-planned.summary() if planned else None
+print(planned.summary() if planned else "no plan made here: press Plan in the form")
 
 # %%
 planned.frame if planned else None
@@ -65,7 +65,7 @@ planned.frame if planned else None
 
 # %%
 applied = form.submit("Apply") if plan and apply else None
-applied.summary() if applied else "not applied from here: press Apply in the form"
+print(applied.summary() if applied else "not applied from here: press Apply in the form")
 
 # %%
 applied.frame if applied else None

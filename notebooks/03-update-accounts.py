@@ -57,4 +57,6 @@ preview
 
 # %%
 updated = form.submit("Apply") if accounts and apply else None
-updated if updated is not None else "not applied from here: press Apply in the form"
+if updated is None:
+    print("not applied from here: press Apply in the form")
+updated

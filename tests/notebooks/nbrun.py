@@ -14,6 +14,7 @@ from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
+from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 from xaccount_ops.widgets import ERROR_CLASS
@@ -34,7 +35,7 @@ def execute(
 
     The executed notebook is written to ``out`` (default ``cwd/<name>.ipynb``), also on failure.
     """
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = load_notebook_node(str(NOTEBOOKS / f"{name}.ipynb"))  # (gives every cell its tags)
     nb = parameterize_notebook(nb, dict(parameters))
     client = NotebookClient(
         nb,
