@@ -25,6 +25,7 @@ from xaccount_ops.errors import XaccountOpsError
 log = logging.getLogger(__name__)
 
 ERROR_CLASS = "xacct-error"
+ERROR_STYLE = "color:#8a1c1c;background:#fdecea;border-left:4px solid #c0392b;padding:6px;white-space:pre-wrap"
 
 Action = Callable[["Form"], Any]
 Render = Callable[[Any], Any]
@@ -120,7 +121,10 @@ class Form:
                 log.debug("form action failed", exc_info=failure)
                 self.error = f"{type(failure).__name__}: {failure}"
                 self.output.append_display_data(
-                    HTML(f'<pre class="{ERROR_CLASS}">{html.escape(self.error)}</pre>')
+                    HTML(
+                        f'<pre class="{ERROR_CLASS}" style="{ERROR_STYLE}">'
+                        f"{html.escape(self.error)}</pre>"
+                    )
                 )
             else:
                 for item in shown:
@@ -276,7 +280,10 @@ def deploy_form(
             value=batch_size, min=1, max=10000, description="Batch size", style=_STYLE
         ),
         "include_speedups": w.Checkbox(
-            value=include_speedups, description="orjson/isal speed-ups in the artifact"
+            value=include_speedups,
+            description="Speed-ups (orjson, isal wheels) in the shipper artifact",
+            indent=False,
+            layout=_WIDE,
         ),
     }
 
@@ -377,7 +384,9 @@ def subscriptions_form(
         "regions": _multi(list(fleet.regions), "Regions", _chosen(regions)),
         "include": _text(include or ", ".join(subs.include), "Include groups"),
         "exclude": _text(exclude or ", ".join(subs.exclude), "Exclude groups", placeholder="none"),
-        "remove": w.Checkbox(value=remove, description="remove our filters instead"),
+        "remove": w.Checkbox(
+            value=remove, description="Remove our filters instead", indent=False, layout=_WIDE
+        ),
     }
 
     def plan(form: Form) -> Any:
@@ -606,7 +615,10 @@ def verify_form(
             value=int(timeout_s), min=5, max=3600, description="Wait up to (s)", style=_STYLE
         ),
         "prepare": w.Checkbox(
-            value=prepare, description="create/repair the canary group and filter"
+            value=prepare,
+            description="Create or repair the canary group and its filter",
+            indent=False,
+            layout=_WIDE,
         ),
     }
 
