@@ -75,6 +75,11 @@ SYSTEM_FIELDS = ("@aws.account", "@aws.region")
 # Changes in flight per target: enough to reach a per-account PutSubscriptionFilter quota at
 # tens of ms of latency; the adaptive retry mode's client-side limiter shares one client per target.
 WORKERS_PER_TARGET = 4
+# Changes per second per target: AWS's default quota for PutSubscriptionFilter,
+# DeleteSubscriptionFilter and PutAccountPolicy is 5 TPS per account and region. Pacing to it up
+# front spares a throttling storm (and the retry budget) when thousands of groups change at once;
+# adaptive retries still absorb whatever else shares the quota. 0 turns pacing off.
+CHANGES_PER_SECOND = 5.0
 
 PLAN_SCHEMA: dict[str, str] = {
     "account": "string",
@@ -710,11 +715,35 @@ def _remove_policy_rows(
 # -- applying -------------------------------------------------------------------------------------
 
 
+class _Pacer:
+    """At most ``rate`` starts per second across the threads that share it (0: no limit)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock or time.monotonic
+        self.sleep = time.sleep
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = self.clock()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            self.sleep(start - now)
+
+
 def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyResult:
     """Execute the plan's create/update/delete rows; every other row is reported as is.
 
     Targets run in parallel (``aws.max_workers``), a few changes at a time within a target
-    (``WORKERS_PER_TARGET``), with botocore's adaptive retries for throttling. A change that fails
+    (``WORKERS_PER_TARGET``) paced to ``CHANGES_PER_SECOND``, with botocore's adaptive retries
+    for throttling. A change that fails
     is a ``failed`` row with the error and a hint; an error that would fail every call in the
     target alike (access denied, role missing, region not enabled) marks the target's remaining
     rows failed without trying them. Nothing is raised for AWS errors.
@@ -738,6 +767,7 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
         def run(target: Target) -> None:
             logs = fleet.client("logs", target.account_id, target.region)
             fatal: list[tuple[str, str]] = []
+            pacer = _Pacer(CHANGES_PER_SECOND)
 
             def one(index: int) -> None:
                 row = frame.loc[index]
@@ -745,6 +775,7 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
                     outcome = ("failed", f"not attempted: {fatal[0][0]}", fatal[0][1])
                 else:
                     try:
+                        pacer.wait()
                         _execute(logs, row, emit)
                         outcome = ("ok", "", "")
                     except Exception as err:  # reported per row, by design

@@ -228,3 +228,12 @@ def subs_helpers() -> Any:
         unique=unique,
         put_policy=put_policy,
     )
+
+
+@pytest.fixture(autouse=True)
+def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply paces changes to AWS's 5 TPS quota; the tests' few dozen changes need not wait
+    (test_units.py tests the pacer itself, the benchmark runs with it)."""
+    from xaccount_ops import subscriptions
+
+    monkeypatch.setattr(subscriptions, "CHANGES_PER_SECOND", 0.0)

@@ -1,0 +1,133 @@
+"""Pure functions of the subscriptions module: selection, criteria, summaries, the pacer."""
+
+from __future__ import annotations
+
+import threading
+import types
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+
+from xaccount_ops import subscriptions
+from xaccount_ops.config import parse_config
+
+
+def config(subscriptions_table: dict) -> object:
+    return parse_config(
+        {
+            "landing": {"account_id": "111111111111", "region": "us-east-1", "stack_name": "lz"},
+            "senders": {"accounts": ["222222222222"], "regions": ["us-east-1"]},
+            "logzio": {"shipping_token": {"env": "X"}},
+            "subscriptions": subscriptions_table,
+        }
+    )
+
+
+def group(name: str, *, stored: int | None = 10, age_days: int = 30, tags: dict | None = None):
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    return types.SimpleNamespace(
+        log_group=name,
+        stored_bytes=stored if stored is not None else pd.NA,
+        created=pd.Timestamp(now - timedelta(days=age_days)),
+        tags=tags,
+    )
+
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_selection_reasons() -> None:
+    cfg = config(
+        {
+            "include": ["/aws/lambda/*", "re:^/ecs/"],
+            "exclude": ["/aws/lambda/noisy-*"],
+            "min_stored_bytes": 5,
+            "min_age_days": 7,
+        }
+    )
+    assert subscriptions.selection(cfg, group("/aws/lambda/a"), NOW) == (True, "")
+    assert subscriptions.selection(cfg, group("/ecs/web"), NOW)[0]
+    ok, why = subscriptions.selection(cfg, group("/aws/lambda/noisy-1"), NOW)
+    assert not ok and "'/aws/lambda/noisy-*'" in why
+    ok, why = subscriptions.selection(cfg, group("/other"), NOW)
+    assert not ok and "subscriptions.include" in why
+    ok, why = subscriptions.selection(cfg, group("/aws/lambda/a", stored=1), NOW)
+    assert not ok and "min_stored_bytes" in why
+    ok, why = subscriptions.selection(cfg, group("/aws/lambda/a", age_days=1), NOW)
+    assert not ok and "min_age_days" in why
+
+
+def test_tag_selection_needs_every_pair() -> None:
+    cfg = config({"tags": {"team": "orders", "env": "prod"}})
+    both = {"team": "orders", "env": "prod", "x": "y"}
+    assert subscriptions.selection(cfg, group("/g", tags=both), NOW)[0]
+    ok, why = subscriptions.selection(cfg, group("/g", tags={"team": "orders"}), NOW)
+    assert not ok and "env=prod" in why
+    ok, why = subscriptions.selection(cfg, group("/g", tags=None), NOW)
+    assert not ok and "without tags" in why
+
+
+def test_never_subscribed_pipeline_and_canary() -> None:
+    cfg = config({})
+    assert "loop" in subscriptions.never_subscribed(cfg, "/aws/lambda/lz-shipper")
+    assert "verify" in subscriptions.never_subscribed(cfg, "/xaccount-ops/canary")
+    assert subscriptions.never_subscribed(cfg, "/aws/lambda/orders") == ""
+
+
+def test_selection_criteria_and_policy_document() -> None:
+    text = subscriptions.selection_criteria(["/b", "/a", "/a", 'q"uote'])
+    assert text == 'LogGroupName NOT IN ["/a", "/b", "q\\"uote"]'
+    document = subscriptions.policy_document("arn:aws:logs:r:1:destination:d", "")
+    assert document == {
+        "DestinationArn": "arn:aws:logs:r:1:destination:d",
+        "FilterPattern": "",
+        "Distribution": "Random",
+    }
+
+
+def test_emit_system_fields_follows_the_service_model() -> None:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("logs")
+    members = model.operation_model("PutSubscriptionFilter").input_shape.members
+    assert subscriptions.emit_system_fields_supported() == ("emitSystemFields" in members)
+
+
+def test_plan_summary_and_empty_frames() -> None:
+    rows = [
+        {"account": "1", "region": "r", "log_group": "/a", "action": a, "mode": "filters"}
+        for a in ("create", "create", "unchanged", "skip", "update")
+    ]
+    plan = subscriptions.Plan(
+        frame=subscriptions.frame_with(subscriptions.PLAN_SCHEMA, rows),
+        errors=subscriptions.frame_with(subscriptions.ERROR_SCHEMA),
+    )
+    assert plan.changes == 3
+    assert plan.summary() == "2 to create, 1 to update, 1 unchanged, 1 skipped"
+    empty = subscriptions.Plan(
+        frame=subscriptions.frame_with(subscriptions.PLAN_SCHEMA),
+        errors=subscriptions.frame_with(subscriptions.ERROR_SCHEMA),
+    )
+    assert list(empty.frame.columns) == list(subscriptions.PLAN_SCHEMA)
+    assert empty.changes == 0
+
+
+def test_pacer_spaces_starts_across_threads() -> None:
+    now = [0.0]
+    slept: list[float] = []
+    lock = threading.Lock()
+    pacer = subscriptions._Pacer(5.0, clock=lambda: now[0])
+
+    def fake_sleep(seconds: float) -> None:
+        with lock:
+            slept.append(round(seconds, 6))
+
+    pacer.sleep = fake_sleep
+    threads = [threading.Thread(target=pacer.wait) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # the first starts at once, the others 0.2 s apart (time frozen at 0)
+    assert sorted(slept) == [0.2, 0.4, 0.6, 0.8]
+    assert subscriptions._Pacer(0).interval == 0.0
