@@ -98,4 +98,4 @@ deployment.events if deployment else None
 # stream, the role CloudWatch Logs assumes. `02-attach-senders` reads them from the stacks.
 
 # %%
-deployment.outputs if deployment else None
+deployment.outputs.style.hide(axis="index") if deployment else None

@@ -106,6 +106,9 @@ class Form:
             button.disabled = True
         failure: Exception | None = None
         shown: list[Any] = []
+        notes = _Notes()
+        library_log = logging.getLogger("xaccount_ops")
+        library_log.addHandler(notes)
         try:
             # Progress bars and logs the action displays go to the output area (in a kernel).
             # The Output widget would swallow an exception, so it is caught inside.
@@ -116,6 +119,9 @@ class Form:
                     shown = rendered if isinstance(rendered, list) else [rendered]
                 except Exception as err:  # shown to the person below
                     failure = err
+            library_log.removeHandler(notes)
+            if notes.lines:
+                self.output.append_display_data(notes.html())
             # The result and the error are appended explicitly so plain Python sees them too.
             if failure is not None:
                 log.debug("form action failed", exc_info=failure)
@@ -131,6 +137,7 @@ class Form:
                     if item is not None:
                         self.output.append_display_data(item)
         finally:
+            library_log.removeHandler(notes)
             for button in self.buttons.values():
                 button.disabled = False
             self.status.value = "<b>failed</b>" if self.error else "<b>done</b>"
@@ -138,6 +145,21 @@ class Form:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
+
+
+class _Notes(logging.Handler):
+    """The library's warnings during one action, shown as notes (not as a red stderr block)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def html(self) -> HTML:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.lines)
+        return HTML(f'<ul class="xacct-notes" style="color:#666;margin:2px 0">{items}</ul>')
 
 
 def _render(result: Any) -> Any:
@@ -188,6 +210,11 @@ def _heading(text: str) -> HTML:
 
 def _selected(values: Any) -> list[str]:
     return [str(v) for v in values]
+
+
+def full_table(frame: pd.DataFrame) -> HTML:
+    """A table that shows long values (ARNs, URLs) whole, for copying."""
+    return HTML(frame.to_html(index=False, border=0))
 
 
 def _frame_of(result: Any) -> pd.DataFrame | None:
@@ -310,7 +337,7 @@ def deploy_form(
             ):
                 bar.value = min(bar.max, bar.value + 1)
             shown = pd.DataFrame(events[-8:])[["stack", "logical_id", "status", "reason"]]
-            latest.value = shown.to_html(index=False)
+            latest.value = shown.to_html(index=False, border=0)
 
         result = stacks.deploy(
             include_speedups=form.fields["include_speedups"].value,
@@ -337,7 +364,7 @@ def deploy_form(
             _heading(f"Stacks: {verdict}"),
             done.result.frame(),
             _heading("Outputs"),
-            done.outputs,
+            full_table(done.outputs),
         ]
 
     return Form(

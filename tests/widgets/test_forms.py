@@ -360,3 +360,17 @@ def test_verify_form_sends_canaries_for_the_selected_paths(fleet, monkeypatch) -
     ]
     assert seen["timeout_s"] == 30 and seen["prepare"] is True
     assert result.ok and "Delivered 2/2" in shown_html(form)
+
+
+def test_library_warnings_show_as_notes_not_errors() -> None:
+    import logging
+
+    def warn(_form):
+        logging.getLogger("xaccount_ops.package").warning("building a stdlib-only artifact")
+        return "built"
+
+    form = widgets.Form("Demo", {}, {"Go": warn})
+    assert form.submit("Go") == "built"
+    assert "xacct-notes" in shown_html(form) and "stdlib-only" in shown_html(form)
+    assert widgets.ERROR_CLASS not in shown_html(form)
+    assert not any(isinstance(h, type(form)) for h in logging.getLogger("xaccount_ops").handlers)
