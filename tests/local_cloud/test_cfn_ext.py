@@ -254,6 +254,25 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == out["FailureQueueArn"]
     assert (mapping["BatchSize"], mapping["MaximumRetryAttempts"]) == (100, 10)
 
+    # Alarms and the stream's mode/encryption, which plain moto drops.
+    alarms = client(endpoint, "cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    by_name = {a["AlarmName"]: a for a in alarms}
+    assert sorted(by_name) == [
+        f"{prefix}-shipper-errors",
+        f"{prefix}-shipper-failures",
+        f"{prefix}-shipper-iterator-age",
+    ]
+    assert by_name[f"{prefix}-shipper-iterator-age"]["Threshold"] == 600000
+    assert by_name[f"{prefix}-shipper-failures"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": f"{prefix}-shipper-failures"}
+    ]
+    stream = client(endpoint, "kinesis").describe_stream_summary(StreamName=f"{prefix}-stream")
+    summary = stream["StreamDescriptionSummary"]
+    assert summary["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert (summary["EncryptionType"], summary["KeyId"]) == ("KMS", "alias/aws/kinesis")
+    resources = cfn.describe_stack_resources(StackName=prefix)["StackResources"]
+    assert all(r.get("LogicalResourceId") for r in resources)  # no skipped (empty) entries
+
     # One more region: destination.yaml pointing at the main stack's stream and role.
     regional = client(endpoint, "cloudformation", "eu-west-1")
     regional.create_stack(
@@ -281,6 +300,8 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
 
     regional.delete_stack(StackName=f"{prefix}-eu")
     cfn.delete_stack(StackName=prefix)
+    cloudwatch = client(endpoint, "cloudwatch")
+    assert cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"] == []
     for region in ("us-east-1", "eu-west-1"):
         regional_logs = client(endpoint, "logs", region)
         assert (

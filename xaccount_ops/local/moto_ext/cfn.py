@@ -9,6 +9,9 @@
   outputs (a stack created by a change set has no outputs; an update keeps the old ones), and
   decides "no changes" by comparing raw parameter dicts (a default left out or a number given
   as an int reads as a change). Both fixed.
+- ``AWS::CloudWatch::Alarm`` (skipped by moto) through moto's CloudWatch backend;
+  ``AWS::Kinesis::Stream`` keeps StreamModeDetails and StreamEncryption (moto drops both);
+  stack resource listings leave out resources whose Condition is false (moto lists them empty).
 - Checked and left alone: moto 5.2.5 keeps every ``AWS::Lambda::EventSourceMapping`` property
   the templates set (FunctionResponseTypes, BisectBatchOnFunctionError, DestinationConfig,
   retries, record age; numbers as numbers), the SQS queue's retention/SSE, the log group's
@@ -258,6 +261,187 @@ class LogsSubscriptionFilter(CloudFormationModel):
             )
 
 
+# -- CloudWatch alarms ----------------------------------------------------------------------
+
+
+class CloudWatchAlarm(CloudFormationModel):
+    """``AWS::CloudWatch::Alarm`` (metric alarms): Ref is the alarm name, ``GetAtt Arn`` its ARN.
+
+    moto skips the type, so the alarms are missing and the stack's resource list holds entries
+    without a logical id.
+    """
+
+    __module__ = "moto.cloudwatch.moto_ext_cfn"
+
+    def __init__(self, account_id: str, region_name: str, alarm: Any) -> None:
+        self.account_id = account_id
+        self.region_name = region_name
+        self.alarm = alarm
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.alarm.alarm_arn
+        raise UnformattedGetAttTemplateException()
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.alarm.name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudWatchAlarm:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        props = cloudformation_json["Properties"]
+
+        def number(key: str) -> float | None:
+            return None if props.get(key) in (None, "") else float(props[key])
+
+        def integer(key: str) -> int | None:
+            value = number(key)
+            return None if value is None else int(value)
+
+        alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=props.get("AlarmName") or resource_name,
+            namespace=props.get("Namespace"),
+            metric_name=props.get("MetricName"),
+            comparison_operator=props["ComparisonOperator"],
+            evaluation_periods=integer("EvaluationPeriods"),
+            period=integer("Period"),
+            threshold=number("Threshold"),
+            statistic=props.get("Statistic"),
+            description=props.get("AlarmDescription", ""),
+            dimensions=props.get("Dimensions") or [],
+            alarm_actions=props.get("AlarmActions") or [],
+            datapoints_to_alarm=integer("DatapointsToAlarm"),
+            extended_statistic=props.get("ExtendedStatistic"),
+            ok_actions=props.get("OKActions"),
+            insufficient_data_actions=props.get("InsufficientDataActions"),
+            unit=props.get("Unit"),
+            actions_enabled=str(props.get("ActionsEnabled", True)).lower() != "false",
+            treat_missing_data=props.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=props.get("ThresholdMetricId"),
+        )
+        return cls(account_id, region_name, alarm)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> CloudWatchAlarm:
+        props = cloudformation_json["Properties"]
+        name = props.get("AlarmName") or (
+            original_resource.physical_resource_id
+            if isinstance(original_resource, cls)
+            else new_resource_name
+        )
+        updated = cls.create_from_cloudformation_json(
+            name, cloudformation_json, account_id, region_name
+        )
+        if isinstance(original_resource, cls) and original_resource.physical_resource_id != name:
+            original_resource.delete(account_id, region_name)
+        return updated
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        cloudwatch_backends[account_id][region_name].delete_alarms([self.physical_resource_id])
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        name = cloudformation_json.get("Properties", {}).get("AlarmName") or resource_name
+        cloudwatch_backends[account_id][region_name].delete_alarms([name])
+
+
+# -- Kinesis stream mode and encryption -------------------------------------------------------
+
+
+def _apply_stream_settings(stream: Any, props: dict[str, Any], *, created: bool) -> None:
+    """What moto's ``AWS::Kinesis::Stream`` drops: StreamModeDetails and StreamEncryption."""
+    mode = (props.get("StreamModeDetails") or {}).get("StreamMode")
+    if mode and mode != stream.stream_mode.get("StreamMode"):
+        stream.stream_mode = {"StreamMode": mode}
+        if created and mode == "ON_DEMAND" and "ShardCount" not in props:
+            stream.init_shards(4)  # an on-demand stream starts with 4 shards, as moto's API does
+    encryption = props.get("StreamEncryption") or {}
+    if encryption.get("EncryptionType", "NONE") != "NONE":
+        stream.encryption_type = encryption["EncryptionType"]
+        stream.key_id = encryption.get("KeyId")
+    elif not created:
+        stream.encryption_type, stream.key_id = "NONE", None
+
+
+def _patch_kinesis_stream() -> None:
+    from moto.kinesis.models import Stream
+
+    if getattr(Stream.create_from_cloudformation_json, _MARK, False):
+        return
+    create = Stream.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    update = Stream.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_stream(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        stream = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        _apply_stream_settings(stream, cloudformation_json.get("Properties", {}), created=True)
+        return stream
+
+    def update_stream(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        stream = update(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+        )
+        created = stream is not original_resource
+        _apply_stream_settings(stream, cloudformation_json.get("Properties", {}), created=created)
+        return stream
+
+    setattr(create_stream, _MARK, True)
+    Stream.create_from_cloudformation_json = classmethod(create_stream)  # type: ignore[assignment]
+    Stream.update_from_cloudformation_json = classmethod(update_stream)  # type: ignore[assignment]
+
+
 # -- change sets ------------------------------------------------------------------------------
 
 
@@ -297,12 +481,20 @@ def _patch_change_sets() -> None:
     setattr(has_parameters, _MARK, True)
     Stack.has_parameters = has_parameters  # type: ignore[method-assign]
 
+    def stack_resources(self: Any) -> list[Any]:
+        # A resource whose Condition is false (or of a type moto skips) sits in the map as
+        # None; AWS does not list it, moto lists it as an entry without a logical id.
+        return [r for r in self.resource_map.values() if r is not None]
+
+    Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
+
 
 def install() -> None:
     """Register the Logs resource types with moto's CloudFormation and apply the fixes."""
     from moto.cloudformation import parsing
 
     _patch_change_sets()
+    _patch_kinesis_stream()
     # moto caches its type registry on first use: make it see the classes above.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
