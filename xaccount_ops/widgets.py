@@ -1,10 +1,16 @@
 """Notebook forms (ipywidgets). Forms only: every action calls the library and shows its result.
 
+One builder per notebook: :func:`deploy_form` (01), :func:`subscriptions_form` (02),
+:func:`accounts_form` (03), :func:`audit_form` (04), :func:`verify_form` (05). Blank fields keep
+the config's values; what a form changes is applied to a copy of the fleet
+(:func:`xaccount_ops.target.with_overrides`), validated like the config.
+
 A form keeps its last ``result`` and ``error`` so it can be tested in plain Python:
 set ``form.fields[...]``'s ``.value``, call ``form.buttons[...].click()``, assert on ``form.result``
 or ``form.error``. ipywidgets swallows exceptions raised in click handlers, so a form catches them
 itself and shows the message in its output area with the CSS class ``xacct-error``; the notebook
-tests fail on that class as on any error output.
+tests fail on that class as on any error output. Notebook cells run a form with
+``form.submit(label)``, which raises :class:`FormError`, so a headless run fails on the cell.
 """
 
 from __future__ import annotations
