@@ -96,3 +96,9 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert (tmp_path / "export" / "findings.csv").is_file()
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+
+    # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
+    nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)
+    assert nbrun.problems(nb) == []
+    removed = nbrun.outputs_text(nb)
+    assert "deleted" in removed and "0 failed" in removed
