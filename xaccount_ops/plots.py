@@ -73,7 +73,7 @@ def stored_bytes(summary: pd.DataFrame) -> Plot:
     ax.set_xticklabels(table.index)
     ax.set_ylabel(unit)
     ax.set_title(title)
-    ax.legend(fontsize="small", ncols=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return Plot(fig)
 
 
@@ -122,7 +122,9 @@ def _heatmap(
                 ax.add_patch(_miss_patch(col, row))
                 ax.text(col, row, "miss", ha="center", va="center", color="white", weight="bold")
             else:
-                ax.text(col, row, fmt.format(value), ha="center", va="center", color="black")
+                r, g, b, _ = image.cmap(image.norm(value))
+                ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
+                ax.text(col, row, fmt.format(value), ha="center", va="center", color=ink)
     fig.colorbar(image, ax=ax, label=label)
     ax.set_title(title)
     return Plot(fig)
