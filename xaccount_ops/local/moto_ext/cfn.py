@@ -123,7 +123,11 @@ class LogsDestination(CloudFormationModel):
             return replacement
         backend = _logs(account_id, region_name)
         destination = backend.put_destination(new_name, props["RoleArn"], props["TargetArn"], {})
-        backend.put_destination_policy(new_name, _policy_text(props.get("DestinationPolicy")))
+        policy = _policy_text(props.get("DestinationPolicy"))
+        if policy is None:
+            destination.access_policy = None  # the property was removed from the template
+        else:
+            backend.put_destination_policy(new_name, policy)
         return cls(account_id, region_name, destination)
 
     def delete(self, account_id: str, region_name: str) -> None:
