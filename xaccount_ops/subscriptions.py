@@ -147,6 +147,11 @@ def frame_with(schema: Mapping[str, str], rows: Iterable[Mapping[str, Any]] = ()
     return pd.DataFrame(list(rows), columns=list(schema)).astype(dict(schema))
 
 
+def _text(value: Any) -> str:
+    """A plan cell as text: missing values (None, NA) are ""."""
+    return "" if value is None or pd.isna(value) else str(value)
+
+
 def error_entry(account: str, region: str, error: BaseException | str, hint: str = "") -> dict:
     if isinstance(error, BaseException):
         code = aws.error_code(error)
@@ -357,7 +362,7 @@ def plan(
         )
     failed: dict[tuple[str, str], str] = {}
     for e in inventory.errors.itertuples():
-        entry = error_entry(e.account_id, e.region, f"{e.error_code}: {e.message}", e.hint or "")
+        entry = error_entry(e.account_id, e.region, f"{e.error_code}: {e.message}", _text(e.hint))
         errors.append(entry)
         failed[(e.account_id, e.region)] = entry["error"]
 
@@ -377,7 +382,7 @@ def plan(
             target = Target(e.account_id, e.region)
             text = f"{e.error_code}: {e.message}"
             if mode == MODE_POLICY:
-                errors.append(error_entry(e.account_id, e.region, text, e.hint or ""))
+                errors.append(error_entry(e.account_id, e.region, text, _text(e.hint)))
                 failed[(e.account_id, e.region)] = text
             else:  # removing filters still works; say the policy could not be checked
                 policy_problems[target] = text
@@ -838,8 +843,9 @@ def by_target_indexes(by_target: Mapping[Target, list[int]]) -> Iterator[int]:
         yield from indexes
 
 
-def _execute(logs: Any, row: Mapping[str, Any], emit_system_fields: bool) -> None:
+def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> None:
     """One planned change: the put or delete call for a filter or an account policy."""
+    row = {key: _text(value) for key, value in raw.items()}
     action, mode = row["action"], row["mode"]
     try:
         if mode == MODE_POLICY and action == DELETE:
@@ -848,7 +854,7 @@ def _execute(logs: Any, row: Mapping[str, Any], emit_system_fields: bool) -> Non
             logs.put_account_policy(
                 policyName=row["filter_name"],
                 policyDocument=json.dumps(
-                    policy_document(row["destination_arn"], row["filter_pattern"] or "")
+                    policy_document(row["destination_arn"], row["filter_pattern"])
                 ),
                 policyType=POLICY_TYPE,
                 scope="ALL",
@@ -862,7 +868,7 @@ def _execute(logs: Any, row: Mapping[str, Any], emit_system_fields: bool) -> Non
             kwargs: dict[str, Any] = {
                 "logGroupName": row["log_group"],
                 "filterName": row["filter_name"],
-                "filterPattern": row["filter_pattern"] or "",
+                "filterPattern": row["filter_pattern"],
                 "destinationArn": row["destination_arn"],
             }
             if emit_system_fields:
