@@ -307,3 +307,64 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
         assert (
             regional_logs.describe_destinations(DestinationNamePrefix=prefix)["destinations"] == []
         )
+
+
+RENAMES = """
+Parameters:
+  Prefix: {Type: String}
+  DestinationName: {Type: String}
+  FilterName: {Type: String}
+Resources:
+  Stream:
+    Type: AWS::Kinesis::Stream
+    Properties: {Name: !Sub "${Prefix}-stream", ShardCount: 1}
+  Destination:
+    Type: AWS::Logs::Destination
+    Properties:
+      DestinationName: !Ref DestinationName
+      RoleArn: !Sub "arn:aws:iam::${AWS::AccountId}:role/logs-writer"
+      TargetArn: !GetAtt Stream.Arn
+  Group:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: !Sub "/${Prefix}/app"}
+  Filter:
+    Type: AWS::Logs::SubscriptionFilter
+    Properties:
+      FilterName: !Ref FilterName
+      LogGroupName: !Ref Group
+      FilterPattern: ""
+      DestinationArn: !GetAtt Stream.Arn
+Outputs:
+  DestinationArn: {Value: !GetAtt Destination.Arn}
+  FilterName: {Value: !Ref Filter}
+"""
+
+
+def test_renames_replace_destination_and_filter(endpoint: str) -> None:
+    cfn, logs = client(endpoint, "cloudformation"), client(endpoint, "logs")
+    prefix = f"rename{next(_ids)}"
+    cfn.create_stack(
+        StackName=prefix,
+        TemplateBody=RENAMES,
+        Parameters=params(Prefix=prefix, DestinationName=f"{prefix}-a", FilterName="first"),
+    )
+    (destination,) = logs.describe_destinations(DestinationNamePrefix=prefix)["destinations"]
+    assert destination.get("accessPolicy") is None  # no DestinationPolicy given
+    cfn.update_stack(
+        StackName=prefix,
+        TemplateBody=RENAMES,
+        Parameters=params(Prefix=prefix, DestinationName=f"{prefix}-b", FilterName="second"),
+    )
+    names = [
+        d["destinationName"]
+        for d in logs.describe_destinations(DestinationNamePrefix=prefix)["destinations"]
+    ]
+    assert names == [f"{prefix}-b"]
+    filters = logs.describe_subscription_filters(logGroupName=f"/{prefix}/app")
+    assert [f["filterName"] for f in filters["subscriptionFilters"]] == ["second"]
+    assert outputs(cfn, prefix) == {
+        "DestinationArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:destination:{prefix}-b",
+        "FilterName": "second",
+    }
+    cfn.delete_stack(StackName=prefix)
+    assert logs.describe_destinations(DestinationNamePrefix=prefix)["destinations"] == []
