@@ -131,3 +131,74 @@ def test_pacer_spaces_starts_across_threads() -> None:
     # the first starts at once, the others 0.2 s apart (time frozen at 0)
     assert sorted(slept) == [0.2, 0.4, 0.6, 0.8]
     assert subscriptions._Pacer(0).interval == 0.0
+
+
+def _context(problem: str = "") -> object:
+    from xaccount_ops.accounts import Target
+
+    return subscriptions._TargetContext(
+        target=Target("222222222222", "us-east-1"),
+        filter_name="logzio-xacct-us-east-1",
+        destination_arn="arn:aws:logs:us-east-1:111111111111:destination:lz-destination",
+        pattern="",
+        problem=problem,
+    )
+
+
+def _groups(*names: str) -> list:
+    out = []
+    for name in names:
+        g = group(name)
+        g.filters = []
+        out.append(g)
+    return out
+
+
+def test_policy_rows_exclude_unselected_pipeline_and_canary() -> None:
+    cfg = config({"exclude": ["/ecs/*"]})
+    groups = _groups("/aws/lambda/app", "/ecs/web", "/aws/lambda/lz-shipper")
+    rows = list(subscriptions._policy_rows(cfg, _context(), groups, [], NOW))
+    policy = [r for r in rows if r["log_group"] == "*"]
+    assert len(policy) == 1 and policy[0]["action"] == "create"
+    assert policy[0]["selection_criteria"] == (
+        'LogGroupName NOT IN ["/aws/lambda/lz-shipper", "/ecs/web", "/xaccount-ops/canary"]'
+    )
+    assert {r["log_group"] for r in rows if r["action"] == "skip"} == {
+        "/ecs/web",
+        "/aws/lambda/lz-shipper",
+    }
+
+
+def test_policy_rows_unchanged_update_and_foreign() -> None:
+    import json
+
+    cfg = config({})
+    groups = _groups("/aws/lambda/app")
+    (first,) = [
+        r
+        for r in subscriptions._policy_rows(cfg, _context(), groups, [], NOW)
+        if r["log_group"] == "*"
+    ]
+    ours = {
+        "policyName": "logzio-xacct-us-east-1",
+        "policyDocument": json.dumps(subscriptions.policy_document(first["destination_arn"], "")),
+        "selectionCriteria": first["selection_criteria"],
+    }
+    (same,) = subscriptions._policy_rows(cfg, _context(), groups, [ours], NOW)
+    assert same["action"] == "unchanged"
+    stale = {**ours, "selectionCriteria": "LogGroupName NOT IN []"}
+    (update,) = subscriptions._policy_rows(cfg, _context(), groups, [stale], NOW)
+    assert update["action"] == "update"
+    foreign = {"policyName": "central-logging", "policyDocument": "{}"}
+    (skip,) = subscriptions._policy_rows(cfg, _context(), groups, [foreign], NOW)
+    assert skip["action"] == "skip" and "central-logging" in skip["reason"]
+    (refused,) = subscriptions._policy_rows(cfg, _context("no destination"), groups, [], NOW)
+    assert refused["action"] == "skip" and refused["reason"] == "no destination"
+
+
+def test_policy_rows_refuse_an_exclusion_list_over_the_limit() -> None:
+    cfg = config({"include": ["/keep"]})
+    groups = _groups(*(f"/aws/lambda/{i:05d}-{'x' * 200}" for i in range(150)))
+    rows = list(subscriptions._policy_rows(cfg, _context(), groups, [], NOW))
+    (policy,) = [r for r in rows if r["log_group"] == "*"]
+    assert policy["action"] == "skip" and "over AWS's" in policy["reason"]
