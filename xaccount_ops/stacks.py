@@ -758,9 +758,13 @@ def deploy(
     artifact: Artifact | UploadedArtifact | None = None,
     include_speedups: bool = True,
     on_event: EventCallback | None = None,
+    destinations: bool = True,
     fleet: Any,
 ) -> DeployResult:
     """Create or update the main stack, then a destination stack in every other region.
+
+    ``destinations=False`` deploys the main stack only (the StackSets rollout,
+    :mod:`xaccount_ops.stacksets`, owns the other regions' destinations then).
 
     ``artifact``: an uploaded artifact, a built one (uploaded here), or None (built and uploaded
     here). ``on_event(row)`` receives each new stack event (stack, region, timestamp, logical_id,
@@ -776,6 +780,8 @@ def deploy(
     accounts = accounts_parameters(fleet, describe_stack(cfn, names[landing]))
     main_values = main_parameters(fleet, bucket=bucket, key=key, accounts=accounts)
     results = [_safe_apply(cfn, names[landing], landing, MAIN, main_values, on_event)]
+    if not destinations:
+        return DeployResult(results, uploaded)
     if results[0].status == "failed":
         for region, name in names.items():
             if region != landing:

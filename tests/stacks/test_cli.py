@@ -80,6 +80,24 @@ def test_deploy_outputs_and_accounts(config_file: Path, capsys, monkeypatch) -> 
     assert [r["added"] for r in rows] == ["333333333333", "333333333333"]
 
 
-def test_stackset_flag_says_it_is_not_there_yet(config_file: Path, capsys) -> None:
-    assert main(["--config", str(config_file), "deploy", "--stackset"]) == 2
-    assert "not implemented" in capsys.readouterr().err
+def test_stackset_dry_run_plans_instances_and_changes_nothing(config_file: Path, capsys) -> None:
+    assert main(["--config", str(config_file), "deploy", "--stackset", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "xacct-cli-destinations" in out and "planned" in out
+    import boto3
+
+    cfn = boto3.client(
+        "cloudformation",
+        region_name="us-east-1",
+        endpoint_url=_endpoint(config_file),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    names = [s["StackSetName"] for s in cfn.list_stack_sets()["Summaries"]]
+    assert "xacct-cli-destinations" not in names
+
+
+def _endpoint(config_file: Path) -> str:
+    import tomllib
+
+    return tomllib.loads(config_file.read_text())["aws"]["endpoint_url"]

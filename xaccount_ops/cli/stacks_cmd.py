@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     deploy.add_argument(
         "--stackset",
         action="store_true",
-        help="roll out with CloudFormation StackSets (not implemented yet; see cfn/README.md)",
+        help="main stack as usual; other regions' destinations (and, in account-policy mode, the senders' policies) as SELF_MANAGED StackSets (roles: cfn/README.md)",
     )
     deploy.add_argument(
         "--no-speedups", action="store_true", help="stdlib-only shipper zip (no orjson/isal)"
@@ -62,14 +62,9 @@ def _progress(row: dict[str, str]) -> None:
 def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops import stacks
 
-    if args.stackset or ctx.config.stack.stackset:
-        print(
-            "xaccount-ops: StackSets rollout is not implemented yet; deploy without --stackset "
-            "(and without stack.stackset), or follow cfn/README.md 'StackSets' by hand",
-            file=sys.stderr,
-        )
-        return 2
     fleet = ctx.fleet()
+    if args.stackset or ctx.config.stack.stackset:
+        return _run_stackset_deploy(args, ctx, fleet)
     if args.dry_run:
         ctx.emit(stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
         return 0
@@ -82,6 +77,27 @@ def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
     ctx.emit(result.frame(), args)
     if result.ok and not result.changed:
         print("nothing to change: every stack is up to date", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) -> int:
+    from xaccount_ops import stacks, stacksets
+
+    if args.dry_run:
+        main = stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet)
+        ctx.emit(main[main.region == fleet.landing_region], args)  # type: ignore[attr-defined]
+        ctx.emit(stacksets.plan(fleet), args)
+        return 0
+    result = stacksets.deploy(
+        fleet=fleet, include_speedups=not args.no_speedups, on_event=_progress
+    )
+    if result.main is not None:
+        ctx.emit(stacks.DeployResult([result.main]).frame(), args)
+    ctx.emit(result.frame(), args)
+    if result.ok and not result.changed:
+        print(
+            "nothing to change: the main stack and every stack set are up to date", file=sys.stderr
+        )
     return 0 if result.ok else 1
 
 

@@ -1,0 +1,374 @@
+"""Org-scale rollout with CloudFormation StackSets (SELF_MANAGED, administered from the landing
+account).
+
+``deploy --stackset`` keeps the main stack as a plain stack in the landing region (it holds the
+stream, the shipper and the roles, once) and rolls out the rest as two stack sets:
+
+- ``<stack_name>-destinations``: ``cfn/destination.yaml``, one instance per other region in the
+  landing account (replaces the per-region ``<stack_name>-destination-<region>`` stacks);
+- ``<stack_name>-senders``: ``cfn/sender.yaml`` in every sending account and region, in
+  ``subscriptions.mode = "account-policy"`` only: one account-level subscription filter policy per
+  account/region covers every log group. In ``filters`` mode the per-group filters are the
+  ``subscribe`` command's job (it handles thousands of groups, both slots and foreign filters,
+  which a template with ten named groups cannot), so no senders stack set is made.
+
+SELF_MANAGED needs two roles that this module does not create (creating IAM roles in every
+account is the organization admin's call): ``AWSCloudFormationStackSetAdministrationRole`` in the
+landing account, and ``AWSCloudFormationStackSetExecutionRole`` in every target account trusting
+it; cfn/README.md has both. The administration role is checked before anything is changed.
+
+Every call is idempotent: a stack set whose template and parameters are already deployed is left
+alone, and only missing instances are created. Instances that are no longer wanted are reported
+(status ``extra``), never deleted here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from xaccount_ops import stacks
+from xaccount_ops.errors import XaccountOpsError
+
+log = logging.getLogger(__name__)
+
+ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
+EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
+SENDER = "sender"
+TEMPLATE_FILES = {stacks.DESTINATION: "destination.yaml", SENDER: "sender.yaml"}
+DONE = ("SUCCEEDED", "FAILED", "STOPPED")
+
+# Polling knobs (module constants so tests can shrink them).
+POLL_S = 2.0
+OPERATION_TIMEOUT_S = 3600.0
+
+COLUMNS = {
+    "stack_set": "string",
+    "account": "string",
+    "region": "string",
+    "status": "string",  # created | updated | unchanged | extra | failed | planned
+    "detail": "string",
+}
+
+
+class StackSetError(XaccountOpsError):
+    """A stack set operation could not start or did not succeed."""
+
+
+@dataclass(frozen=True)
+class StackSetSpec:
+    """One stack set: its name, template, parameters and the (account, region) instances."""
+
+    name: str
+    kind: str
+    parameters: dict[str, str] = field(repr=False)
+    instances: tuple[tuple[str, str], ...]
+
+    @property
+    def template_body(self) -> str:
+        return (stacks.CFN_DIR / TEMPLATE_FILES[self.kind]).read_text()
+
+
+@dataclass
+class StackSetResult:
+    """The main stack's result and one row per stack set instance."""
+
+    main: stacks.StackResult | None
+    rows: list[dict[str, str]]
+
+    @property
+    def ok(self) -> bool:
+        main_ok = self.main is None or self.main.status in ("created", "updated", "unchanged")
+        return main_ok and all(r["status"] != "failed" for r in self.rows)
+
+    @property
+    def changed(self) -> bool:
+        main_changed = self.main is not None and self.main.status in ("created", "updated")
+        return main_changed or any(r["status"] in ("created", "updated") for r in self.rows)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(COLUMNS)).astype(COLUMNS)
+
+
+# -- what to deploy -----------------------------------------------------------------------------
+
+
+def specs(fleet: Any, main_outputs: dict[str, str]) -> list[StackSetSpec]:
+    """The stack sets for this fleet, with parameters from the main stack's outputs."""
+    cfg = fleet.config
+    base = cfg.landing.stack_name
+    main = stacks.describe_stack(fleet.landing_client("cloudformation"), base)
+    accounts = stacks.accounts_parameters(fleet, main)
+    other_regions = tuple(r for r in fleet.regions if r != fleet.landing_region)
+    result = []
+    if other_regions:
+        values = stacks.destination_parameters(
+            fleet,
+            role_arn=main_outputs.get("LogzioCrossAccountRole", ""),
+            stream_arn=main_outputs.get("LogzioCrossAccountKinesisStreamArn", ""),
+            accounts=accounts,
+        )
+        instances = tuple((fleet.landing_account, r) for r in other_regions)
+        result.append(StackSetSpec(f"{base}-destinations", stacks.DESTINATION, values, instances))
+    if cfg.subscriptions.mode == "account-policy":
+        values = {
+            "LandingAccountId": fleet.landing_account,
+            "DestinationName": main_outputs.get(
+                "LogzioCrossAccountDestinationName", f"{base}-destination"
+            ),
+            "Mode": "account-policy",
+            "FilterPattern": cfg.subscriptions.filter_pattern,
+            "ExcludedLogGroups": ",".join(pipeline_log_groups(fleet)),
+        }
+        instances = tuple((a, r) for a in sorted(fleet.accounts) for r in fleet.regions)
+        result.append(StackSetSpec(f"{base}-senders", SENDER, values, instances))
+    return result
+
+
+def pipeline_log_groups(fleet: Any) -> list[str]:
+    """Log groups an account policy must leave out: the shipper's own (a loop otherwise)."""
+    return [f"/aws/lambda/{fleet.config.landing.stack_name}-shipper"]
+
+
+# -- plan and deploy ----------------------------------------------------------------------------
+
+
+def plan(fleet: Any) -> pd.DataFrame:
+    """Dry run: what :func:`deploy` would do to each stack set instance. Changes nothing.
+
+    The main stack's own changes are :func:`stacks.plan_deploy`'s (``deploy --dry-run`` shows
+    both).
+    """
+    cfn = fleet.landing_client("cloudformation")
+    outputs = stacks._outputs_map(stacks.describe_stack(cfn, fleet.config.landing.stack_name))
+    rows: list[dict[str, str]] = []
+    for spec in specs(fleet, outputs):
+        current = _describe_stack_set(cfn, spec.name)
+        existing = _instances(cfn, spec.name) if current else {}
+        drift = current is not None and _differs(current, spec)
+        for account, region in spec.instances:
+            if (account, region) not in existing:
+                action, detail = "planned", "create instance"
+            elif drift:
+                action, detail = "planned", "update instance (template or parameters changed)"
+            else:
+                action, detail = "unchanged", "already as planned"
+            rows.append(_row(spec.name, account, region, action, detail))
+        rows += _extra_rows(spec, existing)
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+
+
+def deploy(
+    *,
+    fleet: Any,
+    artifact: Any = None,
+    include_speedups: bool = True,
+    on_event: stacks.EventCallback | None = None,
+) -> StackSetResult:
+    """Create or update the main stack, then every stack set and its missing instances."""
+    _check_admin_role(fleet)
+    main = stacks.deploy(
+        fleet=fleet,
+        artifact=artifact,
+        include_speedups=include_speedups,
+        on_event=on_event,
+        destinations=False,
+    )
+    head = main.stacks[0]
+    if head.status == "failed":
+        return StackSetResult(head, [])
+    cfn = fleet.landing_client("cloudformation")
+    outputs = stacks._outputs_map(stacks.describe_stack(cfn, fleet.config.landing.stack_name))
+    rows: list[dict[str, str]] = []
+    for spec in specs(fleet, outputs):
+        try:
+            rows += _apply(cfn, fleet, spec)
+        except (ClientError, StackSetError) as err:
+            log.warning("stack set %s: %s", spec.name, err)
+            rows += [_row(spec.name, a, r, "failed", str(err)) for a, r in spec.instances]
+    return StackSetResult(head, rows)
+
+
+def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
+    current = _describe_stack_set(cfn, spec.name)
+    updated = False
+    if current is None:
+        cfn.create_stack_set(
+            StackSetName=spec.name,
+            Description=f"xaccount-ops {spec.kind} ({fleet.config.landing.stack_name})",
+            TemplateBody=spec.template_body,
+            Parameters=stacks._cfn_parameters(spec.parameters),
+            Capabilities=stacks.CAPABILITIES,
+            PermissionModel="SELF_MANAGED",
+            AdministrationRoleARN=admin_role_arn(fleet),
+            ExecutionRoleName=EXECUTION_ROLE,
+        )
+        log.info("created stack set %s", spec.name)
+    existing = _instances(cfn, spec.name)
+    present = [i for i in spec.instances if i in existing]
+    missing = [i for i in spec.instances if i not in existing]
+    if current is not None and _differs(current, spec):
+        accounts, regions = _axes(present) if present else ([], [])
+        operation = cfn.update_stack_set(
+            StackSetName=spec.name,
+            TemplateBody=spec.template_body,
+            Parameters=stacks._cfn_parameters(spec.parameters),
+            Capabilities=stacks.CAPABILITIES,
+            AdministrationRoleARN=admin_role_arn(fleet),
+            ExecutionRoleName=EXECUTION_ROLE,
+            **({"Accounts": accounts, "Regions": regions} if present else {}),
+        )["OperationId"]
+        _wait(cfn, spec.name, operation)
+        updated = True
+    for accounts, regions in _batches(missing):
+        operation = cfn.create_stack_instances(
+            StackSetName=spec.name, Accounts=accounts, Regions=regions
+        )["OperationId"]
+        _wait(cfn, spec.name, operation)
+    after = _instances(cfn, spec.name)
+    rows = []
+    for account, region in spec.instances:
+        instance = after.get((account, region))
+        if instance is None:
+            rows.append(_row(spec.name, account, region, "failed", "instance was not created"))
+            continue
+        detail = _instance_detail(instance)
+        if detail.startswith(("FAILED", "CANCELLED", "INOPERABLE")):
+            status = "failed"
+        elif (account, region) in missing:
+            status = "created"
+        else:
+            status = "updated" if updated else "unchanged"
+        rows.append(_row(spec.name, account, region, status, detail))
+    return rows + _extra_rows(spec, after)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def admin_role_arn(fleet: Any) -> str:
+    return f"arn:aws:iam::{fleet.landing_account}:role/{ADMIN_ROLE}"
+
+
+def _check_admin_role(fleet: Any) -> None:
+    iam = fleet.landing_client("iam")
+    try:
+        iam.get_role(RoleName=ADMIN_ROLE)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        raise StackSetError(
+            f"role {ADMIN_ROLE} does not exist in the landing account {fleet.landing_account}; "
+            "SELF_MANAGED stack sets need it there, and "
+            f"{EXECUTION_ROLE} in every target account (see cfn/README.md 'StackSets')",
+            account_id=fleet.landing_account,
+            resource=ADMIN_ROLE,
+        ) from None
+
+
+def _describe_stack_set(cfn: Any, name: str) -> dict[str, Any] | None:
+    try:
+        found = cfn.describe_stack_set(StackSetName=name)["StackSet"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("StackSetNotFoundException",):
+            return None
+        if "not found" in str(err).lower() or "does not exist" in str(err).lower():
+            return None
+        raise
+    return None if found.get("Status") == "DELETED" else found
+
+
+def _differs(current: dict[str, Any], spec: StackSetSpec) -> bool:
+    deployed = {p["ParameterKey"]: p.get("ParameterValue", "") for p in current["Parameters"]}
+    wanted = {k: v for k, v in spec.parameters.items()}
+    return current.get("TemplateBody", "") != spec.template_body or _normal(deployed) != _normal(
+        wanted
+    )
+
+
+def _normal(values: dict[str, str]) -> str:
+    return json.dumps({k: str(v) for k, v in sorted(values.items())})
+
+
+def _instances(cfn: Any, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"StackSetName": name}
+    while True:
+        page = cfn.list_stack_instances(**kwargs)
+        for summary in page.get("Summaries", []):
+            found[(summary["Account"], summary["Region"])] = summary
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
+def _instance_detail(instance: dict[str, Any]) -> str:
+    detailed = instance.get("StackInstanceStatus", {}).get("DetailedStatus", "")
+    reason = instance.get("StatusReason", "")
+    return " ".join(x for x in (detailed or instance.get("Status", ""), reason) if x)
+
+
+def _extra_rows(
+    spec: StackSetSpec, existing: dict[tuple[str, str], dict[str, Any]]
+) -> list[dict[str, str]]:
+    wanted = set(spec.instances)
+    return [
+        _row(spec.name, a, r, "extra", "deployed but not in the config; left as is")
+        for a, r in sorted(existing)
+        if (a, r) not in wanted
+    ]
+
+
+def _axes(instances: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return sorted({a for a, _ in instances}), sorted({r for _, r in instances})
+
+
+def _batches(missing: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+    """Group missing instances into (accounts × regions) calls: one per distinct region set."""
+    by_account: dict[str, set[str]] = {}
+    for account, region in missing:
+        by_account.setdefault(account, set()).add(region)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for account, regions in by_account.items():
+        groups.setdefault(tuple(sorted(regions)), []).append(account)
+    return [(sorted(accounts), list(regions)) for regions, accounts in groups.items()]
+
+
+def _wait(cfn: Any, name: str, operation_id: str) -> None:
+    deadline = time.monotonic() + OPERATION_TIMEOUT_S
+    while True:
+        operation = cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)[
+            "StackSetOperation"
+        ]
+        status = operation["Status"]
+        if status in DONE:
+            if status != "SUCCEEDED":
+                raise StackSetError(
+                    f"stack set {name} operation {operation_id} ended {status}: "
+                    f"{operation.get('StatusReason', 'see list_stack_set_operation_results')}",
+                    resource=name,
+                )
+            return
+        if time.monotonic() > deadline:
+            raise StackSetError(
+                f"stack set {name} operation {operation_id} still {status} after "
+                f"{OPERATION_TIMEOUT_S:.0f}s",
+                resource=name,
+            )
+        time.sleep(POLL_S)
+
+
+def _row(stack_set: str, account: str, region: str, status: str, detail: str) -> dict[str, str]:
+    return {
+        "stack_set": stack_set,
+        "account": account,
+        "region": region,
+        "status": status,
+        "detail": detail,
+    }
