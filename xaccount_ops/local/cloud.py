@@ -74,6 +74,7 @@ class LocalCloud:
         self._server_thread: threading.Thread | None = None
         self._logzio: Any = None
         self._esm: Any = None
+        self.pace: Any = None  # the pace middleware: ``pace.stats()`` counts calls and throttles
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -129,10 +130,8 @@ class LocalCloud:
 
         from xaccount_ops.local.pace import Pace, wrap
 
-        app = wrap(
-            DomainDispatcherApplication(create_backend_app),
-            Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit),
-        )
+        self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
+        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )
