@@ -7,6 +7,7 @@ tests use the real clock.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -177,7 +178,9 @@ def test_cloudformation_throttle_parses_as_throttling(server: Server) -> None:
 def test_organizations_throttle_is_too_many_requests(server: Server) -> None:
     server.use(Pace(rate_limit=True, clock=FrozenClock()))
     org = server.client("organizations")
-    org.create_organization(FeatureSet="ALL")
+    # moto's backends are per process: another test may have made the organization already.
+    with contextlib.suppress(org.exceptions.AlreadyInOrganizationException):
+        org.create_organization(FeatureSet="ALL")
     org.list_accounts()  # quota 1: the burst holds one call
     with pytest.raises(ClientError) as err:
         org.list_accounts()
