@@ -79,10 +79,8 @@ class PacedMoto:
 
         from xaccount_ops.local.pace import Pace, wrap
 
-        app = wrap(
-            DomainDispatcherApplication(create_backend_app),
-            Pace(latency_ms=self.latency_ms, rate_limit=True),
-        )
+        self.pace = Pace(latency_ms=self.latency_ms, rate_limit=True)
+        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
         self._server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -126,7 +124,8 @@ def open_cloud(accounts: int, latency_ms: int) -> tuple[Any, str]:
 
 
 def pace_of(cloud: Any) -> Any:
-    return cloud._server.app.pace
+    """The pace middleware's state (``LocalCloud.pace``; the stand-in keeps it the same way)."""
+    return cloud.pace
 
 
 def create_groups(cloud: Any, groups: int) -> Counter[str]:
