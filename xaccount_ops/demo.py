@@ -121,6 +121,7 @@ def run_demo(out: Path) -> int:
 
     started = time.monotonic()
     out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     cloud_dir = out / "local-cloud"
     shutil.rmtree(cloud_dir, ignore_errors=True)
     print(f"starting the local cloud in {cloud_dir} ...", flush=True)
