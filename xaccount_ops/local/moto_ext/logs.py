@@ -1,5 +1,477 @@
-"""Placeholder: being written."""
+"""CloudWatch Logs behaviour moto 5.2.5 lacks: cross-account destinations, end to end.
+
+- ``put_subscription_filter`` to ``arn:aws:logs:<region>:<acct>:destination:<name>``: moto reads
+  such an ARN as a log group and fails. Here the destination must exist in that account and the
+  log group's region, and when it belongs to another account its access policy must allow the
+  caller (by account id, or ``*`` with ``aws:PrincipalOrgID`` = the caller's organization).
+- Delivery: every ``PutLogEvents`` on a subscribed group sends one gzip'd ``DATA_MESSAGE`` record
+  per filter to the destination's Kinesis stream, in the landing account, shaped as AWS does
+  (56-digit string ids); the first put of a filter sends AWS's ``CONTROL_MESSAGE``. Filter
+  patterns (``filter_pattern.matches``) are applied to every subscription filter, as AWS does.
+- A log group holds at most two filters, but re-putting an existing one is an update (moto
+  raises ``LimitExceededException`` when two exist).
+- Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
+  at delivery for every log group its selection criteria do not exclude.
+
+``install()`` patches moto's classes in place, once per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import gzip
+import json
+import logging
+import random
+import re
+import threading
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time_millis, utcnow
+from moto.logs.exceptions import (
+    InvalidParameterException,
+    LimitExceededException,
+    ResourceNotFoundException,
+)
+from moto.utilities.arns import parse_arn
+from moto.utilities.utils import get_partition
+
+from xaccount_ops.local.moto_ext.filter_pattern import matches
+
+log = logging.getLogger(__name__)
+
+_MARK = "_moto_ext_logs"
+_ACTION = "logs:PutSubscriptionFilter"
+POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
+CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."
+# moto's event ids restart at 0 in every process; a per-process salt keeps the ids of a restarted
+# local cloud from colliding with those a Logz.io emulator already holds (they are dedupe keys).
+_SALT = random.SystemRandom().randrange(10**12)
+# moto's stores are not thread safe and the server is threaded: one put at a time.
+_LOCK = threading.RLock()
+
+
+class AccessDeniedException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDeniedException", message)
+        self.code = 400
+
+
+def _logs_backend(account_id: str, region: str) -> Any:
+    from moto.logs.models import logs_backends
+
+    return logs_backends[account_id][region]
+
+
+def is_destination_arn(arn: str) -> bool:
+    """``arn:<partition>:logs:<region>:<account>:destination:<name>``."""
+    parts = arn.split(":")
+    return len(parts) == 7 and parts[2] == "logs" and parts[5] == "destination"
+
+
+def find_destination(arn: str) -> Any | None:
+    """The destination an ARN names, from its owner's backend in its region, or None."""
+    parsed = parse_arn(arn)
+    backend = _logs_backend(parsed.account, parsed.region)
+    return next(
+        (d for d in backend.destinations.values() if d.destination_name == parsed.resource_id),
+        None,
+    )
+
+
+def validate_pattern(pattern: str | None) -> None:
+    """A malformed pattern is refused at put time, as AWS does, never at delivery."""
+    try:
+        matches(pattern or "", "")
+    except ValueError as err:
+        raise InvalidParameterException(f"Invalid subscription filter pattern: {err}") from err
+
+
+def event_id(timestamp: int, counter: int) -> str:
+    """A 56-digit decimal id, unique per event: timestamp, process salt, moto's event counter."""
+    return f"{timestamp:020d}{_SALT:012d}{counter:024d}"[-56:]
+
+
+# --- organization and access policy -------------------------------------------------------------
+
+
+def organization_id(account_id: str, region: str) -> str | None:
+    """The id of the organization an account belongs to (as management account or member)."""
+    from moto.organizations.models import organizations_backends
+
+    partition = get_partition(region)
+    own = organizations_backends[account_id][partition].org
+    if own is not None:
+        return str(own.id)
+    master = organizations_backends.master_accounts.get(account_id)
+    if master is None:
+        return None
+    org = organizations_backends[master[0]][master[1]].org
+    return str(org.id) if org is not None else None
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value or []]
+
+
+def _principal_matches(principal: Any, caller: str) -> tuple[bool, bool]:
+    """(matches, is_wildcard) for a statement's Principal against the caller account."""
+    if principal == "*":
+        return True, True
+    aws = principal.get("AWS", []) if isinstance(principal, dict) else []
+    ids = _listed(aws)
+    if "*" in ids:
+        return True, True
+    roots = {caller, f"arn:aws:iam::{caller}:root"}
+    return any(i in roots for i in ids), False
+
+
+def _conditions_hold(condition: dict[str, Any], caller: str, region: str) -> bool:
+    """StringEquals/StringLike on aws:PrincipalOrgID and aws:PrincipalAccount; others fail."""
+    facts = {
+        "aws:principalorgid": organization_id(caller, region) or "",
+        "aws:principalaccount": caller,
+    }
+    for operator, tests in condition.items():
+        for key, wanted in tests.items():
+            actual = facts.get(key.lower())
+            if actual is None:
+                return False
+            values = _listed(wanted)
+            if operator == "StringEquals" and actual not in values:
+                return False
+            if operator == "StringLike" and not any(fnmatch.fnmatchcase(actual, v) for v in values):
+                return False
+            if operator not in ("StringEquals", "StringLike"):
+                return False
+    return True
+
+
+def policy_allows(access_policy: str | None, caller: str, resource_arn: str, region: str) -> bool:
+    """Whether a destination's access policy lets ``caller`` put a subscription filter on it."""
+    if not access_policy:
+        return False
+    try:
+        document = json.loads(access_policy)
+    except ValueError:
+        return False
+    statements = document.get("Statement", [])
+    allowed = False
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        actions = _listed(statement.get("Action"))
+        resources = _listed(statement.get("Resource", "*"))
+        if not any(fnmatch.fnmatchcase(_ACTION.lower(), a.lower()) for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(resource_arn, r) for r in resources):
+            continue
+        hit, _ = _principal_matches(statement.get("Principal"), caller)
+        if not hit or not _conditions_hold(statement.get("Condition", {}), caller, region):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def check_destination(arn: str, caller: str, region: str) -> Any:
+    """The destination a caller in ``region`` may subscribe to, or the AWS error for why not."""
+    parsed = parse_arn(arn)
+    if parsed.region != region:
+        raise InvalidParameterException(
+            f"The destination {arn} is in region {parsed.region}; a subscription filter can "
+            f"only use a destination in the log group's region ({region})."
+        )
+    destination = find_destination(arn)
+    if destination is None:
+        raise ResourceNotFoundException(f"The specified destination does not exist: {arn}")
+    if parsed.account != caller and not policy_allows(
+        destination.access_policy, caller, destination.arn, region
+    ):
+        raise AccessDeniedException(
+            f"User with accountId: {caller} is not authorized to perform: {_ACTION} "
+            f"on resource: {arn}"
+        )
+    return destination
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+def _put_record(destination_arn: str, payload: dict[str, Any], partition_key: str) -> None:
+    """gzip(JSON) into the destination's Kinesis stream; a missing stream is a warning only."""
+    from moto.kinesis.models import kinesis_backends
+
+    destination = find_destination(destination_arn)
+    if destination is None:
+        log.warning(
+            "logs destination %s is gone; %s dropped", destination_arn, payload["messageType"]
+        )
+        return
+    target = parse_arn(destination.target_arn)
+    try:
+        if target.service != "kinesis":
+            raise ValueError(f"only Kinesis targets are emulated, not {target.service}")
+        stream = kinesis_backends[target.account][target.region].describe_stream(
+            stream_arn=destination.target_arn, stream_name=None
+        )
+    except Exception as err:  # AWS drops silently; we at least say so
+        log.warning(
+            "destination %s: target %s unusable: %s", destination_arn, destination.target_arn, err
+        )
+        return
+    data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode())
+    # moto stores Kinesis data base64-encoded, as it arrives over the wire.
+    stream.put_record(
+        partition_key=partition_key or "-",
+        explicit_hash_key="",
+        data=base64.b64encode(data).decode(),
+    )
+
+
+def send_control_message(destination_arn: str) -> None:
+    """What AWS puts into the stream when a filter to a destination is first created."""
+    payload = {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {"id": "", "timestamp": int(unix_time_millis(utcnow())), "message": CONTROL_TEXT}
+        ],
+    }
+    _put_record(destination_arn, payload, "CloudwatchLogs")
+
+
+def deliver(
+    stream: Any, destination_arn: str, filter_name: str, pattern: str, events: list[Any]
+) -> None:
+    """One DATA_MESSAGE record for the events of one put that match the filter's pattern."""
+    log_events = [
+        {"id": event_id(e.timestamp, e.event_id), "timestamp": e.timestamp, "message": e.message}
+        for e in events
+        if matches(pattern or "", e.message)
+    ]
+    if not log_events:
+        return
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "owner": stream.account_id,
+        "logGroup": stream.log_group.name,
+        "logStream": stream.log_stream_name,
+        "subscriptionFilters": [filter_name],
+        "logEvents": log_events,
+    }
+    _put_record(destination_arn, payload, stream.log_stream_name)
+
+
+# --- account policies ----------------------------------------------------------------------------
+
+
+def _policies(backend: Any) -> dict[str, dict[str, Any]]:
+    """The backend's SUBSCRIPTION_FILTER_POLICY account policies, by name (moto has none)."""
+    if not hasattr(backend, "moto_ext_account_policies"):
+        backend.moto_ext_account_policies = {}
+    return backend.moto_ext_account_policies  # type: ignore[no-any-return]
+
+
+def excluded_groups(selection_criteria: str | None) -> set[str]:
+    """The names a ``LogGroupName NOT IN ["/a","/b"]`` selection criteria leaves out."""
+    if not selection_criteria:
+        return set()
+    found = re.fullmatch(r"\s*LogGroupName\s+NOT\s+IN\s+(\[.*\])\s*", selection_criteria, re.S)
+    if found is None:
+        raise InvalidParameterException(
+            f"Invalid selection criteria: {selection_criteria!r} "
+            '(expected LogGroupName NOT IN ["name", ...])'
+        )
+    try:
+        names = json.loads(found.group(1))
+    except ValueError as err:
+        raise InvalidParameterException(f"Invalid selection criteria: {err}") from err
+    return {str(n) for n in names}
+
+
+def put_account_policy(
+    backend: Any,
+    name: str,
+    document: str,
+    policy_type: str,
+    scope: str | None,
+    selection_criteria: str | None,
+) -> dict[str, Any]:
+    """Store a subscription filter account policy after the same destination checks as a filter."""
+    if policy_type != POLICY_TYPE:
+        raise InvalidParameterException(f"Only {POLICY_TYPE} account policies are emulated")
+    try:
+        parsed = json.loads(document)
+        destination_arn = parsed["DestinationArn"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise InvalidParameterException(f"Invalid policy document: {err}") from err
+    excluded_groups(selection_criteria)
+    validate_pattern(parsed.get("FilterPattern"))
+    if is_destination_arn(destination_arn):
+        check_destination(destination_arn, backend.account_id, backend.region_name)
+    policies = _policies(backend)
+    new = name not in policies
+    policies[name] = {
+        "policyName": name,
+        "policyDocument": document,
+        "lastUpdatedTime": int(unix_time_millis(utcnow())),
+        "policyType": policy_type,
+        "scope": scope or "ALL",
+        "selectionCriteria": selection_criteria or "",
+        "accountId": backend.account_id,
+    }
+    if new and is_destination_arn(destination_arn):
+        send_control_message(destination_arn)
+    return policies[name]
+
+
+def deliver_account_policies(stream: Any, events: list[Any]) -> None:
+    """Account policies of the stream's account/region, for groups they do not exclude."""
+    backend = _logs_backend(stream.account_id, stream.region)
+    for policy in list(_policies(backend).values()):
+        if stream.log_group.name in excluded_groups(policy["selectionCriteria"]):
+            continue
+        document = json.loads(policy["policyDocument"])
+        destination_arn = document["DestinationArn"]
+        if not is_destination_arn(destination_arn):
+            log.warning("account policy %s: only destinations are emulated", policy["policyName"])
+            continue
+        deliver(
+            stream,
+            destination_arn,
+            policy["policyName"],
+            document.get("FilterPattern", ""),
+            events,
+        )
+
+
+def _account_policy_responses() -> dict[str, Any]:
+    """``LogsResponse`` methods for Put/Describe/DeleteAccountPolicy (JSON protocol)."""
+
+    def put_response(self: Any) -> str:
+        policy = put_account_policy(
+            self.logs_backend,
+            self._get_param("policyName"),
+            self._get_param("policyDocument"),
+            self._get_param("policyType"),
+            self._get_param("scope"),
+            self._get_param("selectionCriteria"),
+        )
+        return json.dumps({"accountPolicy": policy})
+
+    def describe_response(self: Any) -> str:
+        policy_type = self._get_param("policyType")
+        name = self._get_param("policyName")
+        policies = [
+            p
+            for p in _policies(self.logs_backend).values()
+            if p["policyType"] == policy_type and (not name or p["policyName"] == name)
+        ]
+        return json.dumps({"accountPolicies": policies})
+
+    def delete_response(self: Any) -> str:
+        name = self._get_param("policyName")
+        if _policies(self.logs_backend).pop(name, None) is None:
+            raise ResourceNotFoundException(f"Policy with name [{name}] does not exist")
+        return ""
+
+    return {
+        "put_account_policy": put_response,
+        "describe_account_policies": describe_response,
+        "delete_account_policy": delete_response,
+    }
+
+
+# --- install -------------------------------------------------------------------------------------
 
 
 def install() -> None:
-    """Nothing yet."""
+    """Patch moto's logs backend, log group, log stream and responses (idempotent)."""
+    from moto.logs import models, responses
+
+    if getattr(models.LogsBackend, _MARK, False):
+        return
+
+    plain_backend_put = models.LogsBackend.put_subscription_filter
+    plain_group_put = models.LogGroup.put_subscription_filter
+    plain_send = models.LogStream._send_log_events
+    plain_stream_put = models.LogStream.put_log_events
+
+    def backend_put_subscription_filter(
+        self: Any,
+        log_group_name: str,
+        filter_name: str,
+        filter_pattern: str,
+        destination_arn: str,
+        role_arn: str,
+    ) -> None:
+        """Destinations checked here; every other target keeps moto's checks."""
+        validate_pattern(filter_pattern)
+        if not is_destination_arn(destination_arn or ""):
+            plain_backend_put(
+                self, log_group_name, filter_name, filter_pattern, destination_arn, role_arn
+            )
+            return
+        group = self.groups.get(log_group_name)
+        if group is None:
+            raise ResourceNotFoundException()
+        check_destination(destination_arn, self.account_id, self.region_name)
+        existing = group.subscription_filters.get(filter_name)
+        first = existing is None or existing.destination_arn != destination_arn
+        group.put_subscription_filter(filter_name, filter_pattern, destination_arn, role_arn)
+        if first:
+            send_control_message(destination_arn)
+
+    def group_put_subscription_filter(
+        self: Any, filter_name: str, filter_pattern: str, destination_arn: str, role_arn: str
+    ) -> None:
+        """Re-putting an existing filter is an update, even when the group holds two."""
+        existing = self.subscription_filters.get(filter_name)
+        if existing is not None:
+            existing.update(filter_pattern, destination_arn, role_arn)
+            return
+        if len(self.subscription_filters) >= 2:
+            raise LimitExceededException()
+        plain_group_put(self, filter_name, filter_pattern, destination_arn, role_arn)
+
+    def send_log_events(
+        self: Any,
+        service: str,
+        destination_arn: str,
+        filter_name: str,
+        log_events: list[dict[str, Any]],
+    ) -> None:
+        """Apply the filter's pattern; destinations deliver here, other targets through moto."""
+        subscription = self.log_group.subscription_filters.get(filter_name)
+        pattern = subscription.filter_pattern if subscription is not None else ""
+        if is_destination_arn(destination_arn):
+            # moto passes this put's events, which are the stream's newest.
+            events = self.events[len(self.events) - len(log_events) :]
+            deliver(self, destination_arn, filter_name, pattern, events)
+            return
+        kept = [e for e in log_events if matches(pattern or "", e["message"])]
+        if kept:
+            plain_send(self, service, destination_arn, filter_name, kept)
+
+    def stream_put_log_events(self: Any, log_events: list[dict[str, Any]]) -> str:
+        """moto's put (storage, filters), then the account's subscription filter policies."""
+        with _LOCK:
+            before = len(self.events)
+            token: str = plain_stream_put(self, log_events)
+            new_events = self.events[before:]
+            if new_events:
+                deliver_account_policies(self, new_events)
+            return token
+
+    models.LogsBackend.put_subscription_filter = backend_put_subscription_filter
+    models.LogGroup.put_subscription_filter = group_put_subscription_filter
+    models.LogStream._send_log_events = send_log_events
+    models.LogStream.put_log_events = stream_put_log_events
+    for name, method in _account_policy_responses().items():
+        setattr(responses.LogsResponse, name, method)
+    setattr(models.LogsBackend, _MARK, True)
