@@ -401,3 +401,36 @@ def test_account_policy_checks_the_destination_policy(ext_endpoint: str) -> None
     code, message = error_code(err)
     assert code == "AccessDeniedException"
     assert SENDER in message
+
+
+def test_same_account_kinesis_filter_gets_pattern_and_string_ids(ext_endpoint: str) -> None:
+    kinesis = client(ext_endpoint, "kinesis")
+    landing = unique("direct")
+    kinesis.create_stream(StreamName=landing, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=landing)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    logs = client(ext_endpoint, "logs")
+    group, stream = sender_group(logs)
+    logs.put_subscription_filter(
+        logGroupName=group,
+        filterName="direct",
+        filterPattern="ERROR",
+        destinationArn=stream_arn,
+        roleArn=f"arn:aws:iam::{LANDING}:role/cwl",
+    )
+    put(logs, group, stream, "INFO skip", "ERROR keep")
+    (data,) = records(ext_endpoint, landing)  # moto's own Kinesis path: no control message
+    assert [e["message"] for e in data["logEvents"]] == ["ERROR keep"]
+    (only,) = data["logEvents"]
+    assert isinstance(only["id"], str) and len(only["id"]) == 56
+
+
+def test_install_is_idempotent(ext_endpoint: str) -> None:
+    from moto.logs.models import LogsBackend, LogStream
+
+    from xaccount_ops.local.moto_ext import logs as logs_ext
+
+    before = (LogsBackend.put_subscription_filter, LogStream.put_log_events)
+    logs_ext.install()
+    assert (LogsBackend.put_subscription_filter, LogStream.put_log_events) == before

@@ -116,16 +116,12 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value or []]
 
 
-def _principal_matches(principal: Any, caller: str) -> tuple[bool, bool]:
-    """(matches, is_wildcard) for a statement's Principal against the caller account."""
+def _principal_matches(principal: Any, caller: str) -> bool:
+    """A statement's Principal names the caller's account, or everyone (``*``)."""
     if principal == "*":
-        return True, True
-    aws = principal.get("AWS", []) if isinstance(principal, dict) else []
-    ids = _listed(aws)
-    if "*" in ids:
-        return True, True
-    roots = {caller, f"arn:aws:iam::{caller}:root"}
-    return any(i in roots for i in ids), False
+        return True
+    ids = _listed(principal.get("AWS", [])) if isinstance(principal, dict) else []
+    return any(i in ("*", caller, f"arn:aws:iam::{caller}:root") for i in ids)
 
 
 def _conditions_hold(condition: dict[str, Any], caller: str, region: str) -> bool:
@@ -166,8 +162,9 @@ def policy_allows(access_policy: str | None, caller: str, resource_arn: str, reg
             continue
         if not any(fnmatch.fnmatchcase(resource_arn, r) for r in resources):
             continue
-        hit, _ = _principal_matches(statement.get("Principal"), caller)
-        if not hit or not _conditions_hold(statement.get("Condition", {}), caller, region):
+        if not _principal_matches(statement.get("Principal"), caller) or not _conditions_hold(
+            statement.get("Condition", {}), caller, region
+        ):
             continue
         if statement.get("Effect") == "Deny":
             return False
@@ -326,7 +323,8 @@ def put_account_policy(
         "accountId": backend.account_id,
     }
     if new and is_destination_arn(destination_arn):
-        send_control_message(destination_arn)
+        with _LOCK:
+            send_control_message(destination_arn)
     return policies[name]
 
 
@@ -425,7 +423,8 @@ def install() -> None:
         first = existing is None or existing.destination_arn != destination_arn
         group.put_subscription_filter(filter_name, filter_pattern, destination_arn, role_arn)
         if first:
-            send_control_message(destination_arn)
+            with _LOCK:
+                send_control_message(destination_arn)
 
     def group_put_subscription_filter(
         self: Any, filter_name: str, filter_pattern: str, destination_arn: str, role_arn: str
@@ -454,7 +453,12 @@ def install() -> None:
             events = self.events[len(self.events) - len(log_events) :]
             deliver(self, destination_arn, filter_name, pattern, events)
             return
-        kept = [e for e in log_events if matches(pattern or "", e["message"])]
+        # AWS ids are 56-digit strings whatever the target; moto sends its integer counter.
+        kept = [
+            {**e, "id": event_id(e["timestamp"], e["id"])}
+            for e in log_events
+            if matches(pattern or "", e["message"])
+        ]
         if kept:
             plain_send(self, service, destination_arn, filter_name, kept)
 
