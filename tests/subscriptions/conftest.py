@@ -14,6 +14,7 @@ import importlib.util
 import itertools
 import json
 import os
+import sys
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -212,6 +213,7 @@ def verify_helpers() -> Any:
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return types.SimpleNamespace(
         build_landing=module.build_landing, put_policy=module.put_policy, unique=unique
