@@ -45,6 +45,10 @@ def execute(
     )
     try:
         client.execute()
+    except Exception:
+        # nbclient saves the widgets' state only after a clean run; keep it for the scan.
+        client.set_widgets_metadata()
+        raise
     finally:
         nbformat.write(nb, out or cwd / f"{name}.ipynb")
     return nb
