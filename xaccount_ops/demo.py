@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(".local-cloud"), help="(--lab) data dir")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbconvert's alt-text notes
     if args.lab:
         return run_lab(args.data.resolve())
     args.out.mkdir(parents=True, exist_ok=True)
