@@ -36,7 +36,7 @@ def lambda_handler(event, context):
     seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
     datas = [__import__("base64").b64decode(r["kinesis"]["data"]).decode() for r in event["Records"]]
     with open(os.environ["RECORD_FILE"], "a") as out:
-        out.write(json.dumps({"event": event, "datas": datas,
+        out.write(json.dumps({"event": event, "datas": datas, "at": time.time(),
                               "remaining": context.get_remaining_time_in_millis(),
                               "function_name": context.function_name}) + "\n")
     print("handled", ",".join(datas))
@@ -211,6 +211,7 @@ def test_event_shape_batch_size_and_logs(esm: EsmEmulator, aws: Any, tmp_path: P
     assert "handled r0,r1" in messages
     assert any(m.startswith("START RequestId: ") for m in messages)
     assert any(m.startswith("REPORT RequestId: ") for m in messages)
+    assert not any("docker" in m for m in messages)  # moto's own delivery is switched off
     streams = logs.describe_log_streams(logGroupName=f"/aws/lambda/{s.name}")["logStreams"]
     assert streams[0]["logStreamName"].split("/")[3].startswith("[$LATEST]")
 
@@ -298,6 +299,23 @@ def test_retries_exhausted_sends_aws_failure_record(
     assert any("ValueError: scripted failure" in e["message"] for e in events)
 
 
+def test_put_to_invocation_latency_is_under_two_seconds(
+    esm: EsmEmulator, aws: Any, tmp_path: Path
+) -> None:
+    s = Setup(aws, tmp_path)
+    uuid = s.map(StartingPosition="LATEST")
+    wait_for(lambda: esm.mappings().get(uuid, {}).get("shards"), what="the mapping's pollers")
+    assert esm.wait_idle(10)
+    latencies = []
+    for index in range(3):
+        put_at = time.time()
+        s.put(f"g{index}")
+        wait_for(lambda n=index + 1: len(s.delivered()) == n, timeout=5, what="delivery")
+        latencies.append(s.invocations()[-1]["at"] - put_at)
+    assert s.delivered() == ["g0", "g1", "g2"]  # LATEST: nothing before the mapping existed
+    assert max(latencies) < 2.0, latencies
+
+
 def test_disabled_mapping_is_not_invoked_until_enabled(
     esm: EsmEmulator, aws: Any, tmp_path: Path
 ) -> None:
@@ -318,6 +336,7 @@ def test_import_error_is_a_function_error_and_never_kills_the_emulator(
     s.put("f0")
     s.map(MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": s.queue_arn}})
     (failure,) = wait_for(s.failures, what="an on-failure record")
+    assert esm.wait_idle(10)  # the log lines are written too
     assert failure["responseContext"]["functionError"] == "Unhandled"
     events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
     assert any("Runtime.ImportModuleError" in e["message"] for e in events)

@@ -162,7 +162,7 @@ class MappingConfig:
             starting_timestamp=raw.get("StartingPositionTimestamp"),
             report_item_failures="ReportBatchItemFailures"
             in (raw.get("FunctionResponseTypes") or []),
-            bisect=bool(raw.get("BisectBatchOnFunctionError")),
+            bisect=_flag(raw.get("BisectBatchOnFunctionError")),
             max_retries=INFINITE_RETRY_CAP if retries in (None, -1) else int(retries),
             max_record_age_s=int(raw.get("MaximumRecordAgeInSeconds") or -1),
             on_failure=((raw.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
@@ -281,6 +281,13 @@ class _Aws:
         )
         with self._lock:
             return self._clients.setdefault(key, made)
+
+
+def _flag(value: Any) -> bool:
+    """A boolean property; CloudFormation parameters may arrive as "true"/"false" strings."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
 
 
 def _arn_parts(arn: str) -> tuple[str, str, str]:
