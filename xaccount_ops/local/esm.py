@@ -647,7 +647,9 @@ def _now_iso(when: float | None = None) -> str:
 
 
 class _Functions:
-    """Resolves function ARNs to running :class:`FunctionRuntime`s, one per version."""
+    """Resolves function ARNs to running :class:`FunctionRuntime`s: one per function version
+    and lane (a shard), so shards run concurrently as they do in Lambda (one concurrent
+    invocation per shard at ParallelizationFactor 1), each environment with its own log stream."""
 
     def __init__(self, aws: _Aws, telemetry: _Telemetry, work_dir: Path) -> None:
         self._aws = aws
@@ -655,7 +657,7 @@ class _Functions:
         self._work_dir = work_dir
         self._lock = threading.Lock()
         self._specs: dict[str, tuple[float, FunctionSpec]] = {}
-        self._runtimes: dict[tuple[str, str, str], FunctionRuntime] = {}
+        self._runtimes: dict[tuple[str, str, str, str], FunctionRuntime] = {}
         self._locations: dict[str, str] = {}
         self._closed = False
         self.spec_ttl_s = 1.0
@@ -695,25 +697,26 @@ class _Functions:
             self._locations[spec.arn] = (got.get("Code") or {}).get("Location", "")
         return spec
 
-    def runtime(self, function_arn: str) -> FunctionRuntime:
+    def runtime(self, function_arn: str, lane: str = "") -> FunctionRuntime:
         if self._closed:
             raise InvokeError("emulator stopped")
         spec = self.spec(function_arn)
+        key = (*spec.key, lane)
         with self._lock:
-            found = self._runtimes.get(spec.key)
+            found = self._runtimes.get(key)
             if found is not None:
                 return found
-            stale = [k for k in self._runtimes if k[0] == spec.arn]
+            stale = [k for k in self._runtimes if k[0] == spec.arn and k[:3] != spec.key]
         code_dir = self._extract(spec)
         made = FunctionRuntime(spec, code_dir, self._aws, self._telemetry)
         with self._lock:
             if self._closed:
                 raise InvokeError("emulator stopped")
-            for key in stale:
-                old = self._runtimes.pop(key, None)
+            for old_key in stale:
+                old = self._runtimes.pop(old_key, None)
                 if old is not None:
-                    old.close()  # a new version replaces the old environment
-            return self._runtimes.setdefault(spec.key, made)
+                    old.close()  # a new version replaces the old environments
+            return self._runtimes.setdefault(key, made)
 
     def _fetch_zip(self, spec: FunctionSpec) -> bytes:
         with self._lock:
@@ -948,7 +951,8 @@ class ShardPoller:
 
     def _invoke(self, cfg: MappingConfig, batch: list[Record]) -> _Outcome:
         try:
-            runtime = self._emu._functions.runtime(cfg.function_arn)
+            lane = f"{cfg.uuid}/{self.shard_id}"
+            runtime = self._emu._functions.runtime(cfg.function_arn, lane)
             event = {"Records": [self._event_record(cfg, r, runtime.spec.role) for r in batch]}
             result = runtime.invoke(event)
         except InvokeError as err:
