@@ -420,14 +420,8 @@ def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
 
 
 def is_pipeline_group(name: str, cfg: Config) -> bool:
-    """True for the pipeline's own log groups (``destinations.pipeline_log_group``)."""
-    try:
-        from xaccount_ops.destinations import pipeline_log_group
-    except ModuleNotFoundError as err:
-        if err.name != "xaccount_ops.destinations":
-            raise
-        return name.startswith(f"/aws/lambda/{cfg.landing.stack_name}")
-    return bool(pipeline_log_group(name, cfg))
+    """True for the pipeline's own log groups: the shipper's (``/aws/lambda/<stack_name>-*``)."""
+    return name.startswith(f"/aws/lambda/{cfg.landing.stack_name}")
 
 
 def organization_id(fleet: Fleet) -> str | None:

@@ -259,40 +259,10 @@ def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
 
 
 def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
-    """``destinations.landing_destinations`` (the destinations module owns the lookup)."""
-    try:
-        from xaccount_ops.destinations import landing_destinations
-    except ModuleNotFoundError as err:
-        if err.name != "xaccount_ops.destinations":
-            raise
-        return _fallback_destinations(fleet)
+    """``{region: destination}`` in the landing account (one lookup for every job)."""
+    from xaccount_ops.verify.landing import landing_destinations
+
     return landing_destinations(fleet)
-
-
-@dataclass(frozen=True)
-class _FoundDestination:
-    arn: str
-
-
-def _fallback_destinations(fleet: Fleet) -> dict[str, Any]:
-    """Minimal lookup used only until ``xaccount_ops.destinations`` is installed: per region,
-    ``<stack>-destination`` (the templates' name), else the first whose name starts with the stack
-    name."""
-    stack = fleet.config.landing.stack_name
-    found: dict[str, Any] = {}
-    for region in fleet.regions:
-        logs = fleet.landing_client("logs", region)
-        candidates = [
-            d
-            for page in logs.get_paginator("describe_destinations").paginate(
-                DestinationNamePrefix=stack
-            )
-            for d in page.get("destinations", [])
-        ]
-        preferred = [d for d in candidates if d["destinationName"] == f"{stack}-destination"]
-        if preferred or candidates:
-            found[region] = _FoundDestination((preferred or candidates)[0]["arn"])
-    return found
 
 
 def account_names(fleet: Fleet) -> dict[str, str]:

@@ -161,10 +161,23 @@ def test_shipper_and_queue_present_clear_their_findings(estate) -> None:
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = fleet.landing_client("iam").create_role(
+        RoleName=f"{stack}-shipper", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
     fleet.landing_client("lambda").create_function(
         FunctionName=f"{stack}-shipper",
         Runtime="python3.12",
-        Role=f"arn:aws:iam::{fleet.landing_account}:role/{stack}-shipper",
+        Role=role,
         Handler="handler.handler",
         Code={"ZipFile": archive.getvalue()},
     )

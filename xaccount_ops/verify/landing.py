@@ -5,9 +5,9 @@ must also work on an install made by hand: everything is looked up, starting fro
 authoritative (the shipper's event source mapping names its stream and its on-failure queue), and
 falling back to the stack name prefix.
 
-Destinations come from :mod:`xaccount_ops.destinations` when it is installed; until then a
-minimal lookup with the same interface (``arn``, ``target_arn``, ``allows(account, org_id)``) is
-used.
+:func:`landing_destinations` is the one destination lookup every job uses (inventory, audit,
+subscriptions, verify): per region, ``<stack_name>-destination`` (the templates' name), else the
+first destination whose name starts with the stack name.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ PUT_FILTER_ACTIONS = {"logs:putsubscriptionfilter", "logs:*", "*"}
 
 @dataclass(frozen=True)
 class FoundDestination:
-    """A Logs destination in the landing account (the fallback for ``destinations.Destination``)."""
+    """A Logs destination in the landing account, with its access policy."""
 
     region: str
     name: str
@@ -92,18 +92,8 @@ def _principal_accounts(principal: Mapping[str, Any]) -> set[str]:
     return accounts
 
 
-def landing_destinations(fleet: Any) -> dict[str, Any]:
-    """``{region: destination}`` in the landing account (the destinations module when present)."""
-    try:
-        from xaccount_ops.destinations import landing_destinations as lookup
-    except ModuleNotFoundError as err:
-        if err.name != "xaccount_ops.destinations":
-            raise
-        return _fallback_destinations(fleet)
-    return dict(lookup(fleet))
-
-
-def _fallback_destinations(fleet: Any) -> dict[str, Any]:
+def landing_destinations(fleet: Any) -> dict[str, FoundDestination]:
+    """``{region: destination}`` in the landing account, for every configured region that has one."""
     stack = fleet.config.landing.stack_name
     found: dict[str, Any] = {}
     for region in fleet.regions:
