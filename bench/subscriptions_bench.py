@@ -11,10 +11,12 @@ the sequential loop is at most (targets) x (per-target loop time) / (plan bound 
 about targets / 2: 20 targets (10 accounts) cannot reach 10x even at the quota bound (measured
 8.5x at 1.16x the bound, 10 x 100 groups); 30 targets can.
 
-Measured (2-core shared machine, stand-in cloud, 2026-12-01): 2,100 groups, plan 22.2 s + apply
-14.1 s = 36.2 s; sequential 421 s (extrapolated from 2 targets): 11.6x; quota-bound 27.8 s: 1.30x
-(plan 1.58x: the inventory's own retries, 247 throttled DescribeSubscriptionFilters; apply 1.02x);
-0 failed rows.
+Measured (2-core shared machine, 2026-12-01, 2,100 groups, 0 failed rows in both):
+- LocalCloud with moto_ext (its ESM emulator replaced by a do-nothing stand-in on PYTHONPATH, as
+  local/esm.py had not landed; delivery into Kinesis on): plan 22.0 s + apply 16.0 s = 38.0 s;
+  sequential 406 s (extrapolated from 2 targets): 10.7x; quota-bound 27.8 s: 1.37x (plan 1.57x:
+  the inventory's own retries, 254 throttled DescribeSubscriptionFilters; apply 1.16x).
+- stand-in (plain moto behind local/pace.py): 36.2 s; 11.6x; 1.30x (plan 1.58x, apply 1.02x).
 
 Set-up fast path (as bench/inventory_bench.py): the groups are created straight in the in-process
 moto backend, bypassing the paced HTTP front. Every 10th group gets one foreign filter (ours is
@@ -108,12 +110,11 @@ endpoint_url = "{self.aws_endpoint}"
 
 
 def open_cloud(accounts: int, latency_ms: int) -> tuple[Any, str]:
+    # Probe the imports only: a started-and-stopped LocalCloud leaves its organization in this
+    # process's moto state, and the real one would then fail to create it.
     try:
+        import xaccount_ops.local.esm  # noqa: F401
         from xaccount_ops.local.cloud import LocalCloud
-
-        probe = LocalCloud(accounts=1, latency_ms=0, seed_data=False)
-        probe.start()
-        probe.stop()
     except ImportError as err:
         return PacedMoto(accounts, latency_ms), (
             f"STAND-IN: plain moto behind local/pace.py ({latency_ms} ms, rate limits on); "
