@@ -102,12 +102,13 @@ class Setup:
         env: dict[str, str] | None = None,
         code: bytes | None = None,
         handler: str = "app.handler.lambda_handler",
+        shards: int = 1,
     ) -> None:
         self.aws = aws
         self.name = unique("esm")
         self.record_file = tmp_path / f"{self.name}.jsonl"
         kinesis = aws("kinesis")
-        kinesis.create_stream(StreamName=self.name, ShardCount=1)
+        kinesis.create_stream(StreamName=self.name, ShardCount=shards)
         self.stream_arn = kinesis.describe_stream_summary(StreamName=self.name)[
             "StreamDescriptionSummary"
         ]["StreamARN"]
@@ -314,6 +315,28 @@ def test_put_to_invocation_latency_is_under_two_seconds(
         latencies.append(s.invocations()[-1]["at"] - put_at)
     assert s.delivered() == ["g0", "g1", "g2"]  # LATEST: nothing before the mapping existed
     assert max(latencies) < 2.0, latencies
+
+
+def test_new_code_runs_after_update_and_shards_are_all_read(
+    esm: EsmEmulator, aws: Any, tmp_path: Path
+) -> None:
+    s = Setup(aws, tmp_path, shards=2)
+    s.map()
+    s.put("h0")
+    wait_for(lambda: s.delivered() == ["h0"], what="the first delivery")
+    # WHEN the code changes (a redeploy)
+    v2 = HANDLER.replace('print("handled"', 'print("v2 handled"')
+    aws("lambda").update_function_code(FunctionName=s.name, ZipFile=handler_zip(v2))
+    time.sleep(1.1)  # not synchronisation: the emulator re-reads a function's config each second
+    kinesis = aws("kinesis")
+    for key in ("a", "b", "c", "d"):  # several partition keys: both shards get records
+        kinesis.put_record(StreamName=s.name, Data=f"k{key}".encode(), PartitionKey=key)
+    wait_for(lambda: len(s.delivered()) == 5, what="records of every shard")
+    assert esm.wait_idle(10)
+    events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
+    assert any(e["message"].startswith("v2 handled") for e in events)
+    shards = {r["eventID"].split(":")[0] for c in s.invocations() for r in c["event"]["Records"]}
+    assert len(shards) >= 2
 
 
 def test_disabled_mapping_is_not_invoked_until_enabled(
