@@ -96,15 +96,26 @@ def test_plan_apply_reapply_remove(world: Any) -> None:
     assert rows(after, action="delete").empty
 
 
-def test_update_when_pattern_or_destination_differs(world: Any, tmp_path: Path) -> None:
+def test_update_when_pattern_or_destination_differs(
+    world: Any, tmp_path: Path, subs_helpers: Any
+) -> None:
     account, region = world.senders[1], world.regions[1]
     logs = world.logs(account, region)
-    # our filter, pointing at the other region's destination
+    # our filter, pointing at another destination of the landing account in the same region
+    # (AWS, and moto with the extension installed, refuse a destination in another region)
+    landing_logs = world.fleet.landing_client("logs", region)
+    old = landing_logs.put_destination(
+        destinationName=f"{world.stack}-old",
+        targetArn=f"arn:aws:kinesis:{world.regions[0]}:{world.landing}:stream/{world.stack}-stream",
+        roleArn=f"arn:aws:iam::{world.landing}:role/{world.stack}-logs",
+    )["destination"]["arn"]
+    subs_helpers.put_policy(landing_logs, old, world.senders)
+    landing_logs.create_log_group(logGroupName=f"{world.stack}-old")  # plain moto: see conftest
     logs.put_subscription_filter(
         logGroupName=ORDERS,
         filterName=filter_name(region),
         filterPattern="",
-        destinationArn=world.destinations[world.regions[0]],
+        destinationArn=old,
     )
     plan = subscriptions.plan(world.fleet, progress=False)
     row = rows(plan, account=account, region=region, log_group=ORDERS).iloc[0]
