@@ -339,6 +339,24 @@ def test_new_code_runs_after_update_and_shards_are_all_read(
     assert len(shards) >= 2
 
 
+def test_record_age_exceeded_skips_with_its_condition(
+    esm: EsmEmulator, aws: Any, tmp_path: Path
+) -> None:
+    # GIVEN a failing function, infinite retries and records allowed to be 1 s old
+    # (AWS's minimum is 60 s; moto accepts 1, which keeps the test short)
+    s = Setup(aws, tmp_path, env={"ALWAYS_FAIL": "1"})
+    s.put("i0")
+    s.map(
+        MaximumRetryAttempts=-1,
+        MaximumRecordAgeInSeconds=1,
+        DestinationConfig={"OnFailure": {"Destination": s.queue_arn}},
+    )
+    (failure,) = wait_for(s.failures, what="an on-failure record")
+    assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert failure["KinesisBatchInfo"]["batchSize"] == 1
+    assert len(s.invocations()) >= 2  # retried until the record was too old
+
+
 def test_disabled_mapping_is_not_invoked_until_enabled(
     esm: EsmEmulator, aws: Any, tmp_path: Path
 ) -> None:

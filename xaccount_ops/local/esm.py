@@ -319,7 +319,7 @@ class _Telemetry:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=1.5)
+        self._thread.join(timeout=0.8)
 
     def log(self, where: tuple[str, str, str, str], message: str) -> None:
         event = {"timestamp": int(time.time() * 1000), "message": message or " "}
@@ -750,6 +750,14 @@ class _Functions:
             shutil.rmtree(tmp, ignore_errors=True)
             raise InvokeError(f"{spec.name}: bad code zip: {err}") from err
         return target
+
+    def close_lanes(self, prefix: str) -> None:
+        """Stop the environments of a retired mapping (lanes ``<uuid>/<shard>``)."""
+        with self._lock:
+            keys = [k for k in self._runtimes if k[3].startswith(prefix)]
+            runtimes = [self._runtimes.pop(k) for k in keys]
+        for runtime in runtimes:
+            runtime.close()
 
     def close(self) -> None:
         with self._lock:
@@ -1238,6 +1246,7 @@ class EsmEmulator:
         if state is not None:
             for poller in state.pollers.values():
                 poller.stop()
+            self._functions.close_lanes(f"{mapping_uuid}/")
 
     def _send_failure(self, destination: str, message: dict[str, Any]) -> None:
         region, account, resource = _arn_parts(destination)
