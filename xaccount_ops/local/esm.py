@@ -798,6 +798,7 @@ class ShardPoller:
         self.last_empty_poll = 0.0  # monotonic start time of the latest poll that found nothing
         self.invocations = 0
         self._filling_since = 0.0  # when the buffer last went from empty to non-empty
+        self._resume_at: str | None = None  # re-read from here after an error (no checkpoint yet)
         self._thread = threading.Thread(
             target=self._run, name=f"esm-{mapping_uuid[:8]}-{shard_id[-4:]}", daemon=True
         )
@@ -826,7 +827,11 @@ class ShardPoller:
     def _position(self, cfg: MappingConfig) -> str:
         kinesis = self._kinesis(cfg)
         kwargs: dict[str, Any] = {"StreamARN": cfg.stream_arn, "ShardId": self.shard_id}
-        if self.checkpoint is not None:
+        if self._resume_at is not None:
+            kwargs.update(
+                ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=self._resume_at
+            )
+        elif self.checkpoint is not None:
             kwargs.update(
                 ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=self.checkpoint
             )
@@ -901,7 +906,12 @@ class ShardPoller:
             except Exception as err:  # never let one shard take the emulator down
                 self.in_flight = False
                 log.warning("mapping %s %s: %s", self.uuid, self.shard_id, err)
-                self._iterator = None  # re-position after the checkpoint
+                # Re-position after the checkpoint, or at the first unread record when there is
+                # none yet (LATEST would skip what was already buffered).
+                self._resume_at = (
+                    self._buffer[0].sequence if self._buffer and self.checkpoint is None else None
+                )
+                self._iterator = None
                 self._buffer.clear()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -920,6 +930,7 @@ class ShardPoller:
         """Checkpoint past ``records`` (the head of the buffer)."""
         for _ in records:
             self.checkpoint = self._buffer.popleft().sequence
+        self._resume_at = None
         self._emu._checkpoints[(self.uuid, self.shard_id)] = self.checkpoint
 
     def _deliver(self, cfg: MappingConfig, batch: list[Record], attempts: int) -> None:
