@@ -38,7 +38,12 @@ def lambda_handler(event, context):
     with open(os.environ["RECORD_FILE"], "a") as out:
         out.write(json.dumps({"event": event, "datas": datas, "at": time.time(),
                               "remaining": context.get_remaining_time_in_millis(),
-                              "function_name": context.function_name}) + "\n")
+                              "function_name": context.function_name,
+                              "repo_importable": any(
+                                  __import__("importlib.util").util.find_spec(m) is not None
+                                  for m in ("xaccount_ops", "tests")),
+                              "region": os.environ.get("AWS_REGION"),
+                              "endpoint": os.environ.get("AWS_ENDPOINT_URL")}) + "\n")
     print("handled", ",".join(datas))
     if os.environ.get("ALWAYS_FAIL"):
         raise ValueError("scripted failure")
@@ -203,6 +208,8 @@ def test_event_shape_batch_size_and_logs(esm: EsmEmulator, aws: Any, tmp_path: P
     assert base64.b64decode(kinesis["data"]) == b"r0"
     assert abs(kinesis["approximateArrivalTimestamp"] - time.time()) < 60
     assert calls[0]["function_name"] == s.name
+    assert calls[0]["region"] == REGION and calls[0]["endpoint"] == esm.aws_endpoint
+    assert calls[0]["repo_importable"] is False  # only the deployed zip is on the path
     assert 0 < calls[0]["remaining"] <= 10_000
     # AND the function's output is in its log group, with Lambda's START/END/REPORT lines
     logs = aws("logs")

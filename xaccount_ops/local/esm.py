@@ -25,6 +25,9 @@ pollers do, over HTTP against the moto server:
 - the child's output goes to ``/aws/lambda/<function>`` (stream ``YYYY/MM/DD/[$LATEST]<hex>``,
   with START/END/REPORT lines), and Invocations/Errors/Duration/IteratorAge to ``AWS/Lambda``.
 
+Not emulated: ParallelizationFactor > 1 (one batch per shard at a time), FilterCriteria,
+tumbling windows, SNS/S3 on-failure destinations, enhanced fan-out consumers, reserved concurrency.
+
 moto 5.2.5 keeps every mapping property (FunctionResponseTypes, BisectBatchOnFunctionError,
 DestinationConfig, MaximumRetryAttempts...) through the API, so mappings are read over HTTP.
 
