@@ -454,3 +454,35 @@ def test_real_shipper_delivers_a_cloudwatch_record(
     assert line["message"] == "esm-hello" and line["id"] == "3761"
     assert line["owner"] == "111122223333" and line["region"] == "eu-west-1"
     assert esm.wait_idle(10)
+
+
+def test_mapping_properties_from_cloudformation_strings() -> None:
+    """CloudFormation parameters can reach moto as strings: "-1" retries is infinite (capped)."""
+    from xaccount_ops.local.esm import INFINITE_RETRY_CAP, MappingConfig
+
+    base = {
+        "UUID": "u",
+        "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/s",
+        "FunctionArn": "f",
+    }
+    raw = {
+        **base,
+        "MaximumRetryAttempts": "-1",
+        "BisectBatchOnFunctionError": "false",
+        "BatchSize": "50",
+        "MaximumBatchingWindowInSeconds": "2",
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:1:q"}},
+    }
+    cfg = MappingConfig.from_api("1", "us-east-1", raw)
+    assert (cfg.max_retries, cfg.bisect, cfg.batch_size, cfg.window_s) == (
+        INFINITE_RETRY_CAP,
+        False,
+        50,
+        2.0,
+    )
+    assert cfg.report_item_failures and cfg.on_failure == "arn:aws:sqs:us-east-1:1:q"
+    assert (
+        MappingConfig.from_api("1", "us-east-1", {**base, "MaximumRetryAttempts": 0}).max_retries
+        == 0
+    )

@@ -152,7 +152,9 @@ class MappingConfig:
 
     @classmethod
     def from_api(cls, account: str, region: str, raw: dict[str, Any]) -> MappingConfig:
-        retries = raw.get("MaximumRetryAttempts", -1)
+        retries = int(
+            raw.get("MaximumRetryAttempts") if raw.get("MaximumRetryAttempts") is not None else -1
+        )
         return cls(
             uuid=raw["UUID"],
             account=account,
@@ -166,7 +168,7 @@ class MappingConfig:
             report_item_failures="ReportBatchItemFailures"
             in (raw.get("FunctionResponseTypes") or []),
             bisect=_flag(raw.get("BisectBatchOnFunctionError")),
-            max_retries=INFINITE_RETRY_CAP if retries in (None, -1) else int(retries),
+            max_retries=INFINITE_RETRY_CAP if retries < 0 else retries,
             max_record_age_s=int(raw.get("MaximumRecordAgeInSeconds") or -1),
             on_failure=((raw.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
                 "Destination", ""
