@@ -45,6 +45,12 @@ def lambda_handler(event, context):
                               "region": os.environ.get("AWS_REGION"),
                               "endpoint": os.environ.get("AWS_ENDPOINT_URL")}) + "\n")
     print("handled", ",".join(datas))
+    crash_marker = os.environ["RECORD_FILE"] + ".crashed"
+    if os.environ.get("CRASH_ONCE") and not os.path.exists(crash_marker):
+        open(crash_marker, "w").close()
+        if os.environ["CRASH_ONCE"] == "exit":
+            os._exit(3)
+        time.sleep(5)  # longer than the function's timeout
     if os.environ.get("ALWAYS_FAIL"):
         raise ValueError("scripted failure")
     if "poison" in datas:
@@ -108,6 +114,7 @@ class Setup:
         code: bytes | None = None,
         handler: str = "app.handler.lambda_handler",
         shards: int = 1,
+        timeout: int = 10,
     ) -> None:
         self.aws = aws
         self.name = unique("esm")
@@ -136,7 +143,7 @@ class Setup:
             Role=self.role,
             Handler=handler,
             Code={"ZipFile": code or handler_zip()},
-            Timeout=10,
+            Timeout=timeout,
             Environment={"Variables": {"RECORD_FILE": str(self.record_file), **(env or {})}},
         )
         sqs = aws("sqs")
@@ -362,6 +369,25 @@ def test_record_age_exceeded_skips_with_its_condition(
     assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
     assert failure["KinesisBatchInfo"]["batchSize"] == 1
     assert len(s.invocations()) >= 2  # retried until the record was too old
+
+
+@pytest.mark.parametrize(
+    ("how", "logged"),
+    [("exit", "Runtime exited with error: exit status 3"), ("hang", "Task timed out after 1.00")],
+)
+def test_crash_or_timeout_fails_the_batch_then_a_new_environment_delivers(
+    esm: EsmEmulator, aws: Any, tmp_path: Path, how: str, logged: str
+) -> None:
+    s = Setup(aws, tmp_path, env={"CRASH_ONCE": how}, timeout=1)
+    s.put("j0")
+    s.map(MaximumRetryAttempts=2)
+    wait_for(lambda: len(s.invocations()) == 2, what="the retry")
+    assert esm.wait_idle(10)
+    assert s.delivered() == ["j0", "j0"]
+    events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
+    assert any(logged in e["message"] for e in events)
+    streams = aws("logs").describe_log_streams(logGroupName=f"/aws/lambda/{s.name}")["logStreams"]
+    assert len(streams) == 2  # the broken environment was replaced
 
 
 def test_disabled_mapping_is_not_invoked_until_enabled(
