@@ -377,15 +377,44 @@ def test_account_policy_delivers_for_groups_not_excluded(ext_endpoint: str) -> N
 
     put(logs, kept, kept_stream, "INFO shipped", "DEBUG not shipped")
     put(logs, skipped, skipped_stream, "INFO excluded group")
+    later, later_stream = sender_group(logs)  # created after the policy: covered too
+    put(logs, later, later_stream, "INFO new group")
     logs.delete_account_policy(policyName=name, policyType="SUBSCRIPTION_FILTER_POLICY")
     put(logs, kept, kept_stream, "INFO after delete")
 
-    control, data = records(ext_endpoint, landing)
+    control, data, new_group = records(ext_endpoint, landing)
     assert control["messageType"] == "CONTROL_MESSAGE"
     assert (data["owner"], data["logGroup"], data["subscriptionFilters"]) == (SENDER, kept, [name])
     assert [e["message"] for e in data["logEvents"]] == ["INFO shipped"]
+    assert (new_group["logGroup"], new_group["subscriptionFilters"]) == (later, [name])
+    assert [e["message"] for e in new_group["logEvents"]] == ["INFO new group"]
     remaining = logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")
     assert name not in [p["policyName"] for p in remaining["accountPolicies"]]
+
+
+def test_one_subscription_filter_account_policy_per_region(ext_endpoint: str) -> None:
+    arn, landing = dest_with_policy(ext_endpoint, {"AWS": ["444455556666"]})
+    logs = client(ext_endpoint, "logs", assume(ext_endpoint, "444455556666"))
+
+    def put_policy(name: str, pattern: str) -> None:
+        logs.put_account_policy(
+            policyName=name,
+            policyDocument=json.dumps({"DestinationArn": arn, "FilterPattern": pattern}),
+            policyType="SUBSCRIPTION_FILTER_POLICY",
+            scope="ALL",
+        )
+
+    put_policy("first", "")
+    put_policy("first", "ERROR")  # same name: an update
+    with pytest.raises(ClientError) as err:
+        put_policy("second", "")
+    assert error_code(err)[0] == "LimitExceededException"
+    (policy,) = logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")[
+        "accountPolicies"
+    ]
+    assert json.loads(policy["policyDocument"])["FilterPattern"] == "ERROR"
+    logs.delete_account_policy(policyName="first", policyType="SUBSCRIPTION_FILTER_POLICY")
+    assert [r["messageType"] for r in records(ext_endpoint, landing)] == ["CONTROL_MESSAGE"]
 
 
 def test_account_policy_checks_the_destination_policy(ext_endpoint: str) -> None:

@@ -313,6 +313,9 @@ def put_account_policy(
         check_destination(destination_arn, backend.account_id, backend.region_name)
     policies = _policies(backend)
     new = name not in policies
+    if new and policies:
+        # AWS: one subscription filter account policy per account and region.
+        raise LimitExceededException()
     policies[name] = {
         "policyName": name,
         "policyDocument": document,
