@@ -279,7 +279,9 @@ def test_delivery_in_aws_shape(ext_endpoint: str) -> None:
     assert all(isinstance(e["timestamp"], int) for e in data["logEvents"])
 
 
-def test_missing_stream_is_not_the_senders_problem(ext_endpoint: str) -> None:
+def test_missing_stream_is_not_the_senders_problem(
+    ext_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
     arn, landing = dest_with_policy(ext_endpoint, {"AWS": [SENDER]})
     logs = client(ext_endpoint, "logs", assume(ext_endpoint, SENDER))
     group, stream = sender_group(logs)
@@ -287,9 +289,12 @@ def test_missing_stream_is_not_the_senders_problem(ext_endpoint: str) -> None:
         logGroupName=group, filterName="f", filterPattern="", destinationArn=arn
     )
     client(ext_endpoint, "kinesis").delete_stream(StreamName=landing)
-    put(logs, group, stream, "into the void")
+    with caplog.at_level("WARNING", logger="xaccount_ops.local.moto_ext.logs"):
+        put(logs, group, stream, "into the void")
     events = logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
     assert [e["message"] for e in events] == ["into the void"]
+    # the put succeeds, as on AWS, but the lost delivery is said out loud
+    assert any(arn in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
 def test_filter_pattern_end_to_end(ext_endpoint: str) -> None:
