@@ -14,48 +14,54 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # absolute bounds below are computed from it at collection time
 
-LINES = [
-    {
-        "message": "Connection refused by upstream",
-        "level": "ERROR",
-        "owner": "111111111111",
-        "region": "eu-west-1",
-        "logGroup": "/aws/lambda/orders",
-        "status": 502,
-        "aws": {"service": "lambda"},
-        "@timestamp": iso(NOW - timedelta(minutes=50)),
-    },
-    {
-        "message": "request served in 12 ms",
-        "level": "INFO",
-        "owner": "222222222222",
-        "region": "us-east-1",
-        "logGroup": "/aws/lambda/payments",
-        "status": 200,
-        "aws": {"service": "lambda"},
-        "@timestamp": iso(NOW - timedelta(minutes=10)),
-    },
-    {
-        "message": "upstream connection reset, retrying",
-        "level": "WARN",
-        "owner": "111111111111",
-        "region": "us-east-1",
-        "logGroup": "/aws/ecs/cart",
-        "status": 503,
-        "tags": ["retry", "net"],
-        "@timestamp": iso(NOW - timedelta(minutes=5)),
-    },
-    {
-        "message": "user signed in",
-        "level": "INFO",
-        "owner": "333333333333",
-        "logGroup": "/aws/ecs/auth",
-        "xaccount_ops_canary": "xacct-canary-1a2b",
-        "@timestamp": iso(NOW - timedelta(minutes=1)),
-    },
-]
+
+def lines_at(now: datetime) -> list[dict[str, Any]]:
+    """The test lines, stamped relative to ``now``."""
+    return [
+        {
+            "message": "Connection refused by upstream",
+            "level": "ERROR",
+            "owner": "111111111111",
+            "region": "eu-west-1",
+            "logGroup": "/aws/lambda/orders",
+            "status": 502,
+            "aws": {"service": "lambda"},
+            "@timestamp": iso(now - timedelta(minutes=50)),
+        },
+        {
+            "message": "request served in 12 ms",
+            "level": "INFO",
+            "owner": "222222222222",
+            "region": "us-east-1",
+            "logGroup": "/aws/lambda/payments",
+            "status": 200,
+            "aws": {"service": "lambda"},
+            "@timestamp": iso(now - timedelta(minutes=10)),
+        },
+        {
+            "message": "upstream connection reset, retrying",
+            "level": "WARN",
+            "owner": "111111111111",
+            "region": "us-east-1",
+            "logGroup": "/aws/ecs/cart",
+            "status": 503,
+            "tags": ["retry", "net"],
+            "@timestamp": iso(now - timedelta(minutes=5)),
+        },
+        {
+            "message": "user signed in",
+            "level": "INFO",
+            "owner": "333333333333",
+            "logGroup": "/aws/ecs/auth",
+            "xaccount_ops_canary": "xacct-canary-1a2b",
+            "@timestamp": iso(now - timedelta(minutes=1)),
+        },
+    ]
+
+
+LINES = lines_at(NOW)
 
 
 @pytest.fixture
@@ -208,10 +214,15 @@ def test_bool_must_filter_should_must_not(loaded: Any) -> None:
         ({"gte": int((NOW - timedelta(minutes=6)).timestamp() * 1000)}, [2, 3]),
     ],
 )
-def test_range_on_timestamp(loaded: Any, bounds: dict[str, Any], expected: list[int]) -> None:
+def test_range_on_timestamp(logzio: Any, bounds: dict[str, Any], expected: list[int]) -> None:
+    # Date math ("now-6m") is relative to the emulator's clock at query time, minutes after
+    # collection in a long suite: stamp those lines from a fresh now.
+    relative = any(isinstance(v, str) and v.startswith("now") for v in bounds.values())
+    lines = lines_at(datetime.now(UTC)) if relative else LINES
+    assert logzio.ship(lines, log_type="app").status_code == 200
     query = {"bool": {"filter": [{"range": {"@timestamp": bounds}}]}}
 
-    assert messages(loaded, query) == [LINES[i]["message"] for i in expected]
+    assert messages(logzio, query) == [lines[i]["message"] for i in expected]
 
 
 def test_range_bound_that_is_not_a_date_is_400(loaded: Any) -> None:
