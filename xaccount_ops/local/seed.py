@@ -111,8 +111,15 @@ def seed_groups(account_index: int) -> list[SeedGroup]:
 def create_organization(
     organizations: Any, sending_count: int
 ) -> tuple[str, str, list[str], dict[str, str]]:
-    """Create the org, a landing account and the sending accounts. Returns (org id, landing, senders, names)."""
-    org = organizations.create_organization(FeatureSet="ALL")["Organization"]
+    """Create the org (or reuse the caller's), a landing account and the sending accounts.
+
+    Returns (org id, landing, senders, names). Reusing matters in one process: moto's state is
+    per process, so a second seeded server there finds the organization already made.
+    """
+    try:
+        org = organizations.create_organization(FeatureSet="ALL")["Organization"]
+    except organizations.exceptions.AlreadyInOrganizationException:
+        org = organizations.describe_organization()["Organization"]
     names: dict[str, str] = {}
 
     def create(name: str) -> str:
