@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from xaccount_ops import inventory  # noqa: E402
 from xaccount_ops.accounts import Fleet, Target  # noqa: E402
 from xaccount_ops.config import load_config  # noqa: E402
+from xaccount_ops.local import pace  # noqa: E402
 
 PAGE_SIZE = 50  # describe_log_groups' default (and maximum) page size
 
@@ -58,115 +59,6 @@ def create_groups(cloud: Any, groups: int) -> int:
                     )
                 created += 1
     return created
-
-
-# Used only by the stand-in pacer below, until xaccount_ops/local/pace.py lands.
-STAND_IN_QUOTAS = {"DescribeLogGroups": 10.0, "DescribeSubscriptionFilters": 20.0}
-
-
-def quota_table() -> tuple[dict[str, float], str]:
-    """TPS quota per Logs API operation, and where it came from."""
-    try:
-        from xaccount_ops.local import pace
-    except ImportError:
-        return dict(STAND_IN_QUOTAS), "stand-in table in this bench (local/pace.py not present)"
-    for name in ("QUOTAS", "TPS_QUOTAS", "LOGS_QUOTAS"):
-        table = getattr(pace, name, None)
-        if isinstance(table, dict):
-            flat = {
-                str(k[-1] if isinstance(k, tuple) else k).split(".")[-1]: float(v)
-                for k, v in table.items()
-                if isinstance(v, int | float)
-            }
-            if "DescribeSubscriptionFilters" in flat:
-                return flat, f"xaccount_ops.local.pace.{name}"
-    raise SystemExit("cannot find the TPS quota table in xaccount_ops/local/pace.py")
-
-
-class StandInPacer:
-    """WSGI middleware standing in for local/pace.py while it is being written: a fixed latency
-    per request and a token bucket per (account, region, operation) at ``STAND_IN_QUOTAS``;
-    over the quota the request gets Logs' ThrottlingException."""
-
-    def __init__(self, app: Any, latency_ms: int) -> None:
-        import threading
-
-        self.app, self.latency_s = app, latency_ms / 1000
-        self.buckets: dict[tuple[str, str, str], list[float]] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        from moto.iam.models import get_account_id_from
-
-        time.sleep(self.latency_s)
-        op = environ.get("HTTP_X_AMZ_TARGET", "").split(".")[-1]
-        quota = STAND_IN_QUOTAS.get(op)
-        if quota:
-            credential = environ.get("HTTP_AUTHORIZATION", "").split("Credential=")[-1].split("/")
-            key = (get_account_id_from(credential[0]), credential[2], op)
-            now = time.monotonic()
-            with self.lock:
-                tokens, last = self.buckets.get(key, [quota, now])
-                tokens = min(quota, tokens + (now - last) * quota)
-                allowed = tokens >= 1
-                self.buckets[key] = [tokens - 1 if allowed else tokens, now]
-            if not allowed:
-                body = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
-                start_response(
-                    "400 Bad Request",
-                    [
-                        ("Content-Type", "application/x-amz-json-1.1"),
-                        ("Content-Length", str(len(body))),
-                    ],
-                )
-                return [body]
-        return self.app(environ, start_response)
-
-
-class StandInCloud:
-    """moto behind :class:`StandInPacer`, with ``accounts`` sending accounts (ids of our own)."""
-
-    def __init__(self, accounts: int, latency_ms: int, work_dir: Path) -> None:
-        self.accounts, self.latency_ms, self.work_dir = accounts, latency_ms, work_dir
-        self.regions = ("us-east-1", "eu-west-1")
-        self.sending_accounts = [f"{900000000001 + i:012d}" for i in range(accounts)]
-
-    def __enter__(self) -> StandInCloud:
-        import threading
-
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        app = StandInPacer(DomainDispatcherApplication(create_backend_app), self.latency_ms)
-        self.server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
-        )
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        accounts = ", ".join(f'"{a}"' for a in self.sending_accounts)
-        self.config_path = self.work_dir / "xaccount-ops.toml"
-        self.config_path.write_text(
-            f"""
-[landing]
-account_id = "123456789012"
-region = "us-east-1"
-[senders]
-accounts = [{accounts}]
-regions = ["us-east-1", "eu-west-1"]
-[logzio]
-shipping_token = {{ env = "UNUSED" }}
-[aws]
-endpoint_url = "{endpoint}"
-"""
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
 
 
 def expected_calls(groups: int) -> Counter[str]:
@@ -208,25 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    try:
-        from xaccount_ops.local.cloud import LocalCloud
+    from xaccount_ops.local.cloud import LocalCloud
 
-        cloud_cm: Any = LocalCloud(
-            accounts=args.accounts, latency_ms=args.latency_ms, rate_limit=True, seed_data=False
-        )
-        cloud_cm.start().stop()  # fails fast while the local cloud's pieces are missing
-        cloud_cm = LocalCloud(
-            accounts=args.accounts, latency_ms=args.latency_ms, rate_limit=True, seed_data=False
-        )
-        print("cloud: LocalCloud (local/pace.py latency and rate limits)")
-    except ImportError as err:
-        import tempfile
-
-        print(
-            f"cloud: STAND-IN (LocalCloud cannot start: {err}); moto behind this bench's own "
-            f"pacer, {args.latency_ms} ms latency, token buckets at {STAND_IN_QUOTAS}"
-        )
-        cloud_cm = StandInCloud(args.accounts, args.latency_ms, Path(tempfile.mkdtemp()))
+    cloud_cm = LocalCloud(
+        accounts=args.accounts, latency_ms=args.latency_ms, rate_limit=True, seed_data=False
+    )
+    print(f"cloud: LocalCloud, {args.latency_ms} ms per call, rate limits on (local/pace.py)")
     with cloud_cm as cloud:
         t0 = time.perf_counter()
         total = create_groups(cloud, args.groups)
@@ -271,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
             f"extrapolated to {targets_n} targets: {seq_s:.1f} s"
         )
 
-        quotas, source = quota_table()
-        print(f"quotas from {source}")
+        quotas = pace.QUOTAS
+        throttled = cloud.pace.stats()["throttled"]
+        print(f"quotas from xaccount_ops.local.pace.QUOTAS; server throttled {throttled} calls")
         calls = expected_calls(args.groups)
         bound_s = quota_bound_s(calls, quotas)
         print(
