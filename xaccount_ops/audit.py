@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import aws, validate
+from xaccount_ops import aws
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import Config
 from xaccount_ops.inventory import FILTER_SLOTS, InventoryResult, account_names
@@ -267,8 +267,8 @@ def _destination_exists(fleet: Fleet, arn: str) -> bool:
 
 def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[Finding]:
     """Per log group: slots full of foreign filters, not shipping, never expiring."""
-    subs = cfg.subscriptions
-    min_created = now - timedelta(days=subs.min_age_days)
+    from xaccount_ops.subscriptions import selection  # subscriptions imports this module
+
     for row in frame.itertuples():
         where = (row.account_id, str(row.region), row.log_group)
         pipeline = is_pipeline_group(row.log_group, cfg)
@@ -279,7 +279,7 @@ def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[F
                 "retention is 'never expire': storage grows without bound",
                 "set a retention policy (aws logs put-retention-policy --retention-in-days N)",
             )
-        if row.ships or pipeline or not _selected(cfg, row, min_created):
+        if row.ships or pipeline or not selection(cfg, row, now)[0]:
             continue
         if not pd.isna(row.our_filter):
             continue  # ours points elsewhere: the filter checks say where and why
@@ -301,19 +301,6 @@ def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[F
             "`xaccount-ops subscribe` (it only adds or updates filters named "
             f"logzio-xacct-{row.region})",
         )
-
-
-def _selected(cfg: Config, row: Any, min_created: datetime) -> bool:
-    """Whether the config means this group to ship (include/exclude, size and age floors)."""
-    subs = cfg.subscriptions
-    name = row.log_group
-    if not validate.matches(name, subs.include) or validate.matches(name, subs.exclude):
-        return False
-    if subs.min_stored_bytes and (
-        pd.isna(row.stored_bytes) or row.stored_bytes < subs.min_stored_bytes
-    ):
-        return False
-    return not (subs.min_age_days and not pd.isna(row.created) and row.created > min_created)
 
 
 def _pipeline_loop_checks(
