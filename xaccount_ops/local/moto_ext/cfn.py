@@ -50,7 +50,26 @@ def _policy_text(policy: Any) -> str | None:
     return policy if isinstance(policy, str) else json.dumps(policy)
 
 
-class LogsDestination(CloudFormationModel):
+class _ArnAttribute:
+    """``GetAtt Arn``, the one attribute these types expose (``arn`` is the model's ARN).
+
+    A mixin, not a CloudFormationModel subclass: moto finds types among that class's direct
+    subclasses only.
+    """
+
+    arn: str
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Arn":
+            return self.arn
+        raise UnformattedGetAttTemplateException()
+
+
+class LogsDestination(_ArnAttribute, CloudFormationModel):
     """``AWS::Logs::Destination``: Ref is the name, ``GetAtt Arn`` the destination ARN."""
 
     # moto's model registry files classes under the second part of the module path.
@@ -69,18 +88,27 @@ class LogsDestination(CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "DestinationName"
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.destination.arn
-        raise UnformattedGetAttTemplateException()
+    @property
+    def arn(self) -> str:  # type: ignore[override]
+        return self.destination.arn
 
     @property
     def physical_resource_id(self) -> str:
         return self.destination.destination_name
+
+    @classmethod
+    def _put(
+        cls, props: dict[str, Any], name: str, account_id: str, region_name: str
+    ) -> LogsDestination:
+        """Create or update the destination and its policy (none when the template has none)."""
+        backend = _logs(account_id, region_name)
+        destination = backend.put_destination(name, props["RoleArn"], props["TargetArn"], {})
+        policy = _policy_text(props.get("DestinationPolicy"))
+        if policy is None:
+            destination.access_policy = None  # also when the property was removed on update
+        else:
+            backend.put_destination_policy(name, policy)
+        return cls(account_id, region_name, destination)
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -92,13 +120,9 @@ class LogsDestination(CloudFormationModel):
         **kwargs: Any,
     ) -> LogsDestination:
         props = cloudformation_json["Properties"]
-        name = props.get("DestinationName") or resource_name
-        backend = _logs(account_id, region_name)
-        destination = backend.put_destination(name, props["RoleArn"], props["TargetArn"], {})
-        policy = _policy_text(props.get("DestinationPolicy"))
-        if policy is not None:
-            backend.put_destination_policy(name, policy)
-        return cls(account_id, region_name, destination)
+        return cls._put(
+            props, props.get("DestinationName") or resource_name, account_id, region_name
+        )
 
     @classmethod
     def update_from_cloudformation_json(  # type: ignore[override]
@@ -121,18 +145,10 @@ class LogsDestination(CloudFormationModel):
             )
             original_resource.delete(account_id, region_name)
             return replacement
-        backend = _logs(account_id, region_name)
-        destination = backend.put_destination(new_name, props["RoleArn"], props["TargetArn"], {})
-        policy = _policy_text(props.get("DestinationPolicy"))
-        if policy is None:
-            destination.access_policy = None  # the property was removed from the template
-        else:
-            backend.put_destination_policy(new_name, policy)
-        return cls(account_id, region_name, destination)
+        return cls._put(props, new_name, account_id, region_name)
 
     def delete(self, account_id: str, region_name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundException):
-            _logs(account_id, region_name).delete_destination(self.physical_resource_id)
+        _delete_destination(self.physical_resource_id, account_id, region_name)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[override]
@@ -143,8 +159,12 @@ class LogsDestination(CloudFormationModel):
         region_name: str,
     ) -> None:
         name = cloudformation_json.get("Properties", {}).get("DestinationName") or resource_name
-        with contextlib.suppress(ResourceNotFoundException):
-            _logs(account_id, region_name).delete_destination(name)
+        _delete_destination(name, account_id, region_name)
+
+
+def _delete_destination(name: str, account_id: str, region_name: str) -> None:
+    with contextlib.suppress(ResourceNotFoundException):
+        _logs(account_id, region_name).delete_destination(name)
 
 
 class LogsSubscriptionFilter(CloudFormationModel):
@@ -244,11 +264,7 @@ class LogsSubscriptionFilter(CloudFormationModel):
         )
 
     def delete(self, account_id: str, region_name: str) -> None:
-        # Not found: the group (and with it the filter) went first.
-        with contextlib.suppress(ResourceNotFoundException):
-            _logs(account_id, region_name).delete_subscription_filter(
-                self.log_group_name, self.filter_name
-            )
+        _delete_filter(self.log_group_name, self.filter_name, account_id, region_name)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[override]
@@ -259,16 +275,20 @@ class LogsSubscriptionFilter(CloudFormationModel):
         region_name: str,
     ) -> None:
         props = cloudformation_json.get("Properties", {})
-        with contextlib.suppress(ResourceNotFoundException):
-            _logs(account_id, region_name).delete_subscription_filter(
-                props["LogGroupName"], props.get("FilterName") or resource_name
-            )
+        name = props.get("FilterName") or resource_name
+        _delete_filter(props["LogGroupName"], name, account_id, region_name)
+
+
+def _delete_filter(group: str, name: str, account_id: str, region_name: str) -> None:
+    # Not found: the group (and with it the filter) went first.
+    with contextlib.suppress(ResourceNotFoundException):
+        _logs(account_id, region_name).delete_subscription_filter(group, name)
 
 
 # -- CloudWatch alarms ----------------------------------------------------------------------
 
 
-class CloudWatchAlarm(CloudFormationModel):
+class CloudWatchAlarm(_ArnAttribute, CloudFormationModel):
     """``AWS::CloudWatch::Alarm`` (metric alarms): Ref is the alarm name, ``GetAtt Arn`` its ARN.
 
     moto skips the type, so the alarms are missing and the stack's resource list holds entries
@@ -290,14 +310,9 @@ class CloudWatchAlarm(CloudFormationModel):
     def cloudformation_name_type() -> str:
         return "AlarmName"
 
-    @classmethod
-    def has_cfn_attr(cls, attr: str) -> bool:
-        return attr == "Arn"
-
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Arn":
-            return self.alarm.alarm_arn
-        raise UnformattedGetAttTemplateException()
+    @property
+    def arn(self) -> str:  # type: ignore[override]
+        return self.alarm.alarm_arn
 
     @property
     def physical_resource_id(self) -> str:
@@ -370,9 +385,7 @@ class CloudWatchAlarm(CloudFormationModel):
         return updated
 
     def delete(self, account_id: str, region_name: str) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
-        cloudwatch_backends[account_id][region_name].delete_alarms([self.physical_resource_id])
+        _delete_alarm(self.physical_resource_id, account_id, region_name)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[override]
@@ -382,10 +395,14 @@ class CloudWatchAlarm(CloudFormationModel):
         account_id: str,
         region_name: str,
     ) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
         name = cloudformation_json.get("Properties", {}).get("AlarmName") or resource_name
-        cloudwatch_backends[account_id][region_name].delete_alarms([name])
+        _delete_alarm(name, account_id, region_name)
+
+
+def _delete_alarm(name: str, account_id: str, region_name: str) -> None:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    cloudwatch_backends[account_id][region_name].delete_alarms([name])
 
 
 # -- Kinesis stream mode and encryption -------------------------------------------------------
