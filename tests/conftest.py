@@ -1,5 +1,5 @@
-"""Shared fixtures: the local cloud (a child process, started once per session when first used)
-and a plain moto server for tests that need nothing of our extension."""
+"""Shared fixtures: the local cloud (a child process, started once per session when first used),
+a moto server with the project's extension in this process, and a plain moto server."""
 
 from __future__ import annotations
 
@@ -29,6 +29,26 @@ def moto_endpoint() -> Iterator[str]:
     """A plain moto server (no extension) on a free loopback port."""
     from moto.server import ThreadedMotoServer
 
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ext_endpoint() -> Iterator[str]:
+    """moto with ``moto_ext`` installed, served on a free loopback port (once per session).
+
+    The server runs in this process, so the patches are the ones installed here (and, being
+    process-wide, they also apply to ``moto_endpoint`` once installed). Tests share it: use names
+    of your own.
+    """
+    from moto.server import ThreadedMotoServer
+
+    from xaccount_ops.local import moto_ext
+
+    moto_ext.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -11,7 +11,6 @@ import io
 import itertools
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,10 @@ ACCOUNT = "123456789012"  # moto's default account
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """An in-process moto server with the project's extension installed."""
-    from moto.server import ThreadedMotoServer
-
-    from xaccount_ops.local import moto_ext
-
-    moto_ext.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def endpoint(ext_endpoint: str) -> str:
+    """The in-process moto server with the project's extension (tests/conftest.py)."""
+    return ext_endpoint
 
 
 def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:

@@ -6,7 +6,6 @@ Config/Fleet pointing at it, and a small shipper artifact already uploaded.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,9 @@ _names = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def stacks_endpoint() -> Iterator[str]:
-    """An in-process moto server with CloudFormation support for Logs destinations."""
-    from moto.server import ThreadedMotoServer
-
-    from xaccount_ops.local import moto_ext
-
-    moto_ext.install()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def stacks_endpoint(ext_endpoint: str) -> str:
+    """The in-process moto server with the project's extension (tests/conftest.py)."""
+    return ext_endpoint
 
 
 def make_config(endpoint: str, tmp_path: Path, *, stack_name: str | None = None, **senders: Any):
