@@ -117,20 +117,21 @@ class World:
         return World(**{**self.__dict__, "path": path, "fleet": fleet})
 
 
-def put_policy(logs: Any, destination_arn: str, accounts: Sequence[str]) -> None:
-    name = destination_arn.rsplit(":", 1)[-1]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": list(accounts)},
-                "Action": "logs:PutSubscriptionFilter",
-                "Resource": destination_arn,
-            }
-        ],
-    }
-    logs.put_destination_policy(destinationName=name, accessPolicy=json.dumps(policy))
+def _load_verify_conftest() -> types.ModuleType:
+    """tests/verify/conftest.py (``build_landing``, ``put_policy``), loaded by path: under
+    importlib mode a conftest cannot be imported by name."""
+    spec = importlib.util.spec_from_file_location(
+        "_verify_conftest", REPO / "tests" / "verify" / "conftest.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_verify = _load_verify_conftest()
+put_policy = _verify.put_policy  # the account-list destination policy the templates write
 
 
 def make_world(
@@ -206,17 +207,9 @@ def world(moto_endpoint: str, tmp_path: Path) -> World:
 
 @pytest.fixture(scope="session")
 def verify_helpers() -> Any:
-    """tests/verify/conftest.py's helpers (``build_landing`` for the local cloud), loaded by path:
-    under importlib mode a conftest cannot be imported by name."""
-    spec = importlib.util.spec_from_file_location(
-        "_verify_conftest", REPO / "tests" / "verify" / "conftest.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    """tests/verify/conftest.py's helpers (``build_landing`` for the local cloud)."""
     return types.SimpleNamespace(
-        build_landing=module.build_landing, put_policy=module.put_policy, unique=unique
+        build_landing=_verify.build_landing, put_policy=put_policy, unique=unique
     )
 
 
