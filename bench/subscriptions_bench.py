@@ -11,12 +11,10 @@ the sequential loop is at most (targets) x (per-target loop time) / (plan bound 
 about targets / 2: 20 targets (10 accounts) cannot reach 10x even at the quota bound (measured
 8.5x at 1.16x the bound, 10 x 100 groups); 30 targets can.
 
-Measured (2-core shared machine, 2026-12-01, 2,100 groups, 0 failed rows in both):
-- LocalCloud with moto_ext (its ESM emulator replaced by a do-nothing stand-in on PYTHONPATH, as
-  local/esm.py had not landed; delivery into Kinesis on): plan 22.0 s + apply 16.0 s = 38.0 s;
-  sequential 406 s (extrapolated from 2 targets): 10.7x; quota-bound 27.8 s: 1.37x (plan 1.57x:
-  the inventory's own retries, 254 throttled DescribeSubscriptionFilters; apply 1.16x).
-- stand-in (plain moto behind local/pace.py): 36.2 s; 11.6x; 1.30x (plan 1.58x, apply 1.02x).
+Measured (2-core machine, 2026-12-02, the full LocalCloud, 2,100 groups, 0 failed rows):
+plan 22.1 s + apply 14.9 s = 36.9 s; sequential 414 s (extrapolated from 2 targets): 11.2x;
+quota-bound 27.8 s: 1.33x (plan 1.58x: the inventory's own retries, 237 throttled
+DescribeSubscriptionFilters; apply 1.08x).
 
 Set-up fast path (as bench/inventory_bench.py): the groups are created straight in the in-process
 moto backend, bypassing the paced HTTP front. Every 10th group gets one foreign filter (ours is
@@ -29,10 +27,6 @@ output says so); and the quota-bound limit from ``xaccount_ops/local/pace.py``'s
 target, for each phase, the calls of the slowest API divided by its quota, plan then apply
 (apply needs the plan), all targets in parallel. Targets: >= 10x the sequential loop, within 1.5x
 of the quota-bound limit, zero rows failed by throttling. A failed row exits non-zero.
-
-If the local cloud cannot start (its moto extension or event source mapping emulator missing),
-the bench says so and runs plain moto behind the same pace middleware instead; plain moto reads
-a destination ARN as a log group of that name, so one is created beside each destination.
 """
 
 from __future__ import annotations
@@ -43,8 +37,6 @@ import json
 import math
 import os
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -59,74 +51,6 @@ from xaccount_ops.config import filter_name, load_config  # noqa: E402
 
 PAGE_SIZE = 50  # describe_log_groups' default page size
 STACK = "benchsub"
-
-
-class PacedMoto:
-    """Stand-in for LocalCloud: plain moto behind local/pace.py, sending accounts of our own."""
-
-    def __init__(self, accounts: int, latency_ms: int) -> None:
-        self.accounts, self.latency_ms = accounts, latency_ms
-        self.regions = ("us-east-1", "eu-west-1")
-        self.landing_account = "123456789012"
-        self.sending_accounts = [f"{910000000001 + i:012d}" for i in range(accounts)]
-        self.work_dir = Path(tempfile.mkdtemp(prefix="subs-bench-"))
-
-    def __enter__(self) -> PacedMoto:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        from xaccount_ops.local.pace import Pace, wrap
-
-        self.pace = Pace(latency_ms=self.latency_ms, rate_limit=True)
-        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
-        self._server = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler
-        )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.aws_endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self.config_path = self.work_dir / "xaccount-ops.toml"
-        self.config_path.write_text(
-            f"""
-[landing]
-account_id = "{self.landing_account}"
-region = "us-east-1"
-[senders]
-accounts = [{", ".join(json.dumps(a) for a in self.sending_accounts)}]
-regions = ["us-east-1", "eu-west-1"]
-[logzio]
-shipping_token = {{ env = "UNUSED" }}
-[aws]
-endpoint_url = "{self.aws_endpoint}"
-"""
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-
-
-def open_cloud(accounts: int, latency_ms: int) -> tuple[Any, str]:
-    # Probe the imports only: a started-and-stopped LocalCloud leaves its organization in this
-    # process's moto state, and the real one would then fail to create it.
-    try:
-        import xaccount_ops.local.esm  # noqa: F401
-        from xaccount_ops.local.cloud import LocalCloud
-    except ImportError as err:
-        return PacedMoto(accounts, latency_ms), (
-            f"STAND-IN: plain moto behind local/pace.py ({latency_ms} ms, rate limits on); "
-            f"LocalCloud cannot start: {err}"
-        )
-    cloud = LocalCloud(accounts=accounts, latency_ms=latency_ms, rate_limit=True, seed_data=False)
-    return cloud, f"LocalCloud(latency_ms={latency_ms}, rate_limit=True)"
-
-
-def pace_of(cloud: Any) -> Any:
-    """The pace middleware's state (``LocalCloud.pace``; the stand-in keeps it the same way)."""
-    return cloud.pace
 
 
 def create_groups(cloud: Any, groups: int) -> Counter[str]:
@@ -152,7 +76,7 @@ def create_groups(cloud: Any, groups: int) -> Counter[str]:
     return made
 
 
-def build_landing(fleet: Fleet, cloud: Any, stand_in: bool) -> None:
+def build_landing(fleet: Fleet, cloud: Any) -> None:
     """A stream, and a destination per region whose policy lists every sender."""
     region0 = cloud.regions[0]
     kinesis = fleet.landing_client("kinesis", region0)
@@ -180,8 +104,6 @@ def build_landing(fleet: Fleet, cloud: Any, stand_in: bool) -> None:
             ],
         }
         logs.put_destination_policy(destinationName=name, accessPolicy=json.dumps(policy))
-        if stand_in:
-            logs.create_log_group(logGroupName=name)  # plain moto's reading of a logs ARN
 
 
 def sequential(fleet: Fleet, targets: list[Target], destinations: dict[str, str]) -> float:
@@ -231,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    cloud_cm, what = open_cloud(args.accounts, args.latency_ms)
-    stand_in = isinstance(cloud_cm, PacedMoto)
-    print(f"cloud: {what}")
+    from xaccount_ops.local.cloud import LocalCloud
+
+    cloud_cm = LocalCloud(
+        accounts=args.accounts, latency_ms=args.latency_ms, rate_limit=True, seed_data=False
+    )
+    print(f"cloud: LocalCloud(latency_ms={args.latency_ms}, rate_limit=True)")
     with cloud_cm as cloud:
         t0 = time.perf_counter()
         made = create_groups(cloud, args.groups)
@@ -252,12 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             config, aws=dataclasses.replace(config.aws, max_workers=targets_n)
         )
         fleet = Fleet.from_config(config)
-        build_landing(fleet, cloud, stand_in)
+        build_landing(fleet, cloud)
         destinations = {
             r: f"arn:aws:logs:{r}:{fleet.landing_account}:destination:{STACK}-destination"
             for r in cloud.regions
         }
-        pace = pace_of(cloud)
+        pace = cloud.pace
 
         subset = fleet.targets[: args.sequential_targets]
         seq_subset_s = sequential(Fleet.from_config(config), subset, destinations)
