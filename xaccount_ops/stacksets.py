@@ -276,9 +276,7 @@ def _describe_stack_set(cfn: Any, name: str) -> dict[str, Any] | None:
     try:
         found = cfn.describe_stack_set(StackSetName=name)["StackSet"]
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("StackSetNotFoundException",):
-            return None
-        if "not found" in str(err).lower() or "does not exist" in str(err).lower():
+        if err.response.get("Error", {}).get("Code") == "StackSetNotFoundException":
             return None
         raise
     return None if found.get("Status") == "DELETED" else found
@@ -286,10 +284,8 @@ def _describe_stack_set(cfn: Any, name: str) -> dict[str, Any] | None:
 
 def _differs(current: dict[str, Any], spec: StackSetSpec) -> bool:
     deployed = {p["ParameterKey"]: p.get("ParameterValue", "") for p in current["Parameters"]}
-    wanted = {k: v for k, v in spec.parameters.items()}
-    return current.get("TemplateBody", "") != spec.template_body or _normal(deployed) != _normal(
-        wanted
-    )
+    changed_template = current.get("TemplateBody", "") != spec.template_body
+    return changed_template or _normal(deployed) != _normal(spec.parameters)
 
 
 def _normal(values: dict[str, str]) -> str:
