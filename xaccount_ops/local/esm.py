@@ -1209,10 +1209,10 @@ class EsmEmulator:
         seen: dict[str, MappingConfig] = {}
         listed: set[str] = set()
         for account, region in sorted(self._locations()):
-            client = self._aws.client(account, "lambda", region)
-            marker = None
-            while True:
-                page = client.list_event_source_mappings(**({"Marker": marker} if marker else {}))
+            pages = self._aws.client(account, "lambda", region).get_paginator(
+                "list_event_source_mappings"
+            )
+            for page in pages.paginate():
                 for raw in page.get("EventSourceMappings", []):
                     if ":kinesis:" not in raw.get("EventSourceArn", ""):
                         continue
@@ -1220,9 +1220,6 @@ class EsmEmulator:
                     if raw.get("State") in _ENABLED_STATES:
                         cfg = MappingConfig.from_api(account, region, raw)
                         seen[cfg.uuid] = cfg
-                marker = page.get("NextMarker")
-                if not marker:
-                    break
         for gone in set(self._mappings) - set(seen):
             self._retire(gone)
         for uuid_, cfg in seen.items():
