@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from shipper_lambda import codec, config, token_source
@@ -44,26 +45,54 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     log.setLevel(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
     cfg = config.load(os.environ)
     token = token_source.resolve(cfg)
-    deadline = started + _budget_s(context) - cfg.safety_margin_s
-    stats = Stats(backend=codec.BACKEND)
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         records = []
+    result = process(records, cfg, token, _budget_s(context), started=started)
+    emit(result.stats, getattr(context, "function_name", None))
+    failures: list[dict[str, str]] = []
+    if result.failed is not None:
+        seq = sequence_number(records[result.failed])
+        if seq is None:
+            raise RuntimeError(
+                f"record #{result.failed} failed and has no sequence number to report"
+            )
+        failures.append({"itemIdentifier": seq})
+    return {"batchItemFailures": failures}
 
+
+@dataclass
+class Result:
+    """What :func:`process` did: the earliest record not fully delivered (or None) and counts."""
+
+    failed: int | None
+    stats: Stats
+
+
+def process(
+    records: list[Any],
+    cfg: config.Config,
+    token: str,
+    budget_s: float = DEFAULT_BUDGET_S,
+    *,
+    started: float | None = None,
+) -> Result:
+    """Decode, transform and deliver Kinesis records (the handler's whole job, minus the event).
+
+    The toolkit's ``replay`` and ``backfill`` call this with records they rebuilt, so what they
+    ship is exactly what the function ships. ``budget_s`` is the time allowed, of which
+    ``cfg.safety_margin_s`` is kept back. Records after the failed one are not sent.
+    """
+    started = time.monotonic() if started is None else started
+    deadline = started + budget_s - cfg.safety_margin_s
+    stats = Stats(backend=codec.BACKEND)
     invocation = _Invocation(cfg, Sender(Listener(cfg.listener_url, token), cfg, deadline, stats))
     failed = invocation.run(records)
-
-    failures: list[dict[str, str]] = []
     if failed is not None:
-        seq = sequence_number(records[failed])
         stats.records_failed = len(records) - failed
-        stats.failed_sequence_number = seq
-        if seq is None:
-            raise RuntimeError(f"record #{failed} failed and has no sequence number to report")
-        failures.append({"itemIdentifier": seq})
+        stats.failed_sequence_number = sequence_number(records[failed])
     stats.duration_ms = round((time.monotonic() - started) * 1000, 1)
-    emit(stats, getattr(context, "function_name", None))
-    return {"batchItemFailures": failures}
+    return Result(failed, stats)
 
 
 class _Invocation:

@@ -293,3 +293,32 @@ class SearchClient:
                 if marker in wanted:
                     found.setdefault(marker, []).append(source)
         return found
+
+    def delivered_keys(
+        self, ids: Iterable[str], *, since_ms: int, until_ms: int
+    ) -> dict[tuple[str, int], int]:
+        """How many lines Logz.io holds per ``(id, part)`` for the CloudWatch event ``ids``.
+
+        ``part`` is 0 for a line that was not split (oversize events ship as parts 1..n, all with
+        the same ``id``). The ``@timestamp`` range ``[since_ms, until_ms]`` (epoch ms) should
+        cover the events' timestamps: it replaces the API's default window of today and yesterday,
+        so history older than that is found too. ``replay`` and ``backfill`` skip keys found here,
+        which is what makes them ship nothing twice; a count above 1 is a duplicate.
+        """
+        wanted = sorted(set(ids))
+        counts: dict[tuple[str, int], int] = {}
+        time_range = {
+            "range": {"@timestamp": {"gte": since_ms, "lte": until_ms, "format": "epoch_millis"}}
+        }
+        for start in range(0, len(wanted), MARKERS_PER_SEARCH):
+            chunk = wanted[start : start + MARKERS_PER_SEARCH]
+            body = marker_query(chunk, field="id", size=MAX_SEARCH_SIZE)
+            body["query"]["bool"]["filter"] = [time_range]
+            body["_source"] = ["id", "part"]
+            chunk_set = set(chunk)
+            for source in self.hits(body):
+                event_id = source.get("id")
+                if event_id in chunk_set:
+                    key = (str(event_id), int(source.get("part") or 0))
+                    counts[key] = counts.get(key, 0) + 1
+        return counts

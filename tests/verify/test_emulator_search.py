@@ -59,3 +59,20 @@ def test_shipping_token_as_api_token_is_named(emulator: LogzioEmulator) -> None:
         client.find_markers(["x"])
     assert caught.value.status == 401
     assert SHIPPING not in str(caught.value)
+
+
+def test_delivered_keys_counts_lines_per_id_and_part(emulator: LogzioEmulator) -> None:
+    old = 1_700_000_000_000  # Nov 2023: outside the default window of today and yesterday
+    ids = [f"{n:056d}" for n in range(900, 905)]
+    ship(
+        emulator,
+        {"id": ids[0], "@timestamp": old, "message": "a"},
+        {"id": ids[1], "@timestamp": old, "message": "b", "part": 1, "parts": 2},
+        {"id": ids[1], "@timestamp": old, "message": "c", "part": 2, "parts": 2},
+        {"id": ids[2], "@timestamp": old, "message": "dup"},
+        {"id": ids[2], "@timestamp": old, "message": "dup"},
+        {"id": ids[3], "@timestamp": old + 10 * 86_400_000, "message": "outside the range"},
+    )
+    with logzio.SearchClient(emulator.api_url, API) as client:
+        found = client.delivered_keys(ids, since_ms=old - 1000, until_ms=old + 1000)
+    assert found == {(ids[0], 0): 1, (ids[1], 1): 1, (ids[1], 2): 1, (ids[2], 0): 2}
