@@ -61,7 +61,7 @@ def test_line_overhead_matches_the_hand_count(world) -> None:
 
 
 def test_figures_match_a_hand_computation(world) -> None:
-    fleet, account = world
+    fleet, _ = world
     frame = inventory.log_groups(fleet, progress=False, destinations={}).frame
     volume = inventory.daily_volume(fleet, frame, progress=False)
 
