@@ -73,6 +73,22 @@ findings.groupby("severity", observed=False).size().rename("findings").to_frame(
 findings
 
 # %% [markdown]
+# ## What shipping will cost
+#
+# From each group's last 24 h of CloudWatch `IncomingBytes`/`IncomingLogEvents`, for the groups
+# that ship or that `subscribe` would subscribe: GB/day to Logz.io and the AWS cost per month
+# (Kinesis, Lambda, CloudWatch Logs), from the dated price table in the package
+# (`xaccount-ops estimate --prices FILE` takes another). The last line is the stack parameters that
+# fit this volume.
+
+# %%
+from xaccount_ops import estimate
+
+cost = estimate.estimate(fleet.config, result.frame, inventory.daily_volume(fleet, result.frame))
+print(f"prices as of {cost.prices_as_of}; recommended {cost.recommendation.summary()}")
+cost.with_total()
+
+# %% [markdown]
 # ## Filter and export
 #
 # Narrow both tables to an account, region, severity or name; **Export CSV** writes what is shown

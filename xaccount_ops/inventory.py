@@ -375,17 +375,19 @@ def daily_volume(
     progress: bool | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> pd.DataFrame:
-    """Estimated bytes per day per log group: CloudWatch ``AWS/Logs IncomingBytes``, last 24 h.
+    """Bytes and events per day per log group: ``AWS/Logs`` ``IncomingBytes`` and
+    ``IncomingLogEvents`` summed over the last 24 h.
 
-    ``incoming_bytes_24h`` is <NA> where CloudWatch has no datapoints for the group. Targets that
-    fail are logged and their groups left <NA> (the inventory's errors frame is the place for
-    per-target failures).
+    A column is <NA> where CloudWatch has no datapoints for the group. Targets that fail are
+    logged and their groups left <NA> (the inventory's errors frame is the place for per-target
+    failures).
     """
     columns = {
         "account_id": "string",
         "region": "string",
         "log_group": "string",
         "incoming_bytes_24h": "Int64",
+        "incoming_events_24h": "Int64",
     }
     if inventory.empty:
         return pd.DataFrame(columns=list(columns)).astype(columns)
@@ -397,10 +399,10 @@ def daily_volume(
     }
     targets = [Target(a, r) for a, r in sorted(by_target)]
 
-    def fetch(target: Target) -> dict[str, int | None]:
+    def fetch(target: Target) -> dict[tuple[str, str], int | None]:
         names = by_target[(target.account_id, target.region)]
         client = fleet.client("cloudwatch", target.account_id, target.region)
-        return _incoming_bytes(client, names, start, end)
+        return metric_sums(client, names, VOLUME_METRICS, start, end)
 
     result = fan_out(
         fetch,
@@ -418,27 +420,33 @@ def daily_volume(
                     "account_id": account,
                     "region": region,
                     "log_group": name,
-                    "incoming_bytes_24h": values.get(name),
+                    "incoming_bytes_24h": values.get((name, "IncomingBytes")),
+                    "incoming_events_24h": values.get((name, "IncomingLogEvents")),
                 }
             )
     return pd.DataFrame(rows, columns=list(columns)).astype(columns)
 
 
-def _incoming_bytes(
-    client: Any, names: list[str], start: datetime, end: datetime
-) -> dict[str, int | None]:
-    """Sum of IncomingBytes over [start, end) per group; None where there are no datapoints."""
-    totals: dict[str, int | None] = {}
+VOLUME_METRICS = ("IncomingBytes", "IncomingLogEvents")
+
+
+def metric_sums(
+    client: Any, names: list[str], metrics: Iterable[str], start: datetime, end: datetime
+) -> dict[tuple[str, str], int | None]:
+    """Sum of each ``AWS/Logs`` metric over [start, end) per group, keyed ``(group, metric)``;
+    None where there are no datapoints. One query per group and metric, 500 to a call."""
+    wanted = [(name, metric) for name in names for metric in metrics]
+    totals: dict[tuple[str, str], int | None] = {}
     period = int((end - start).total_seconds())
-    for offset in range(0, len(names), METRIC_QUERIES_PER_CALL):
-        chunk = names[offset : offset + METRIC_QUERIES_PER_CALL]
+    for offset in range(0, len(wanted), METRIC_QUERIES_PER_CALL):
+        chunk = wanted[offset : offset + METRIC_QUERIES_PER_CALL]
         queries = [
             {
                 "Id": f"q{index}",
                 "MetricStat": {
                     "Metric": {
                         "Namespace": "AWS/Logs",
-                        "MetricName": "IncomingBytes",
+                        "MetricName": metric,
                         "Dimensions": [{"Name": "LogGroupName", "Value": name}],
                     },
                     "Period": period,
@@ -446,16 +454,16 @@ def _incoming_bytes(
                 },
                 "ReturnData": True,
             }
-            for index, name in enumerate(chunk)
+            for index, (name, metric) in enumerate(chunk)
         ]
         for page in client.get_paginator("get_metric_data").paginate(
             MetricDataQueries=queries, StartTime=start, EndTime=end
         ):
             for item in page.get("MetricDataResults", []):
-                name = chunk[int(item["Id"][1:])]
+                key = chunk[int(item["Id"][1:])]
                 values = item.get("Values", [])
                 if values:
-                    totals[name] = (totals.get(name) or 0) + int(sum(values))
+                    totals[key] = (totals.get(key) or 0) + int(sum(values))
                 else:
-                    totals.setdefault(name, None)
+                    totals.setdefault(key, None)
     return totals

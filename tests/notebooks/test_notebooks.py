@@ -94,6 +94,7 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     sending = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
     assert "999999999999" not in sending["SendingAccounts"]
     assert (tmp_path / "export" / "findings.csv").is_file()
+    assert "recommended KinesisStreamMode=" in executed["04-audit-log-groups"]
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
 

@@ -28,6 +28,7 @@ OPTIONAL_COMMANDS = (
     "xaccount_ops.cli.stacks_cmd",
     "xaccount_ops.cli.subscribe_cmd",
     "xaccount_ops.cli.inventory_cmd",
+    "xaccount_ops.cli.estimate_cmd",
     "xaccount_ops.cli.verify_cmd",
 )
 
