@@ -61,9 +61,7 @@ def test_each_token_receives_exactly_its_lines(routed, listener, kinesis, contex
     assert PROD not in logged and SECURITY not in logged
 
 
-def test_a_route_rejecting_its_token_stops_at_its_record(
-    routed, listener, kinesis, context, token
-):
+def test_a_route_rejecting_its_token_stops_at_its_record(routed, listener, kinesis, context, token):
     listener.route_tokens.discard(PROD)  # the prod sub-account's token was rotated
     event = kinesis.event(
         kinesis.payload(owner=DEV_ACCOUNT, prefix="d0-"),
