@@ -6,6 +6,11 @@ segments are what lets delivery split a failing body per record and report the e
 not delivered. Cutting before the record that overflows (rather than in its middle) means a failed
 body never holds the tail of a record whose head was already delivered, so a retry of that record
 duplicates nothing, unless a single record is larger than a body.
+
+With routes to sub-accounts a body holds one route's lines only (each goes with its own token), and
+it is cut where the route changes: bodies then cover consecutive records, so when one fails, every
+record before it is delivered and none after it is (Lambda retries from the failed record, so a
+later record of another route already delivered would arrive twice).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Body:
     buf: bytearray
     end: int
     segments: list[Segment] = field(default_factory=list)
+    route: int = -1  # shipper_lambda.routes: whose token the body goes with
 
 
 class Batcher:
@@ -41,12 +47,17 @@ class Batcher:
         self._segments: list[Segment] = []
         self._record = -1
         self._record_start = 0
+        self._route = -1
         self.lines = 0
         self.bytes = 0
 
-    def add_record(self, index: int, lines: Iterable[bytes]) -> None:
+    def add_record(self, index: int, lines: Iterable[bytes], route: int = -1) -> None:
         """Append one record's lines (none holds a newline: JSON escapes them), cutting bodies
-        as they fill. The loop is inline rather than a method call per line: it runs per event."""
+        as they fill or where the route changes. The loop is inline rather than a method call
+        per line: it runs per event."""
+        if route != self._route:
+            self.flush()
+            self._route = route
         self._record = index
         self._record_start = len(self._buf)
         buf = self._buf
@@ -75,7 +86,7 @@ class Batcher:
     def flush(self) -> None:
         """Deliver whatever is buffered (after the last record)."""
         if self._buf:
-            self._deliver(Body(self._buf, len(self._buf), self._segments))
+            self._deliver(Body(self._buf, len(self._buf), self._segments, self._route))
             self._reset(bytearray())
 
     def _cut(self) -> None:
@@ -83,11 +94,12 @@ class Batcher:
         start = self._record_start
         if self._segments:
             # Whole records only: the current record's lines so far move to the next body.
-            self._deliver(Body(self._buf, start, self._segments))
+            self._deliver(Body(self._buf, start, self._segments, self._route))
             self._reset(self._buf[start:])
         else:
             # The current record alone fills a body: it has to be split.
-            self._deliver(Body(self._buf, len(self._buf), [Segment(self._record, len(self._buf))]))
+            whole = [Segment(self._record, len(self._buf))]
+            self._deliver(Body(self._buf, len(self._buf), whole, self._route))
             self._reset(bytearray())
 
     def _reset(self, buf: bytearray) -> None:

@@ -13,6 +13,7 @@ Variables (the seed's ``TOKEN``, ``REGION`` and ``COMPRESS`` are accepted as fal
 - ``LOGZIO_TYPE_MAP``: log-group prefix to type, JSON object or ``prefix=type,prefix=type``.
 - ``ADDITIONAL_FIELDS``: ``key=value;key=value`` or a JSON object, added to every line.
 - ``INCLUDE_LOG_GROUPS`` / ``EXCLUDE_LOG_GROUPS``: regexes searched in the log group name.
+- ``LOGZIO_ROUTES`` / ``LOGZIO_ROUTE_TOKENS``: sub-account routes, parsed by ``routes``.
 - Tuning: ``LOGZIO_MAX_BODY_BYTES``, ``LOGZIO_TIMEOUT_SECONDS``, ``LOGZIO_RETRY_ATTEMPTS``,
   ``LOGZIO_RETRY_BASE_MS``, ``LOGZIO_RETRY_MAX_MS``, ``LOGZIO_SAFETY_MARGIN_MS``.
 """

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shipper_lambda import codec, config, token_source
-from shipper_lambda.batch import Batcher
+from shipper_lambda import codec, config, routes, token_source
+from shipper_lambda.batch import Batcher, Body
 from shipper_lambda.decode import (
     CONTROL_MESSAGE,
     DATA_MESSAGE,
@@ -30,7 +30,7 @@ from shipper_lambda.decode import (
 )
 from shipper_lambda.deliver import Delivery, DeliveryFailed
 from shipper_lambda.metrics import Stats, emit
-from shipper_lambda.sender import Listener, Sender
+from shipper_lambda.sender import AUTH, Listener, Outcome, Sender
 from shipper_lambda.transform import LineEncoder, record_context
 
 log = logging.getLogger("shipper_lambda")
@@ -48,7 +48,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         records = []
-    result = process(records, cfg, token, _budget_s(context), started=started)
+    table = routes.load(os.environ)
+    result = process(records, cfg, token, _budget_s(context), started=started, table=table)
     emit(result.stats, getattr(context, "function_name", None))
     failures: list[dict[str, str]] = []
     if result.failed is not None:
@@ -76,17 +77,20 @@ def process(
     budget_s: float = DEFAULT_BUDGET_S,
     *,
     started: float | None = None,
+    table: routes.Table | None = None,
 ) -> Result:
     """Decode, transform and deliver Kinesis records (the handler's whole job, minus the event).
 
     The toolkit's ``replay`` and ``backfill`` call this with records they rebuilt, so what they
     ship is exactly what the function ships. ``budget_s`` is the time allowed, of which
-    ``cfg.safety_margin_s`` is kept back. Records after the failed one are not sent.
+    ``cfg.safety_margin_s`` is kept back. Records after the failed one are not sent. ``table``
+    routes records to sub-account tokens (``token`` is the main one).
     """
     started = time.monotonic() if started is None else started
     deadline = started + budget_s - cfg.safety_margin_s
     stats = Stats(backend=codec.BACKEND)
-    invocation = _Invocation(cfg, Sender(Listener(cfg.listener_url, token), cfg, deadline, stats))
+    main = Sender(Listener(cfg.listener_url, token), cfg, deadline, stats)
+    invocation = _Invocation(cfg, main, table or routes.Table())
     failed = invocation.run(records)
     if failed is not None:
         stats.records_failed = len(records) - failed
@@ -98,11 +102,41 @@ def process(
 class _Invocation:
     """One batch's processing state: encoder, batcher, delivery and counters."""
 
-    def __init__(self, cfg: config.Config, post: Sender) -> None:
+    def __init__(self, cfg: config.Config, post: Sender, table: routes.Table) -> None:
         self.cfg = cfg
         self.stats = post.stats
         self.encoder = LineEncoder(cfg)
-        self.batcher = Batcher(cfg.max_body_bytes, Delivery(post, post.stats))
+        self.table = table
+        self._main = post
+        self._deliveries = {routes.DEFAULT: Delivery(post, post.stats)}
+        self.batcher = Batcher(cfg.max_body_bytes, self._deliver)
+
+    def _deliver(self, body: Body) -> None:
+        try:
+            self._deliveries[body.route](body)
+        except DeliveryFailed as failure:
+            if body.route != routes.DEFAULT:
+                log.error(
+                    "route %r failed at record #%d", self.table.name(body.route), failure.record
+                )
+            raise
+
+    def _route(self, index: int, payload: dict[str, Any]) -> int:
+        """The record's route, with its delivery ready; a route whose token cannot be read
+        stops the batch at this record (everything before it is delivered first)."""
+        route = self.table.route_for(str(payload.get("owner") or ""), payload["logGroup"])
+        if route in self._deliveries:
+            return route
+        try:
+            token = self.table.token(route)
+        except routes.RouteTokenUnavailable as err:
+            self.batcher.flush()
+            self.stats.auth_failures += 1
+            raise DeliveryFailed(index, Outcome(AUTH, None, str(err))) from None
+        main = self._main
+        post = Sender(Listener(self.cfg.listener_url, token), self.cfg, main.deadline, self.stats)
+        self._deliveries[route] = Delivery(post, self.stats)
+        return route
 
     def run(self, records: list[Any]) -> int | None:
         """Process every record; the index of the earliest one not fully delivered, or None."""
@@ -156,7 +190,8 @@ class _Invocation:
             return
         stats.events += len(events)
         ctx = record_context(payload, self.cfg)
-        self.batcher.add_record(index, self.encoder.lines(events, ctx))
+        route = self._route(index, payload) if self.table else routes.DEFAULT
+        self.batcher.add_record(index, self.encoder.lines(events, ctx), route)
 
 
 def _budget_s(context: Any) -> float:

@@ -32,7 +32,12 @@ def resolve(config: Config) -> str:
     """The shipping token: ``LOGZIO_TOKEN`` wins; else the secret, fetched once per container."""
     if config.token:
         return config.token
-    secret_id = config.token_secret or ""
+    return fetch_cached(config.token_secret or "")
+
+
+def fetch_cached(secret_id: str) -> str:
+    """The token held by a Secrets Manager id or an SSM name (``ssm:NAME``/``/path``), read once
+    per container. Routes to sub-accounts use this for their own tokens."""
     if secret_id not in _cache:
         _cache[secret_id] = _fetch(secret_id)
     return _cache[secret_id]

@@ -115,6 +115,36 @@ class SendersConfig:
 
 
 @dataclass(frozen=True)
+class RouteConfig:
+    """``[[logzio.routes]]``: lines of these accounts and/or log groups go to another Logz.io
+    (sub-)account, with its own shipping token; ``api_token`` lets ``verify`` search there."""
+
+    name: str
+    token: TokenRef
+    accounts: tuple[str, ...] | None = None
+    log_groups: tuple[str, ...] | None = None  # globs, or regexes as ``re:<regex>``
+    api_token: TokenRef | None = None
+
+    def matches(self, account_id: str, log_group: str) -> bool:
+        """Both keys must match when both are set (as in the shipper)."""
+        if self.accounts is not None and account_id not in self.accounts:
+            return False
+        return self.log_groups is None or validate.matches(log_group, self.log_groups)
+
+    def shipper_entry(self) -> dict[str, Any]:
+        """This route as the shipper's ``LOGZIO_ROUTES`` takes it: regexes, and where the token
+        is (never the token itself)."""
+        entry: dict[str, Any] = {"name": self.name}
+        if self.accounts is not None:
+            entry["accounts"] = list(self.accounts)
+        if self.log_groups is not None:
+            entry["log_groups"] = [validate.as_regex(p) for p in self.log_groups]
+        key = {"env": "token_env", "secret": "token_secret", "ssm": "token_ssm"}[self.token.kind]
+        entry[key] = self.token.name
+        return entry
+
+
+@dataclass(frozen=True)
 class LogzioConfig:
     shipping_token: TokenRef
     region: str = "us"
@@ -125,6 +155,11 @@ class LogzioConfig:
     type: str = "aws-cross-account"
     compress: bool = True
     additional_fields: Mapping[str, str] = field(default_factory=dict)
+    routes: tuple[RouteConfig, ...] = ()
+
+    def route_for(self, account_id: str, log_group: str) -> RouteConfig | None:
+        """The first route that takes this group's lines; None for the main account."""
+        return next((r for r in self.routes if r.matches(account_id, log_group)), None)
 
 
 @dataclass(frozen=True)
@@ -302,9 +337,11 @@ def _senders(table: Mapping[str, Any]) -> SendersConfig:
     )
 
 
-def _token_ref(table: Mapping[str, Any], key: str, base_dir: Path) -> TokenRef | None:
+def _token_ref(
+    table: Mapping[str, Any], key: str, base_dir: Path, prefix: str = "logzio"
+) -> TokenRef | None:
     value = table.get(key)
-    where = f"logzio.{key}"
+    where = f"{prefix}.{key}"
     if value is None:
         return None
     if isinstance(value, str):
@@ -345,6 +382,7 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
             "type",
             "compress",
             "additional_fields",
+            "routes",
         },
     )
     shipping = _token_ref(table, "shipping_token", base_dir)
@@ -360,7 +398,54 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
         type=_text(table, "type", "logzio", "aws-cross-account") or "aws-cross-account",
         compress=_bool(table, "compress", "logzio", True),
         additional_fields=_str_map(table, "additional_fields", "logzio"),
+        routes=_routes(table.get("routes", []), base_dir),
     )
+
+
+def _routes(items: Any, base_dir: Path) -> tuple[RouteConfig, ...]:
+    """``[[logzio.routes]]`` entries, checked as the shipper will read them."""
+    if not isinstance(items, list):
+        raise ConfigError("logzio.routes", "expected [[logzio.routes]] tables (a list)")
+    routes = []
+    for index, item in enumerate(items):
+        where = f"logzio.routes[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(where, "expected a table with token and accounts and/or log_groups")
+        _known(item, where, {"name", "accounts", "log_groups", "token", "api_token"})
+        token = _token_ref(item, "token", base_dir, where)
+        if token is None:
+            raise ConfigError(f"{where}.token", f"required; {_TOKEN_HELP}")
+        if token.kind == "file":
+            raise ConfigError(
+                f"{where}.token",
+                "a file cannot reach the shipper Lambda: use { secret = ... } or { ssm = ... } "
+                '(or { env = "NAME" }, passed to the stack as a NoEcho parameter)',
+            )
+        accounts = (
+            validate.account_list(item["accounts"], f"{where}.accounts")
+            if "accounts" in item
+            else None
+        )
+        patterns = None
+        if "log_groups" in item:
+            raw = item["log_groups"]
+            if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+                raise ConfigError(f"{where}.log_groups", "expected a list of globs or re:<regex>")
+            for pattern in raw:
+                validate.as_regex(pattern, f"{where}.log_groups")
+            patterns = tuple(raw)
+        if accounts is None and patterns is None:
+            raise ConfigError(where, "needs accounts, log_groups or both (it would match all)")
+        routes.append(
+            RouteConfig(
+                name=str(item.get("name") or f"route-{index + 1}"),
+                token=token,
+                accounts=accounts,
+                log_groups=patterns,
+                api_token=_token_ref(item, "api_token", base_dir, where),
+            )
+        )
+    return tuple(routes)
 
 
 def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:

@@ -16,6 +16,7 @@ Stack names: ``<stack_name>`` (main, landing region) and ``<stack_name>-destinat
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -257,6 +258,33 @@ def token_parameters(fleet: Any) -> dict[str, str]:
     return {"LogzioTOKEN": token, "LogzioTokenSecretArn": ""}
 
 
+def route_parameters(fleet: Any) -> dict[str, str]:
+    """``[[logzio.routes]]`` as the main stack takes them: the routes (no tokens), the tokens of
+    ``env`` routes (a NoEcho parameter), and the secrets/parameters the function may read."""
+    routes = fleet.config.logzio.routes
+    if not routes:
+        return {
+            "LogzioRoutes": "",
+            "LogzioRouteTokens": "",
+            "RouteSecretArns": "",
+            "RouteSsmParameterArns": "",
+        }
+    landing = fleet.config.landing
+    env_tokens = {r.token.name: r.token.resolve() for r in routes if r.token.kind == "env"}
+    secrets = [r.token.name for r in routes if r.token.kind == "secret"]
+    ssm = [
+        f"arn:aws:ssm:{landing.region}:{landing.account_id}:parameter/{r.token.name.lstrip('/')}"
+        for r in routes
+        if r.token.kind == "ssm"
+    ]
+    return {
+        "LogzioRoutes": json.dumps([r.shipper_entry() for r in routes], separators=(",", ":")),
+        "LogzioRouteTokens": json.dumps(env_tokens, sort_keys=True) if env_tokens else "",
+        "RouteSecretArns": ",".join(secrets),
+        "RouteSsmParameterArns": ",".join(ssm),
+    }
+
+
 def main_parameters(
     fleet: Any,
     *,
@@ -279,6 +307,7 @@ def main_parameters(
         "AdditionalFields": ";".join(f"{k}={v}" for k, v in logzio.additional_fields.items()),
         **(accounts if accounts is not None else accounts_parameters(fleet)),
         **(token if token is not None else token_parameters(fleet)),
+        **route_parameters(fleet),
     }
     return _with_overrides(values, MAIN, cfg.stack.parameters)
 

@@ -123,6 +123,16 @@ def pattern_list(value: object, key: str) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+def as_regex(pattern: str, where: str = "pattern") -> str:
+    """A glob or ``re:<regex>`` as one regex to search with (a glob matches the whole name)."""
+    regex = pattern[3:] if pattern.startswith("re:") else "^" + fnmatch.translate(pattern)
+    try:
+        re.compile(regex)
+    except re.error as err:
+        raise ConfigError(where, f"{pattern!r} is not a valid regular expression ({err})") from None
+    return regex
+
+
 def matches(name: str, patterns: Iterable[str]) -> bool:
     """True if ``name`` matches any glob or ``re:`` pattern."""
     for pattern in patterns:

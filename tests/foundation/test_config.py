@@ -221,3 +221,53 @@ def test_filter_name_contract() -> None:
 def test_parse_config_requires_tables() -> None:
     with pytest.raises(ConfigError, match=r"landing: the \[landing\] table is required"):
         parse_config({})
+
+
+ROUTES = """
+[[logzio.routes]]
+name = "security"
+log_groups = ["/aws/lambda/sec-*", "re:^/audit/"]
+token = { secret = "arn:aws:secretsmanager:us-east-1:111111111111:secret:sec-token" }
+
+[[logzio.routes]]
+accounts = ["333333333333"]
+token = { ssm = "/logzio/dev" }
+"""
+
+
+def test_routes_load_match_in_order_and_become_shipper_routes(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, VALID + ROUTES))
+    security, dev = cfg.logzio.routes
+    assert (security.name, dev.name) == ("security", "route-2")
+    assert cfg.logzio.route_for("333333333333", "/aws/lambda/sec-x") is security  # first wins
+    assert cfg.logzio.route_for("333333333333", "/ecs/web") is dev
+    assert cfg.logzio.route_for("222222222222", "/ecs/web") is None
+    entry = security.shipper_entry()
+    assert entry["token_secret"].endswith(":secret:sec-token")
+    assert entry["log_groups"][1] == "^/audit/"
+    import re
+
+    assert re.search(entry["log_groups"][0], "/aws/lambda/sec-audit")
+    assert not re.search(entry["log_groups"][0], "/x/aws/lambda/sec-audit")
+    assert dev.shipper_entry() == {
+        "name": "route-2",
+        "accounts": ["333333333333"],
+        "token_ssm": "/logzio/dev",
+    }
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        ('name = "x"\naccounts = ["333333333333"]', r"logzio.routes\[0\].token: required"),
+        ('accounts = ["333333333333"]\ntoken = "literal"', "token literal is not allowed"),
+        ('accounts = ["333333333333"]\ntoken = { file = "t" }', "a file cannot reach the shipper"),
+        ('token = { env = "T" }', "needs accounts, log_groups or both"),
+        ('accounts = ["33333333333"]\ntoken = { env = "T" }', "12-digit"),
+        ('log_groups = ["re:("]\ntoken = { env = "T" }', "not a valid regular expression"),
+        ('acounts = ["333333333333"]\ntoken = { env = "T" }', "unknown key"),
+    ],
+)
+def test_bad_routes_name_the_key(tmp_path: Path, route: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, VALID + "\n[[logzio.routes]]\n" + route + "\n"))

@@ -358,3 +358,68 @@ def test_renames_replace_destination_and_filter(endpoint: str) -> None:
     }
     cfn.delete_stack(StackName=prefix)
     assert logs.describe_destinations(DestinationNamePrefix=prefix)["destinations"] == []
+
+
+def test_previous_list_value_and_an_uncreated_conditional_resource_update(endpoint: str) -> None:
+    """Two moto 5.2.5 faults an ``accounts add`` hit (HTTP 500 on ExecuteChangeSet): a
+    CommaDelimitedList kept with UsePreviousValue was split twice, and a resource whose Condition
+    is false was "modified" although it was never created. AWS updates such a stack."""
+    cfn = client(endpoint, "cloudformation")
+    name = f"cfn-list-{next(_ids)}"
+    template = json.dumps(
+        {
+            "Parameters": {
+                "Arns": {"Type": "CommaDelimitedList", "Default": ""},
+                "Other": {"Type": "String", "Default": "a"},
+            },
+            "Conditions": {
+                "HasArns": {"Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "Arns"}]}, ""]}]}
+            },
+            "Resources": {
+                "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": name}},
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}
+                    },
+                },
+                "ArnPolicy": {
+                    "Type": "AWS::IAM::Policy",
+                    "Condition": "HasArns",
+                    "Properties": {
+                        "PolicyName": "p",
+                        "Roles": [{"Ref": "Role"}],
+                        "PolicyDocument": {
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Ref": "Arns"},
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+        }
+    )
+    cfn.create_stack(StackName=name, TemplateBody=template, Capabilities=["CAPABILITY_IAM"])
+    cfn.create_change_set(
+        StackName=name,
+        ChangeSetName="update",
+        ChangeSetType="UPDATE",
+        UsePreviousTemplate=True,
+        Parameters=[
+            {"ParameterKey": "Arns", "UsePreviousValue": True},
+            {"ParameterKey": "Other", "ParameterValue": "b"},
+        ],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cfn.execute_change_set(StackName=name, ChangeSetName="update")
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["Other"] == "b"
+    types = {
+        r["ResourceType"] for r in cfn.describe_stack_resources(StackName=name)["StackResources"]
+    }
+    assert "AWS::IAM::Policy" not in types

@@ -168,3 +168,34 @@ def test_reset_clears_data_stats_and_faults(logzio: Any) -> None:
 
 def test_health(logzio: Any) -> None:
     assert logzio.http.get(f"{logzio.url}/__admin/health").json() == {"status": "ok"}
+
+
+def test_sub_accounts_keep_their_own_documents(logzio: Any) -> None:
+    client = logzio
+    http, url = client.http, client.url
+    created = http.post(
+        f"{url}/__admin/accounts",
+        json={"name": "security", "shipping_token": "sub-ship-1", "api_token": "sub-api-1"},
+        timeout=10,
+    )
+    assert created.status_code == 200 and created.json() == {"sub_accounts": ["security"]}
+    assert client.ship([{"message": "main line"}]).status_code == 200
+    assert client.ship([{"message": "sub line"}], token="sub-ship-1").status_code == 200
+    assert client.ship([{"message": "x"}], token="nobody").status_code == 401
+
+    def messages(api_token: str) -> list[str]:
+        response = http.post(
+            f"{url}/v1/search",
+            json={"query": {"match_all": {}}, "size": 10},
+            headers={"X-API-TOKEN": api_token},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return [h["_source"]["message"] for h in response.json()["hits"]["hits"]]
+
+    assert messages(client.api_token) == ["main line"]
+    assert messages("sub-api-1") == ["sub line"]
+    stats = http.get(f"{url}/__admin/stats", timeout=10).json()
+    assert (stats["documents"], stats["sub_account_documents"]) == (1, {"security": 1})
+    bad = http.post(f"{url}/__admin/accounts", json={"name": "x"}, timeout=10)
+    assert bad.status_code == 400 and "shipping_token" in bad.text

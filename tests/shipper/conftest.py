@@ -65,6 +65,7 @@ class FakeListener:
 
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
+        self.route_tokens: set[str] = set()  # sub-accounts' tokens, also accepted
         self.requests: list[Request] = []
         self.accepted: list[Request] = []
         self.script: Callable[[Request], Reply | None] | None = None
@@ -115,7 +116,7 @@ class FakeListener:
         self._server.server_close()
 
     def _answer(self, request: Request) -> Reply:
-        if request.query.get("token") != [self.token]:
+        if request.query.get("token", [""])[0] not in {self.token, *self.route_tokens}:
             return Reply(401, b"unauthorized")
         reply = self.script(request) if self.script else None
         return reply or Reply()
@@ -293,6 +294,8 @@ SHIPPER_VARS = [
     "LOGZIO_RETRY_BASE_MS",
     "LOGZIO_RETRY_MAX_MS",
     "LOGZIO_SAFETY_MARGIN_MS",
+    "LOGZIO_ROUTES",
+    "LOGZIO_ROUTE_TOKENS",
 ]
 
 

@@ -82,6 +82,19 @@ def test_secret_access_is_scoped_to_the_one_secret() -> None:
     assert main["Parameters"]["LogzioTOKEN"]["NoEcho"] is True
 
 
+def test_route_tokens_are_scoped_to_the_routes_secrets() -> None:
+    main = load("main.yaml")
+    for name, action, arns in (
+        ("RouteSecretsPolicy", "secretsmanager:GetSecretValue", "RouteSecretArns"),
+        ("RouteSsmPolicy", "ssm:GetParameter", "RouteSsmParameterArns"),
+    ):
+        (statement,) = main["Resources"][name]["Properties"]["PolicyDocument"]["Statement"]
+        assert (statement["Action"], statement["Resource"]) == (action, {"Ref": arns})
+    assert main["Parameters"]["LogzioRouteTokens"]["NoEcho"] is True
+    env = main["Resources"]["ShipperFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LOGZIO_ROUTES"]["Fn::If"][1] == {"Ref": "LogzioRoutes"}
+
+
 def test_function_settings() -> None:
     main = load("main.yaml")
     fn = main["Resources"]["ShipperFunction"]["Properties"]

@@ -142,6 +142,7 @@ def build_landing(
     listener_url: str = "http://127.0.0.1:9",
     shipping_token: str = "unused",
     mapping: bool = True,
+    environment: dict[str, str] | None = None,
 ) -> Landing:
     """Create the minimum landing pipeline with ``client(service, region)`` (landing account)."""
     kinesis = client("kinesis", landing_region)
@@ -218,6 +219,7 @@ def build_landing(
                 "LOGZIO_LISTENER_URL": listener_url,
                 "LOGZIO_TOKEN": shipping_token,
                 "LOGZIO_COMPRESS": "true",
+                **(environment or {}),
             }
         },
     )
@@ -259,6 +261,7 @@ def write_config(
     shipping_token_file: str | None = None,
     role_name: str = "OrganizationAccountAccessRole",
     timeout_s: int = 60,
+    extra: str = "",
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if api_token_file is None:
@@ -293,7 +296,7 @@ max_attempts = 2
 [verify]
 canary_log_group = "{canary_group}"
 timeout_s = {timeout_s}
-"""
+{extra}"""
     )
     return path
 

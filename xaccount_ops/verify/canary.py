@@ -46,6 +46,7 @@ POLL_FACTOR = 1.5
 POLL_MAX_S = 15.0
 
 STATUSES = ("delivered", "missing", "error")
+MAIN_ROUTE = "main"
 RESULT_SCHEMA: dict[str, Any] = {
     "account_id": "string",
     "region": "string",
@@ -59,6 +60,7 @@ RESULT_SCHEMA: dict[str, Any] = {
     "fields_ok": "boolean",
     "field_problems": "string",
     "detail": "string",
+    "route": "string",
 }
 
 AccessDeniedCodes = {"AccessDeniedException", "AccessDenied"}
@@ -79,6 +81,7 @@ class Canary:
     detail: str = ""
     # Set when preparing the path already showed where it breaks: (hop, problem, fix).
     setup_problem: tuple[str, str, str] | None = None
+    route: str = MAIN_ROUTE  # the Logz.io (sub-)account its line goes to ([[logzio.routes]])
 
     @property
     def latency_s(self) -> float | None:
@@ -297,6 +300,7 @@ def results_frame(canaries: Sequence[Canary]) -> pd.DataFrame:
                 "fields_ok": (not problems) if c.status == "delivered" else None,
                 "field_problems": "; ".join(problems),
                 "detail": c.detail,
+                "route": c.route,
             }
         )
     frame = pd.DataFrame(rows, columns=list(RESULT_SCHEMA))
@@ -305,6 +309,47 @@ def results_frame(canaries: Sequence[Canary]) -> pd.DataFrame:
 
 
 # -- the whole run ----------------------------------------------------------------------------
+
+
+def _route_name(cfg: config.Config, target: Target) -> str:
+    route = cfg.logzio.route_for(target.account_id, cfg.verify.canary_log_group)
+    return route.name if route is not None else MAIN_ROUTE
+
+
+def _poll_routes(
+    fleet: Fleet, search: SearchClient, canaries: Sequence[Canary], deadline: float
+) -> str:
+    """:func:`poll` each route's canaries with that (sub-)account's API token; the last error."""
+    logzio = fleet.config.logzio
+    by_route: dict[str, list[Canary]] = {}
+    for canary in canaries:
+        by_route.setdefault(canary.route, []).append(canary)
+    covered = set(by_route)
+    for route in logzio.routes:
+        if route.name not in covered:
+            log.warning(
+                "route %s: no canary path (its accounts/log_groups do not take %s in any "
+                "target), so verify cannot prove it",
+                route.name,
+                fleet.config.verify.canary_log_group,
+            )
+    last_error = ""
+    for name, group in by_route.items():
+        if name == MAIN_ROUTE:
+            last_error = poll(search, group, deadline=deadline) or last_error
+            continue
+        route = next(r for r in logzio.routes if r.name == name)
+        if route.api_token is None:
+            for canary in group:
+                canary.status = "error"
+                canary.detail = (
+                    f"route {name} has no api_token: cannot search its Logz.io sub-account"
+                )
+            continue
+        token = route.api_token.resolve(lambda s: fleet.landing_client(s))
+        with SearchClient(search.api_url, token) as routed:
+            last_error = poll(routed, group, deadline=deadline) or last_error
+    return last_error
 
 
 def verify(
@@ -321,6 +366,8 @@ def verify(
 
     ``prepare=False`` checks the paths as they are: the canary group and its filter are neither
     created nor repaired (use it to verify an existing set-up, or to see a broken one reported).
+    With ``[[logzio.routes]]``, a canary whose (account, canary group) a route takes is looked for
+    in that route's sub-account, with the route's ``api_token``.
     """
     from xaccount_ops.verify.diagnose import diagnose as walk
 
@@ -337,6 +384,7 @@ def verify(
                 marker=marker_for(run_id, t),
                 log_group=cfg.verify.canary_log_group,
                 log_stream=f"verify-{run_id}",
+                route=_route_name(cfg, t),
             )
             for t in (targets if targets is not None else fleet.targets)
         ]
@@ -354,7 +402,7 @@ def verify(
             canary.detail = f"could not write the canary: {error.error_code}: {error.message}"
             if error.hint:
                 canary.detail += f" ({error.hint})"
-        last_error = poll(search, canaries, deadline=time.monotonic() + timeout)
+        last_error = _poll_routes(fleet, search, canaries, time.monotonic() + timeout)
         for canary in canaries:
             if canary.status == "missing":
                 canary.detail = (

@@ -7,6 +7,8 @@ Routes:
 - ``POST /v1/search`` with ``X-API-TOKEN``: the search subset (``query.py``); ``?dayOffset=N``.
 - ``POST|GET|DELETE /__admin/faults``, ``GET /__admin/stats``, ``POST /__admin/reset``,
   ``GET /__admin/health``: test controls, no token (the emulator listens on loopback only).
+- ``POST /__admin/accounts``: add a sub-account with its own tokens and documents, as Logz.io
+  customers split prod/dev/security data (each sub-account has its own shipping and API tokens).
 
 Tokens are compared in constant time and never written to a response or a log line.
 """
@@ -51,8 +53,22 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass
+class SubAccount:
+    """A Logz.io sub-account: its own shipping and API tokens, and its own documents."""
+
+    name: str
+    shipping_token: bytes
+    api_token: bytes
+    store: Store
+
+    def __repr__(self) -> str:  # tokens stay out of reprs
+        return f"SubAccount(name={self.name!r})"
+
+
 class LogzioApp:
-    """Listener, search API and admin endpoints over one store."""
+    """Listener, search API and admin endpoints over the main account's store and any
+    sub-accounts' (``POST /__admin/accounts``): a token finds its account's documents only."""
 
     def __init__(
         self,
@@ -68,6 +84,7 @@ class LogzioApp:
         self._shipping_token = shipping_token.encode()
         self._api_token = api_token.encode()
         self.store = store
+        self.sub_accounts: dict[str, SubAccount] = {}
         self.faults = Faults()
         self.stats = Stats()
         self._stopping = stopping
@@ -104,7 +121,8 @@ class LogzioApp:
 
     def bulk(self, params: Mapping[str, str], headers: Mapping[str, str], raw: bytes) -> Reply:
         received_ms = _now_ms()
-        if not _token_ok(params.get("token"), self._shipping_token):
+        store = self._store_for(params.get("token"), "shipping_token")
+        if store is None:
             self.stats.bulk(401, bytes_received=len(raw))
             return _error(401, "shipping token missing or invalid (token query parameter)")
         try:
@@ -128,7 +146,7 @@ class LogzioApp:
         result = bulk.parse_lines(
             body, default_type=params.get("type") or bulk.DEFAULT_TYPE, received_ms=received_ms
         )
-        self.store.add(((ln.source, ln.ts_ms, ln.raw) for ln in result.lines), received_ms)
+        store.add(((ln.source, ln.ts_ms, ln.raw) for ln in result.lines), received_ms)
         status = 400 if result.rejected else 200
         if firing is not None:
             self._wait(firing.delay_s)  # the lines are kept: a slow answer, not a lost request
@@ -155,7 +173,8 @@ class LogzioApp:
 
     def search(self, params: Mapping[str, str], headers: Mapping[str, str], raw: bytes) -> Reply:
         self.stats.search()
-        if not _token_ok(headers.get("x-api-token"), self._api_token):
+        store = self._store_for(headers.get("x-api-token"), "api_token")
+        if store is None:
             return _error(401, "API token missing or invalid (X-API-TOKEN header)")
         try:
             body = json.loads(raw or b"{}")
@@ -171,7 +190,7 @@ class LogzioApp:
             parsed = query.parse_search(body, now=self._clock(), day_offset=day_offset)
         except query.QueryError as err:
             return _error(400, str(err))
-        response = query.run(parsed, self.store.scan(parsed.lo_ms, parsed.hi_ms, parsed.hint))
+        response = query.run(parsed, store.scan(parsed.lo_ms, parsed.hi_ms, parsed.hint))
         response = {"took": int((time.perf_counter() - started) * 1000), **response}
         return _json(200, response)
 
@@ -193,15 +212,61 @@ class LogzioApp:
             if method == "GET":
                 return _json(200, {"faults": self.faults.describe()})
         elif path == "/__admin/stats" and method == "GET":
-            return _json(200, {**self.stats.snapshot(), "documents": self.store.count()})
+            subs = {name: sub.store.count() for name, sub in self.sub_accounts.items()}
+            snapshot = {**self.stats.snapshot(), "documents": self.store.count()}
+            return _json(200, {**snapshot, "sub_account_documents": subs})
+        elif path == "/__admin/accounts" and method == "POST":
+            return self._add_sub_account(raw)
         elif path == "/__admin/reset" and method == "POST":
             self.store.clear()
+            for sub in self.sub_accounts.values():
+                sub.store.clear()
             self.stats.reset()
             self.faults.clear()
             return _json(200, {"reset": True})
         elif path == "/__admin/health" and method == "GET":
             return _json(200, {"status": "ok"})
         return _error(404, f"no such admin endpoint: {method} {path}")
+
+    def _store_for(self, given: str | None, kind: str) -> Store | None:
+        """The store of the account whose ``kind`` token is ``given``; None for no such token."""
+        main = self._shipping_token if kind == "shipping_token" else self._api_token
+        if _token_ok(given, main):
+            return self.store
+        for sub in self.sub_accounts.values():
+            if _token_ok(given, getattr(sub, kind)):
+                return sub.store
+        return None
+
+    def _add_sub_account(self, raw: bytes) -> Reply:
+        """``{"name", "shipping_token", "api_token"}``: a sub-account (the same name replaces
+        its tokens and keeps its documents)."""
+        try:
+            spec = json.loads(raw or b"null")
+        except ValueError as err:
+            return _error(400, f"body is not JSON: {err}")
+        fields = ("name", "shipping_token", "api_token")
+        if not isinstance(spec, dict) or not all(
+            isinstance(spec.get(k), str) and spec[k] for k in fields
+        ):
+            return _error(400, 'expected {"name", "shipping_token", "api_token"} strings')
+        name = spec["name"]
+        if not name.replace("-", "").replace("_", "").isalnum():
+            return _error(400, f"sub-account name {name!r}: letters, digits, - and _ only")
+        current = self.sub_accounts.get(name)
+        store = (
+            current.store if current else Store(self.store.path.with_name(f"sub-{name}.sqlite3"))
+        )
+        self.sub_accounts[name] = SubAccount(
+            name, spec["shipping_token"].encode(), spec["api_token"].encode(), store
+        )
+        return _json(200, {"sub_accounts": sorted(self.sub_accounts)})
+
+    def close(self) -> None:
+        """Close every store (the emulator is stopping)."""
+        for sub in self.sub_accounts.values():
+            sub.store.close()
+        self.store.close()
 
 
 def _token_ok(given: str | None, expected: bytes) -> bool:

@@ -232,7 +232,7 @@ class LogzioEmulator:
             self._thread.join(timeout=10)
         if self.app is not None:
             with contextlib.suppress(Exception):
-                self.app.store.close()
+                self.app.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None

@@ -487,6 +487,41 @@ def _patch_change_sets() -> None:
         stack.description = stack.template_dict.get("Description")
         stack.output_map = stack._create_output_map()
 
+    original_create = CloudFormationBackend.create_change_set
+
+    def create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # UsePreviousValue hands moto the stack's *resolved* value, a list for a
+        # CommaDelimitedList, which moto then splits again (AttributeError, HTTP 500). AWS keeps
+        # the value as the comma text it was given: pass that.
+        parameters = kwargs.get("parameters")
+        if isinstance(parameters, dict):
+            kwargs["parameters"] = {
+                k: ",".join(map(str, v)) if isinstance(v, list) else v
+                for k, v in parameters.items()
+            }
+        return original_create(self, *args, **kwargs)
+
+    CloudFormationBackend.create_change_set = create_change_set  # type: ignore[method-assign]
+
+    from moto.cloudformation import parsing
+
+    original_update = parsing.parse_and_update_resource
+    if not getattr(original_update, _MARK, False):
+
+        def parse_and_update_resource(
+            logical_id: str, resource_json: dict[str, Any], resources_map: Any, **kwargs: Any
+        ) -> Any:
+            # moto "modifies" a resource whose Condition is false (it was never created): its
+            # update handler then fails on the missing original. AWS leaves such a resource alone.
+            condition = resource_json.get("Condition")
+            never_created = resources_map._parsed_resources.get(logical_id) is None
+            if condition and never_created and not resources_map.lazy_condition_map[condition]:
+                return None
+            return original_update(logical_id, resource_json, resources_map, **kwargs)
+
+        setattr(parse_and_update_resource, _MARK, True)
+        parsing.parse_and_update_resource = parse_and_update_resource
+
     setattr(execute_change_set, _MARK, True)
     execute_change_set._xacct_refresh = True  # type: ignore[attr-defined]  # tests/stacks' guard
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
