@@ -12,6 +12,8 @@
   raises ``LimitExceededException`` when two exist).
 - Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
   at delivery for every log group its selection criteria do not exclude.
+- ``FilterLogEvents`` returns the same 56-digit ``eventId`` that delivery puts in ``id`` (AWS has
+  one id per event; moto returns its counter) and applies filter patterns as delivery does.
 
 ``install()`` patches moto's classes in place, once per process.
 """
@@ -402,6 +404,7 @@ def install() -> None:
     plain_group_put = models.LogGroup.put_subscription_filter
     plain_send = models.LogStream._send_log_events
     plain_stream_put = models.LogStream.put_log_events
+    plain_filter_dict = models.LogEvent.to_filter_dict
 
     def backend_put_subscription_filter(
         self: Any,
@@ -475,7 +478,29 @@ def install() -> None:
                 deliver_account_policies(self, new_events)
             return token
 
+    def event_filter_dict(self: Any) -> dict[str, Any]:
+        # One id per event in AWS: what FilterLogEvents reads is what a subscription delivered.
+        return {**plain_filter_dict(self), "eventId": event_id(self.timestamp, self.event_id)}
+
+    def stream_filter_log_events(
+        self: Any, start_time: int, end_time: int, filter_pattern: str
+    ) -> list[dict[str, Any]]:
+        """moto's stream filter with the delivery's pattern matcher (moto's returns every event
+        for a pattern it does not know). startTime and endTime are inclusive, as in AWS."""
+        validate_pattern(filter_pattern)  # AWS: InvalidParameterException, not a 500
+        events = []
+        for event in sorted(self.events, key=lambda e: e.timestamp):
+            if start_time and event.timestamp < start_time:
+                continue
+            if end_time and event.timestamp > end_time:
+                continue
+            if matches(filter_pattern or "", event.message):
+                events.append({**event.to_filter_dict(), "logStreamName": self.log_stream_name})
+        return events
+
     models.LogsBackend.put_subscription_filter = backend_put_subscription_filter
+    models.LogEvent.to_filter_dict = event_filter_dict
+    models.LogStream.filter_log_events = stream_filter_log_events
     models.LogGroup.put_subscription_filter = group_put_subscription_filter
     models.LogStream._send_log_events = send_log_events
     models.LogStream.put_log_events = stream_put_log_events
