@@ -41,6 +41,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -74,7 +75,13 @@ WINDOW_MS = 24 * 3600 * 1000  # checkpoint granularity (and what a failed run re
 RECORD_MAX_EVENTS = 1_000
 RECORD_MAX_BYTES = 900_000
 SHIP_BUDGET_S = 300.0  # per process() call; the shipper keeps its safety margin back
+# Extra shipper variables (LOGZIO_RETRY_ATTEMPTS, LOGZIO_MAX_BODY_BYTES, ...): tuning only.
+SHIPPER_TUNING: dict[str, str] = {}
 CHECKPOINT_FILE = "backfill.json"
+# shipper_lambda keeps one keep-alive connection per listener at module level (a Lambda container
+# runs one invocation at a time), so process() calls must not overlap: reads run in parallel,
+# shipping goes one call at a time.
+_SHIP_LOCK = threading.Lock()
 CHECKPOINT_VERSION = 1
 
 STATUSES = ("shipped", "up to date", "would ship", "failed")
@@ -204,6 +211,26 @@ def _quota_seconds(frame: pd.DataFrame) -> float:
         return 0.0
     per_target = frame.groupby(["account_id", "region"])["calls"].sum()
     return float(per_target.max()) / FILTER_TPS
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_when(text: str) -> timedelta | datetime:
+    """How long ago (``90s``, ``30m``, ``6h``, ``7d``) or an ISO-8601 time (UTC when it has no
+    zone). Raises ValueError naming the text and the accepted forms."""
+    match = _DURATION.match(text or "")
+    if match and float(match.group(1)) > 0:
+        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+    try:
+        when = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (90s, 30m, 6h, 7d) nor an ISO-8601 time "
+            "(2026-01-31T12:00:00Z)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _ts(ms: int) -> pd.Timestamp:
@@ -399,6 +426,7 @@ class _Shipper:
             "ADDITIONAL_FIELDS": ";".join(
                 f"{k}={v}" for k, v in cfg.logzio.additional_fields.items()
             ),
+            **SHIPPER_TUNING,
         }
         parsed = dataclasses.replace(shipper_config.load(env), token=None)
         return cls(config=parsed, token=token)
@@ -444,7 +472,9 @@ class _Shipper:
 
         if not events:
             return
-        result = process(self.records(work, events), self.config, self.token, SHIP_BUDGET_S)
+        records = self.records(work, events)
+        with _SHIP_LOCK:
+            result = process(records, self.config, self.token, SHIP_BUDGET_S)
         if result.failed is not None:
             stats = result.stats
             raise BackfillError(
@@ -478,7 +508,7 @@ class _Run:
         fleet: Fleet,
         *,
         since_ms: int,
-        until_ms: int,
+        until_ms: int | None,
         dry_run: bool,
         checkpoints: Checkpoints,
         search: SearchClient | None,
@@ -505,7 +535,9 @@ class _Run:
             return self._search
 
     def group(self, work: GroupWork) -> GroupResult:
-        hi = min(self.until_ms, work.created_ms + MAX_FUTURE_MS) + 1  # exclusive
+        hi = work.created_ms + MAX_FUTURE_MS + 1  # exclusive
+        if self.until_ms is not None:
+            hi = min(hi, self.until_ms + 1)
         result = GroupResult(work, since_ms=self.since_ms, until_ms=hi - 1)
         if self.since_ms >= hi:
             result.detail = "the window starts after the filter could have missed anything"
@@ -630,18 +662,18 @@ def backfill(
 ) -> BackfillResult:
     """Ship every selected, subscribed group's events from ``since`` up to its filter's creation.
 
-    ``since``/``until`` are datetimes or how long ago (timedeltas); ``until`` defaults to now and
-    only narrows the range (nothing after the filter's creation is ever shipped here).
+    ``since``/``until`` are event times: datetimes, or how long ago (timedeltas). By default the
+    range ends where the filter could have missed nothing (its creation + 2 h, for events stamped
+    ahead); ``until`` only narrows it. Nothing ingested after the filter's creation ships here.
     ``dry_run`` reads and counts, ships nothing and writes no checkpoint. Per-group failures are
     ``failed`` rows, per-target ones ``errors`` rows: nothing is raised for AWS errors.
     """
     current = now()
     since_at = current - since if isinstance(since, timedelta) else since
-    until_at = current if until is None else until
-    until_at = current - until_at if isinstance(until_at, timedelta) else until_at
-    if since_at.tzinfo is None or until_at.tzinfo is None:
+    until_at = current - until if isinstance(until, timedelta) else until
+    if since_at.tzinfo is None or (until_at is not None and until_at.tzinfo is None):
         raise ValueError("since/until datetimes must be timezone-aware (e.g. UTC)")
-    if since_at >= until_at:
+    if until_at is not None and since_at >= until_at:
         raise ValueError(
             f"since {since_at:%Y-%m-%dT%H:%M:%SZ} is not before until {until_at:%Y-%m-%dT%H:%M:%SZ}"
         )
@@ -650,7 +682,7 @@ def backfill(
     run = _Run(
         fleet,
         since_ms=_ms(since_at),
-        until_ms=_ms(until_at),
+        until_ms=_ms(until_at) if until_at is not None else None,
         dry_run=dry_run,
         checkpoints=Checkpoints.for_config(fleet.config),
         search=search,

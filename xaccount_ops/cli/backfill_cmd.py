@@ -10,29 +10,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from xaccount_ops.cli.context import Context, add_output_arguments
-from xaccount_ops.cli.verify_cmd import parse_window
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 TABLE_HIDDEN = ("filter_name", "since", "until")
 
 
-def parse_when(text: str) -> timedelta | datetime:
-    """A duration ago (``90s``, ``30m``, ``6h``, ``7d``) or an ISO-8601 time (UTC if no zone)."""
+def _when(text: str) -> timedelta | datetime:
+    from xaccount_ops.backfill import parse_when
+
     try:
-        return parse_window(text)
-    except argparse.ArgumentTypeError:
-        pass
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a duration (30m, 6h, 7d) nor an ISO-8601 time "
-            "(2026-01-31T12:00:00Z)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_when(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,12 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "code. A second run ships nothing (checkpoints beside the inventory cache).",
     )
     parser.add_argument(
-        "--since", type=parse_when, required=True, help="how far back: 7d, 6h, or an ISO time"
+        "--since", type=_when, required=True, help="how far back: 7d, 6h, or an ISO time"
     )
     parser.add_argument(
         "--until",
-        type=parse_when,
-        help="stop at this event time (default: now; never past the filter's creation)",
+        type=_when,
+        help="stop at this event time (default: where a missed event can end: filter creation + 2 h)",
     )
     parser.add_argument(
         "--dry-run",
