@@ -205,6 +205,32 @@ class BackfillResult:
         return text
 
 
+def per_target(frame: pd.DataFrame) -> pd.DataFrame:
+    """Groups, events, bytes, calls and reading time at the quota per (account, region)."""
+    columns = {
+        "account_id": "string",
+        "region": "string",
+        "groups": "Int64",
+        "events": "Int64",
+        "bytes": "Int64",
+        "shipped": "Int64",
+        "calls": "Int64",
+        "est_seconds": "Float64",
+    }
+    if frame.empty:
+        return frame_with(columns)
+    grouped = frame.groupby(["account_id", "region"], observed=True, sort=True)
+    out = grouped.agg(
+        groups=("log_group", "size"),
+        events=("events", "sum"),
+        bytes=("bytes", "sum"),
+        shipped=("shipped", "sum"),
+        calls=("calls", "sum"),
+    ).reset_index()
+    out["est_seconds"] = (out["calls"] / FILTER_TPS).round(1) if FILTER_TPS > 0 else 0.0
+    return out[list(columns)].astype(columns)
+
+
 def _quota_seconds(frame: pd.DataFrame) -> float:
     """Reading time at the quota: targets run in parallel, each bound by its own quota."""
     if frame.empty or FILTER_TPS <= 0:
