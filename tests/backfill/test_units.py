@@ -109,3 +109,26 @@ def test_emulator_filter_log_events_ids_and_patterns(ext_endpoint: str) -> None:
     with pytest.raises(ClientError) as err:
         logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "ERROR" ')
     assert err.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_emulator_filter_log_events_pages_at_one_megabyte(ext_endpoint: str) -> None:
+    """AWS returns as many events as fit in 1 MB per page (up to 10,000); so does the emulator,
+    and the paginator still reads every event once."""
+    logs = boto3.client(
+        "logs",
+        region_name="eu-west-1",
+        endpoint_url=ext_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    group = "/backfill/units/pages"
+    t0 = int(datetime.now(UTC).timestamp() * 1000) - 60_000
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    for i in range(5):
+        event = {"timestamp": t0 + i, "message": f"{i}" + "x" * 400_000}
+        logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[event])
+    pages = list(logs.get_paginator("filter_log_events").paginate(logGroupName=group))
+    sizes = [len(p["events"]) for p in pages if p["events"]]
+    assert sizes == [2, 2, 1]
+    assert [e["message"][0] for p in pages for e in p["events"]] == list("01234")
