@@ -22,7 +22,7 @@ retries from the fleet's clients) in day-long windows, rebuilt as CloudWatch ``D
 payloads in Kinesis-shaped records and shipped with :func:`shipper_lambda.handler.process`: the
 lines are the ones the shipper makes (owner, region from the filter name, logGroup, type, id).
 
-A checkpoint per group (``backfill.json`` beside the inventory cache) records the timestamp range
+A checkpoint per group (``backfill/`` beside the inventory cache) records the timestamp range
 done and the window in flight. A second run reads only what is not covered; a window left in
 flight by a failed run is read again and its events looked up by id first, so nothing ships
 twice. A recreated filter (another ``creationTime``) invalidates the range: everything is
@@ -38,6 +38,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import gzip
+import hashlib
 import json
 import logging
 import os
@@ -77,7 +78,7 @@ RECORD_MAX_BYTES = 900_000
 SHIP_BUDGET_S = 300.0  # per process() call; the shipper keeps its safety margin back
 # Extra shipper variables (LOGZIO_RETRY_ATTEMPTS, LOGZIO_MAX_BODY_BYTES, ...): tuning only.
 SHIPPER_TUNING: dict[str, str] = {}
-CHECKPOINT_FILE = "backfill.json"
+CHECKPOINT_DIR = "backfill"
 # shipper_lambda keeps one keep-alive connection per listener at module level (a Lambda container
 # runs one invocation at a time), so process() calls must not overlap: reads run in parallel,
 # shipping goes one call at a time.
@@ -346,50 +347,52 @@ def select_groups(
 
 
 class Checkpoints:
-    """``backfill.json`` beside the inventory cache: per group, the filter creation time it was
-    taken against, the timestamp range ``[lo, hi)`` done, and the window in flight."""
+    """One small JSON file per group in ``backfill/`` beside the inventory cache: the filter
+    creation time it was taken against, the timestamp range ``[lo, hi)`` done, the window in
+    flight. One file per group keeps each (frequent) write small and independent."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._groups: dict[str, dict[str, Any]] = {}
-        if path.is_file():
-            data = json.loads(path.read_text())
-            if data.get("version") != CHECKPOINT_VERSION:
-                raise BackfillError(
-                    f"{path}: checkpoint version {data.get('version')!r}, expected "
-                    f"{CHECKPOINT_VERSION}; move it away to start over (shipped events are then "
-                    "found by id, so nothing ships twice)"
-                )
-            self._groups = data.get("groups", {})
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     @classmethod
     def for_config(cls, config: Config) -> Checkpoints:
-        return cls(cache_dir(config) / CHECKPOINT_FILE)
+        return cls(cache_dir(config) / CHECKPOINT_DIR)
 
     @staticmethod
     def key(work: GroupWork) -> str:
         return f"{work.target.account_id}/{work.target.region}/{work.log_group}"
 
+    def path(self, work: GroupWork) -> Path:
+        digest = hashlib.sha256(self.key(work).encode()).hexdigest()[:20]
+        return self.directory / f"{work.target.account_id}-{work.target.region}-{digest}.json"
+
     def get(self, work: GroupWork) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._groups.get(self.key(work), {}))
+        path = self.path(work)
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text())
+        if data.get("version") != CHECKPOINT_VERSION:
+            raise BackfillError(
+                f"{path}: checkpoint version {data.get('version')!r}, expected "
+                f"{CHECKPOINT_VERSION}; move it away to start over (shipped events are then "
+                "found by id, so nothing ships twice)",
+                resource=self.key(work),
+            )
+        return data
 
     def put(self, work: GroupWork, entry: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._groups[self.key(work)] = {
-                **entry,
-                "filter_created_ms": work.created_ms,
-                "updated_at": datetime.now(UTC).isoformat(),
-            }
-            self._save()
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        body = {"version": CHECKPOINT_VERSION, "groups": self._groups}
+        path = self.path(work)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            "version": CHECKPOINT_VERSION,
+            "log_group": self.key(work),
+            **entry,
+            "filter_created_ms": work.created_ms,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
-        tmp.replace(self.path)  # atomic: a crash leaves the old or the new file
+        tmp.replace(path)  # atomic: a crash leaves the old or the new file
 
 
 def _windows(lo: int, hi: int, covered: tuple[int, int] | None) -> list[tuple[int, int]]:

@@ -106,7 +106,7 @@ def test_dry_run_counts_the_backlog_and_changes_nothing(
     assert "dry run, nothing shipped" in err
     everything = sorted(set().union(*world.backlog.values()))
     assert world.counts(everything, *world.window) == {}
-    assert not (cache_dir(world.fleet.config) / backfill.CHECKPOINT_FILE).exists()
+    assert not (cache_dir(world.fleet.config) / backfill.CHECKPOINT_DIR).exists()
 
 
 def test_listener_failure_fails_one_group_part_way(

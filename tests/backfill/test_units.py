@@ -43,14 +43,16 @@ def test_windows_skip_what_is_done_and_stay_contiguous() -> None:
 
 
 def test_checkpoints_round_trip_and_refuse_an_unknown_version(tmp_path: Path) -> None:
-    path = tmp_path / "cache" / "backfill.json"
-    Checkpoints(path).put(WORK, {"covered": [0, DAY], "in_flight": None})
-    again = Checkpoints(path).get(WORK)
+    checkpoints = Checkpoints(tmp_path / "cache" / "backfill")
+    checkpoints.put(WORK, {"covered": [0, DAY], "in_flight": None})
+    again = Checkpoints(tmp_path / "cache" / "backfill").get(WORK)
     assert again["covered"] == [0, DAY] and again["filter_created_ms"] == WORK.created_ms
-    assert list(tmp_path.glob("cache/*.tmp")) == []
-    path.write_text(json.dumps({"version": 99, "groups": {}}))
+    other = GroupWork(WORK.target, "/other", WORK.filter_name, "", 1)
+    assert checkpoints.get(other) == {}
+    assert [p.suffix for p in (tmp_path / "cache" / "backfill").iterdir()] == [".json"]
+    checkpoints.path(WORK).write_text(json.dumps({"version": 99}))
     with pytest.raises(backfill.BackfillError, match="checkpoint version 99, expected 1"):
-        Checkpoints(path)
+        checkpoints.get(WORK)
 
 
 def test_records_are_cloudwatch_payloads_the_shipper_decodes() -> None:
