@@ -295,14 +295,28 @@ def select_groups(
         | {"hint": "" if pd.isna(e.hint) else str(e.hint)}
         for e in inventory.errors.itertuples()
     ]
-    wanted: dict[Target, list[str]] = {}
+    works: list[GroupWork] = []
+    wanted: dict[Target, list[str]] = {}  # groups whose filter's creation time is unknown
     for row in inventory.frame.itertuples(index=False):
         region = str(row.region)
         if not row.ships or row.our_filter != filter_name(region):
             continue
         if never_subscribed(cfg, row.log_group) or not selection(cfg, row)[0]:
             continue
-        wanted.setdefault(Target(row.account_id, region), []).append(row.log_group)
+        target = Target(row.account_id, region)
+        ours = next((f for f in row.filters or () if f["name"] == filter_name(region)), None)
+        if ours is not None and ours.get("created_ms") is not None:
+            works.append(
+                GroupWork(
+                    target=target,
+                    log_group=row.log_group,
+                    filter_name=ours["name"],
+                    filter_pattern=ours.get("filter_pattern") or "",
+                    created_ms=int(ours["created_ms"]),
+                )
+            )
+        else:  # an inventory without creation times (e.g. an older cache): ask
+            wanted.setdefault(target, []).append(row.log_group)
 
     def describe(target: Target) -> list[GroupWork]:
         logs = fleet.client("logs", target.account_id, target.region)
@@ -339,7 +353,7 @@ def select_groups(
                 "hint": "" if pd.isna(e.hint) else str(e.hint),
             }
         )
-    works = [w for values in described.values.values() for w in values]
+    works.extend(w for values in described.values.values() for w in values)
     return works, frame_with(ERROR_SCHEMA, errors)
 
 

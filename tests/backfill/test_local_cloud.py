@@ -169,3 +169,19 @@ def test_second_backfill_ships_nothing(world: Any, capsys: pytest.CaptureFixture
     assert "0 event(s) shipped" in err
     ids = sorted(set().union(*world.backlog.values()))
     assert set(world.counts(ids, *world.window).values()) == {1}
+
+
+def test_selection_without_creation_times_asks_cloudwatch(world: Any) -> None:
+    """An inventory without the filters' creation times (an older cache) gives the same groups:
+    DescribeSubscriptionFilters is asked for them."""
+    from xaccount_ops.inventory import log_groups
+
+    inventory = log_groups(world.fleet, progress=False)
+    works, errors = backfill.select_groups(world.fleet, inventory=inventory)
+    assert errors.empty and {w.log_group for w in works} == {g for _, _, g in world.groups.values()}
+    inventory.frame["filters"] = inventory.frame["filters"].map(
+        lambda fs: [{k: v for k, v in f.items() if k != "created_ms"} for f in fs or ()]
+    )
+    again, errors = backfill.select_groups(world.fleet, inventory=inventory)
+    assert errors.empty and sorted(again, key=str) == sorted(works, key=str)
+    assert all(w.created_ms > 0 and w.filter_pattern == "" for w in works)

@@ -134,3 +134,20 @@ def test_emulator_filter_log_events_pages_at_one_megabyte(ext_endpoint: str) -> 
     sizes = [len(p["events"]) for p in pages if p["events"]]
     assert sizes == [2, 2, 1]
     assert [e["message"][0] for p in pages for e in p["events"]] == list("01234")
+
+
+def test_pacer_spaces_calls_at_the_quota() -> None:
+    """FilterLogEvents is paced per target: N calls take (N - 1) / rate seconds, shared by threads."""
+    pacer = backfill._Pacer(10.0)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    pacer.clock, pacer.sleep = (lambda: now[0]), sleep
+    for _ in range(4):
+        pacer.wait()
+    assert slept == [0.1, 0.1, 0.1]
+    assert backfill._Pacer(0).interval == 0.0  # 0 turns pacing off
