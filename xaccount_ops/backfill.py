@@ -597,8 +597,8 @@ class _Run:
         suspect_all = bool(saved) and (not same_filter or bool(saved.get("suspect")))
         if suspect_all:
             log.warning(
-                "%s: our filter was recreated since the last backfill; every event is looked "
-                "up in Logz.io before it ships",
+                "%s: our filter was recreated since a backfill of this group, which has not "
+                "completed since; every event is looked up in Logz.io before it ships",
                 Checkpoints.key(work),
             )
         if covered is not None and (covered[1] < self.since_ms or covered[0] > hi):
