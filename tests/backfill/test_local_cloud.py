@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,7 +47,9 @@ def fault(url: str, method: str, body: dict[str, Any] | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, bf_helpers: Any):
+def world(
+    local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, bf_helpers: Any
+) -> Iterator[Any]:
     w = bf_helpers.make_world(local_cloud, tmp_path_factory.mktemp("bf"), bf_helpers.unique)
     a0, a1 = w.senders[0], w.senders[1]
     r0, r1 = w.regions
@@ -75,7 +78,10 @@ def world(local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory,
     w.live = set(w.ids(*app)) - w.backlog["app"]
     assert len(w.live) == 6
     w.wait_for(sorted(w.live), *w.window)
-    return w
+    yield w
+    # The local cloud is shared: leave no groups of ours for other modules' inventories.
+    for account, region, group in w.groups.values():
+        w.logs(account, region).delete_log_group(logGroupName=group)
 
 
 def cli(world: Any, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list, str]:
