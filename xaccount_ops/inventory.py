@@ -55,7 +55,7 @@ INVENTORY_SCHEMA: dict[str, str] = {
     "our_filter": "string",
     "foreign_filters": "string",
     "ships": "bool",
-    "filters": "object",  # list of {name, destination_arn, filter_pattern, owned}
+    "filters": "object",  # list of {name, destination_arn, filter_pattern, owned, created_ms}
     "tags": "object",  # dict, or None when tags were not asked for
 }
 # Columns holding Python objects: JSON-encoded in the parquet cache.
@@ -161,6 +161,7 @@ def _group_details(
                 "destination_arn": f.get("destinationArn", ""),
                 "filter_pattern": f.get("filterPattern", ""),
                 "owned": is_ours(f["filterName"]),
+                "created_ms": f.get("creationTime"),  # where backfill starts
             }
             for page in logs.get_paginator("describe_subscription_filters").paginate(
                 logGroupName=name

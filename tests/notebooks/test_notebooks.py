@@ -77,6 +77,7 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
         ("03-update-accounts", {**common, "accounts": "999999999999"}),
         ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
         ("05-verify-delivery", {**common, "timeout_s": 60, "export_dir": str(tmp_path / "export")}),
+        ("07-backfill", {**common, "since": "1d", "ship": True}),
     ]
     executed = {}
     for name, parameters in runs:
@@ -97,6 +98,10 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert "recommended KinesisStreamMode=" in executed["04-audit-log-groups"]
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+    # The seed's events predate 02's filters: the dry run finds them, the run ships them all.
+    backfilled = executed["07-backfill"]
+    assert "dry run, nothing shipped" in backfilled and "; 0 failed" in backfilled
+    assert ": 0 event(s) shipped" not in backfilled and "event(s) shipped" in backfilled
 
     # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
     nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)

@@ -30,6 +30,7 @@ OPTIONAL_COMMANDS = (
     "xaccount_ops.cli.inventory_cmd",
     "xaccount_ops.cli.estimate_cmd",
     "xaccount_ops.cli.verify_cmd",
+    "xaccount_ops.cli.backfill_cmd",
 )
 
 

@@ -12,6 +12,9 @@
   raises ``LimitExceededException`` when two exist).
 - Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
   at delivery for every log group its selection criteria do not exclude.
+- ``FilterLogEvents`` returns the same 56-digit ``eventId`` that delivery puts in ``id`` (AWS has
+  one id per event; moto returns its counter), applies filter patterns as delivery does, and
+  pages at "as many log events as can fit in 1 MB (up to 10,000)" as AWS does (moto: 10,000).
 
 ``install()`` patches moto's classes in place, once per process.
 """
@@ -51,6 +54,10 @@ CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination Kinesis stre
 _SALT = random.SystemRandom().randrange(10**12)
 # moto's stores are not thread safe and the server is threaded: one put at a time.
 _LOCK = threading.RLock()
+# FilterLogEvents' page: events up to 1 MB. An event counts its UTF-8 message plus 26 bytes (the
+# per-event overhead PutLogEvents counts; AWS does not say how it measures the MB).
+FILTER_PAGE_BYTES = 1_048_576
+EVENT_OVERHEAD_BYTES = 26
 
 
 class AccessDeniedException(JsonRESTError):
@@ -402,6 +409,8 @@ def install() -> None:
     plain_group_put = models.LogGroup.put_subscription_filter
     plain_send = models.LogStream._send_log_events
     plain_stream_put = models.LogStream.put_log_events
+    plain_filter_dict = models.LogEvent.to_filter_dict
+    plain_group_filter = models.LogGroup.filter_log_events
 
     def backend_put_subscription_filter(
         self: Any,
@@ -475,7 +484,42 @@ def install() -> None:
                 deliver_account_policies(self, new_events)
             return token
 
+    def event_filter_dict(self: Any) -> dict[str, Any]:
+        # One id per event in AWS: what FilterLogEvents reads is what a subscription delivered.
+        return {**plain_filter_dict(self), "eventId": event_id(self.timestamp, self.event_id)}
+
+    def stream_filter_log_events(
+        self: Any, start_time: int, end_time: int, filter_pattern: str
+    ) -> list[dict[str, Any]]:
+        """moto's stream filter with the delivery's pattern matcher (moto's returns every event
+        for a pattern it does not know). startTime and endTime are inclusive, as in AWS."""
+        validate_pattern(filter_pattern)  # AWS: InvalidParameterException, not a 500
+        events = []
+        for event in sorted(self.events, key=lambda e: e.timestamp):
+            if start_time and event.timestamp < start_time:
+                continue
+            if end_time and event.timestamp > end_time:
+                continue
+            if matches(filter_pattern or "", event.message):
+                events.append({**event.to_filter_dict(), "logStreamName": self.log_stream_name})
+        return events
+
+    def group_filter_log_events(self: Any, log_group_name: str, *args: Any, **kwargs: Any) -> Any:
+        """moto's page, cut at 1 MB; the next token resumes after the last event kept."""
+        events, next_token, searched = plain_group_filter(self, log_group_name, *args, **kwargs)
+        size = 0
+        for index, event in enumerate(events):
+            size += len(event["message"].encode()) + EVENT_OVERHEAD_BYTES
+            if size > FILTER_PAGE_BYTES and index > 0:
+                last = events[index - 1]
+                next_token = f"{log_group_name}@{last['logStreamName']}@{last['eventId']}"
+                return events[:index], next_token, searched
+        return events, next_token, searched
+
     models.LogsBackend.put_subscription_filter = backend_put_subscription_filter
+    models.LogGroup.filter_log_events = group_filter_log_events
+    models.LogEvent.to_filter_dict = event_filter_dict
+    models.LogStream.filter_log_events = stream_filter_log_events
     models.LogGroup.put_subscription_filter = group_put_subscription_filter
     models.LogStream._send_log_events = send_log_events
     models.LogStream.put_log_events = stream_put_log_events
