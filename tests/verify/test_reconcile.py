@@ -76,7 +76,19 @@ def world(
         shipping_token=local_cloud["shipping_token"],
     )
     search = SearchClient.from_config(fleet.config)
+    # History: events a group received before our filter existed (test 3 subscribes it later).
+    history = f"/reconcile/{stack}/history"
+    logs = fleet.client("logs", senders[0], regions[1])
+    logs.create_log_group(logGroupName=history)
+    logs.create_log_stream(logGroupName=history, logStreamName="s")
+    logs.put_log_events(
+        logGroupName=history,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": f"old {i}"} for i in (1, 2)],
+    )
+    history_minute = int(time.time() // 60)
     yield types.SimpleNamespace(
+        history_minute=history_minute,
         fleet=fleet,
         path=path,
         landing=landing,
@@ -90,11 +102,14 @@ def world(
     search.close()
 
 
-def subscribe(world: Any, account: str, region: str, name: str, pattern: str = "") -> str:
+def subscribe(
+    world: Any, account: str, region: str, name: str, pattern: str = "", *, create: bool = True
+) -> str:
     group = f"/reconcile/{world.stack}/{name}"
     logs = world.fleet.client("logs", account, region)
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    if create:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
     logs.put_subscription_filter(
         logGroupName=group,
         filterName=filter_name(region),
@@ -248,3 +263,25 @@ def test_lost_events_show_as_short(world: Any, capsys: pytest.CaptureFixture[str
     short = result.short
     assert list(short["log_group"]) == [group]
     assert str(short.iloc[0]["hop"]) in ("listener", "failure queue"), short.to_dict("records")
+
+
+def test_history_before_the_subscription_is_not_short(world: Any) -> None:
+    """Events received before our filter existed never ship by subscription: counted from the
+    filter's minute, the group agrees, and the finding points at backfill."""
+    deadline = time.monotonic() + 65
+    while int(time.time() // 60) == world.history_minute:  # the filter must be a minute later
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    a, region = world.senders[0], world.regions[1]
+    group = subscribe(world, a, region, "history", create=False)
+    put(world, "history", ["new 1"])
+    wait_for_lines(world, {"history": 1})
+
+    result = reconcile(world.fleet, window="15m", lag="0", progress=False)
+
+    row = result.frame[result.frame["log_group"] == group].iloc[0]
+    assert (row["cloudwatch_events"], row["logzio_events"]) == (3, 1)
+    note = result.findings[result.findings["log_group"] == group].iloc[0]
+    assert (str(note["hop"]), bool(note["short"])) == ("filter", False)
+    assert "backfill" in note["fix"] and "CloudWatch received 1, Logz.io holds 1" in note["problem"]
+    assert group not in set(result.short["log_group"])

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from botocore.exceptions import ClientError
 
+from xaccount_ops import aws, config
 from xaccount_ops.accounts import Fleet, Target, errors_frame, fan_out
 from xaccount_ops.logzio import SearchClient
 from xaccount_ops.verify import landing
@@ -88,6 +91,22 @@ FINDINGS_SCHEMA: dict[str, Any] = {
 _LIKELY = ("listener", "shipper", "failure queue", "kinesis", "iterator age")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
+
+
+def duration(value: timedelta | str, what: str = "window") -> timedelta:
+    """``timedelta`` or text like ``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes)."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(
+            f"{what} {value!r} is not a duration; use e.g. 30m, 6h or 2d (a bare number is minutes)"
+        )
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
 @dataclass(frozen=True)
 class Window:
     """``[start, end)``, UTC, on whole CloudWatch periods."""
@@ -107,13 +126,14 @@ class Window:
 
 
 def align(
-    window: timedelta = DEFAULT_WINDOW,
+    window: timedelta | str = DEFAULT_WINDOW,
     *,
     until: datetime | None = None,
-    lag: timedelta = DEFAULT_LAG,
+    lag: timedelta | str = DEFAULT_LAG,
     now: datetime | None = None,
 ) -> Window:
     """The whole-period window this run compares (see the module docstring)."""
+    window, lag = duration(window), duration(lag, "lag")
     if window <= timedelta(0):
         raise ValueError(f"window {window} must be positive, e.g. 1h")
     if lag < timedelta(0):
@@ -159,15 +179,19 @@ class ReconcileResult:
         return totals.assign(ratio=ratio).reset_index()
 
     def summary(self) -> str:
-        """One line: groups, agreement, totals."""
+        """One line: the window, how many groups agree, are short, or are bounded by a pattern."""
         cw = int(self.frame["cloudwatch_events"].sum())
         lz = int(self.frame["logzio_events"].sum())
-        counted = self.frame[self.frame["cloudwatch_events"] > 0]
+        counted = int((self.frame["cloudwatch_events"] > 0).sum())
+        agree = int((self.frame["ratio"] >= self.threshold).sum())
+        bounded = len(self.findings) - len(self.short)
         text = (
-            f"reconcile {self.window}: {len(self.frame)} shipping group(s), "
-            f"{len(counted) - len(self.short)} agree, {len(self.short)} short "
-            f"(ratio < {self.threshold:g}); CloudWatch {cw} events, Logz.io {lz}"
+            f"reconcile {self.window}: {len(self.frame)} shipping group(s), {counted} with "
+            f"events: {agree} agree, {len(self.short)} short (ratio < {self.threshold:g})"
         )
+        if bounded:
+            text += f", {bounded} below it under a filter pattern (upper bound)"
+        text += f"; CloudWatch {cw} events, Logz.io {lz}"
         if len(self.errors):
             text += f"; {len(self.errors)} target(s) could not be counted"
         return text
@@ -354,11 +378,12 @@ def findings_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
 
 def explain(
     fleet: Fleet,
-    short: Sequence[tuple[Shipping, int, int]],
+    short: Sequence[tuple[Shipping, int, int, Window]],
     pipeline: landing.Pipeline,
     window: Window,
 ) -> list[dict[str, Any]]:
-    """A finding per short group, naming the likely hop."""
+    """A finding per short group ``(group, cloudwatch, logzio, over)``, naming the likely hop.
+    The landing side is looked at once, from the start of ``window``."""
     from xaccount_ops.audit import organization_id
     from xaccount_ops.verify.diagnose import shipper_problems
 
@@ -367,9 +392,9 @@ def explain(
     org_id = organization_id(fleet)  # None outside an organization: account lists still work
     landing_side: list[tuple[str, str, str]] | None = None
     rows = []
-    for item, cw, lz in short:
+    for item, cw, lz, over in short:
         ratio = lz / cw
-        counted = f"CloudWatch received {cw} event(s) in {window}, Logz.io holds {lz} ({ratio:.3f})"
+        counted = f"CloudWatch received {cw} event(s) in {over}, Logz.io holds {lz} ({ratio:.3f})"
         destination = pipeline.destinations.get(item.region)
         if destination is None:
             rows.append(
@@ -420,15 +445,101 @@ def explain(
     return rows
 
 
+# -- groups subscribed inside the window ----------------------------------------------------------
+
+
+def subscribed_at(fleet: Fleet, item: Shipping) -> datetime | None:
+    """When our filter on the group was created (``creationTime``), or None if unknown."""
+    name = config.filter_name(item.region)
+    logs = fleet.client("logs", item.account_id, item.region)
+    try:
+        filters = logs.describe_subscription_filters(
+            logGroupName=item.log_group, filterNamePrefix=name
+        ).get("subscriptionFilters", [])
+    except ClientError as err:
+        log.info("cannot read the filters of %s: %s", item.log_group, aws.error_code(err))
+        return None
+    created = [f.get("creationTime") for f in filters if f.get("filterName") == name]
+    return datetime.fromtimestamp(created[0] / 1000, UTC) if created and created[0] else None
+
+
+def recount_since_subscribed(
+    fleet: Fleet, search: SearchClient, item: Shipping, cw: int, lz: int, span: Window
+) -> tuple[int, int, Window, datetime | None]:
+    """Counts from the minute our filter was created, when that is inside ``span``: events
+    received before a subscription never ship, so they say nothing about loss (``backfill``
+    ships them). The creation minute itself is counted whole, so a loss right after subscribing
+    is never hidden (events of that minute from before the filter may then show as short).
+    Otherwise the counts as they were."""
+    created = subscribed_at(fleet, item)
+    if created is None or created <= span.start:
+        return cw, lz, span, None
+    start = min(created.replace(second=0, microsecond=0), span.end)
+    since = Window(start, span.end)
+    if since.seconds <= 0:
+        return 0, 0, since, created
+    cloudwatch = fleet.client("cloudwatch", item.account_id, item.region)
+    cw_since = cloudwatch_counts(cloudwatch, [item.log_group], since)[item.log_group]
+    key = (item.account_id, item.region, item.log_group)
+    lz_since = logzio_counts(search, [item], since).get(key, 0)
+    return cw_since, lz_since, since, created
+
+
 # -- the whole run --------------------------------------------------------------------------------
+
+
+def _recheck(
+    fleet: Fleet,
+    search: SearchClient,
+    candidates: Sequence[tuple[Shipping, int, int]],
+    span: Window,
+    threshold: float,
+    progress: bool | None,
+) -> tuple[list[tuple[Shipping, int, int, Window]], list[dict[str, Any]]]:
+    """Split low groups into short ones and ones subscribed inside the window that agree since."""
+    by_target: dict[Target, list[tuple[Shipping, int, int]]] = {}
+    for entry in candidates:
+        by_target.setdefault(Target(entry[0].account_id, entry[0].region), []).append(entry)
+    checked = fan_out(
+        lambda t: [recount_since_subscribed(fleet, search, *e, span) for e in by_target[t]],
+        list(by_target),
+        max_workers=min(fleet.config.aws.max_workers, SEARCH_CONCURRENCY),
+        desc="subscribed when",
+        progress=progress,
+    )
+    short, notes = [], []
+    for target, entries in by_target.items():
+        results = checked.values.get(target) or [(cw, lz, span, None) for _, cw, lz in entries]
+        for (item, cw, lz), (cw_since, lz_since, since, created) in zip(
+            entries, results, strict=True
+        ):
+            if created is None:
+                short.append((item, cw, lz, span))
+            elif cw_since and lz_since / cw_since < threshold:
+                short.append((item, cw_since, lz_since, since))
+            else:
+                notes.append(
+                    _finding(
+                        item,
+                        lz / cw,
+                        False,
+                        "filter",
+                        f"our filter was created at {created:%Y-%m-%d %H:%M:%S} UTC, inside the "
+                        f"window: the events received before it never ship by subscription; "
+                        f"since {since.start:%H:%M} UTC CloudWatch received {cw_since}, "
+                        f"Logz.io holds {lz_since}",
+                        "`xaccount-ops backfill` ships the history before the subscription",
+                    )
+                )
+    return short, notes
 
 
 def reconcile(
     fleet: Fleet,
     *,
-    window: timedelta = DEFAULT_WINDOW,
+    window: timedelta | str = DEFAULT_WINDOW,
     until: datetime | None = None,
-    lag: timedelta = DEFAULT_LAG,
+    lag: timedelta | str = DEFAULT_LAG,
     threshold: float = DEFAULT_THRESHOLD,
     inventory: pd.DataFrame | None = None,
     search: SearchClient | None = None,
@@ -472,42 +583,44 @@ def reconcile(
     search = search or SearchClient.from_config(fleet.config, lambda s: fleet.landing_client(s))
     try:
         lines = logzio_counts(search, counted, span) if counted else {}
+        rows, candidates, notes = [], [], []
+        for item in counted:
+            cw = metrics.values[Target(item.account_id, item.region)][item.log_group]
+            lz = lines.get((item.account_id, item.region, item.log_group), 0)
+            ratio = lz / cw if cw else None
+            rows.append(
+                {
+                    "account_id": item.account_id,
+                    "region": item.region,
+                    "log_group": item.log_group,
+                    "cloudwatch_events": cw,
+                    "logzio_events": lz,
+                    "ratio": ratio,
+                }
+            )
+            if ratio is None or ratio >= threshold:
+                continue
+            if item.pattern:
+                notes.append(
+                    _finding(
+                        item,
+                        ratio,
+                        False,
+                        "filter",
+                        f"CloudWatch received {cw} event(s), Logz.io holds {lz}: our filter's "
+                        f"pattern {item.pattern!r} ships only matching events, so CloudWatch's "
+                        "count is an upper bound",
+                        "nothing to fix if the pattern is intended; `xaccount-ops subscribe plan` "
+                        "shows it",
+                    )
+                )
+            else:
+                candidates.append((item, cw, lz))
+        short, late = _recheck(fleet, search, candidates, span, threshold, progress)
+        notes.extend(late)
     finally:
         if own_search:
             search.close()
-    rows, short, notes = [], [], []
-    for item in counted:
-        cw = metrics.values[Target(item.account_id, item.region)][item.log_group]
-        lz = lines.get((item.account_id, item.region, item.log_group), 0)
-        ratio = lz / cw if cw else None
-        rows.append(
-            {
-                "account_id": item.account_id,
-                "region": item.region,
-                "log_group": item.log_group,
-                "cloudwatch_events": cw,
-                "logzio_events": lz,
-                "ratio": ratio,
-            }
-        )
-        if ratio is None or ratio >= threshold:
-            continue
-        if item.pattern:
-            notes.append(
-                _finding(
-                    item,
-                    ratio,
-                    False,
-                    "filter",
-                    f"CloudWatch received {cw} event(s), Logz.io holds {lz}: our filter's pattern "
-                    f"{item.pattern!r} ships only matching events, so CloudWatch's count is an "
-                    "upper bound",
-                    "nothing to fix if the pattern is intended; `xaccount-ops subscribe plan` "
-                    "shows it",
-                )
-            )
-        else:
-            short.append((item, cw, lz))
     frame = pd.DataFrame(rows, columns=list(RECONCILE_SCHEMA)).astype(RECONCILE_SCHEMA)
     frame = frame.sort_values(["account_id", "region", "log_group"], ignore_index=True)
     findings = findings_frame([*explain(fleet, short, pipeline, span), *notes])
