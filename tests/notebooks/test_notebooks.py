@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient.exceptions import CellExecutionError
 
@@ -76,7 +77,16 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
         ("02-attach-senders", {**common, "apply": True}),
         ("03-update-accounts", {**common, "accounts": "999999999999"}),
         ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
-        ("05-verify-delivery", {**common, "timeout_s": 60, "export_dir": str(tmp_path / "export")}),
+        (
+            "05-verify-delivery",
+            {
+                **common,
+                "timeout_s": 60,
+                "export_dir": str(tmp_path / "export"),
+                "reconcile_window": "15m",
+                "reconcile_lag": "0",
+            },
+        ),
     ]
     executed = {}
     for name, parameters in runs:
@@ -96,6 +106,11 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert (tmp_path / "export" / "findings.csv").is_file()
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+    # Reconcile (lag 0: the canaries just found count): every canary group agrees.
+    counted = pd.read_csv(tmp_path / "export" / "reconcile.csv", dtype={"account_id": str})
+    canaries = counted[counted["log_group"] == fleet.config.verify.canary_log_group]
+    assert len(canaries) == targets, counted.to_dict("records")
+    assert (canaries["ratio"] == 1.0).all(), canaries.to_dict("records")
 
     # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
     nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)
