@@ -36,12 +36,19 @@ def test_old_windows_use_the_periods_cloudwatch_keeps() -> None:
     assert span.start.minute == span.end.minute == 0
 
 
+def test_windows_older_than_cloudwatch_keeps_are_refused() -> None:
+    with pytest.raises(ValueError, match="455 days"):
+        align("1h", until=NOW - timedelta(days=500), now=NOW)
+
+
 @pytest.mark.parametrize(
     ("window", "lag"), [(timedelta(0), timedelta(0)), (timedelta(hours=1), timedelta(minutes=-1))]
 )
 def test_bad_window_or_lag_is_refused(window: timedelta, lag: timedelta) -> None:
     with pytest.raises(ValueError, match="must be"):
         align(window, lag=lag, now=NOW)
+    with pytest.raises(ValueError, match="'soon' is not a duration"):
+        align("soon", now=NOW)
 
 
 def test_count_query_counts_a_split_event_once_and_respects_the_bucket_limit() -> None:

@@ -66,6 +66,7 @@ SEARCH_CONCURRENCY = 8
 # Logz.io searches daily indices; a day per search keeps every request small and bounded.
 SEARCH_SLICE = timedelta(days=1)
 METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
+METRIC_RETENTION = timedelta(days=455)  # hourly points, the oldest CloudWatch keeps
 # Fields of the shipped line (design.md's line schema).
 OWNER, REGION, LOG_GROUP, PART = "owner", "region", "logGroup", "part"
 
@@ -118,9 +119,6 @@ class Window:
     def seconds(self) -> int:
         return int((self.end - self.start).total_seconds())
 
-    def ms(self) -> tuple[int, int]:
-        return int(self.start.timestamp() * 1000), int(self.end.timestamp() * 1000)
-
     def __str__(self) -> str:
         return f"{self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M} UTC"
 
@@ -142,6 +140,10 @@ def align(
     until = (until or now).astimezone(UTC) - lag
     # CloudWatch keeps 1-minute points 15 days, 5-minute points 63 days, then hourly ones.
     age = now - (until - window)
+    if age > METRIC_RETENTION:
+        raise ValueError(
+            f"the window starts {age.days} days ago: CloudWatch keeps metrics 455 days (15 months)"
+        )
     step = 60 if age <= timedelta(days=15) else 300 if age <= timedelta(days=63) else 3600
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     end_s = math.ceil((until - epoch).total_seconds() / step) * step
@@ -167,16 +169,6 @@ class ReconcileResult:
     def ok(self) -> bool:
         """Every shipping group agrees, and every target could be counted."""
         return self.short.empty and self.errors.empty
-
-    def by_target(self) -> pd.DataFrame:
-        """Ratio per (account, region): the heatmap's cells."""
-        totals = self.frame.groupby(["account_id", "region"], observed=True)[
-            ["cloudwatch_events", "logzio_events"]
-        ].sum()
-        ratio = totals["logzio_events"].astype("Float64") / totals["cloudwatch_events"].where(
-            totals["cloudwatch_events"] > 0
-        ).astype("Float64")
-        return totals.assign(ratio=ratio).reset_index()
 
     def summary(self) -> str:
         """One line: the window, how many groups agree, are short, or are bounded by a pattern."""
