@@ -182,7 +182,10 @@ class ReconcileResult:
             f"events: {agree} agree, {len(self.short)} short (ratio < {self.threshold:g})"
         )
         if bounded:
-            text += f", {bounded} below it under a filter pattern (upper bound)"
+            text += (
+                f", {bounded} noted (a filter pattern bounds the count, or the group was "
+                "subscribed inside the window and agrees since)"
+            )
         text += f"; CloudWatch {cw} events, Logz.io {lz}"
         if len(self.errors):
             text += f"; {len(self.errors)} target(s) could not be counted"
@@ -458,15 +461,16 @@ def subscribed_at(fleet: Fleet, item: Shipping) -> datetime | None:
 def recount_since_subscribed(
     fleet: Fleet, search: SearchClient, item: Shipping, cw: int, lz: int, span: Window
 ) -> tuple[int, int, Window, datetime | None]:
-    """Counts from the minute our filter was created, when that is inside ``span``: events
-    received before a subscription never ship, so they say nothing about loss (``backfill``
-    ships them). The creation minute itself is counted whole, so a loss right after subscribing
-    is never hidden (events of that minute from before the filter may then show as short).
-    Otherwise the counts as they were."""
+    """Counts from the first whole minute after our filter was created, when that is inside
+    ``span``: events received before a subscription never ship, so they say nothing about loss
+    (``backfill`` ships them). A busy group receives events in the creation minute both before
+    and after the filter exists, and CloudWatch's minute cannot tell them apart, so that minute
+    is left out of the judgement on both sides. Otherwise the counts as they were."""
     created = subscribed_at(fleet, item)
     if created is None or created <= span.start:
         return cw, lz, span, None
-    start = min(created.replace(second=0, microsecond=0), span.end)
+    minute = created.replace(second=0, microsecond=0)
+    start = min(minute if minute == created else minute + timedelta(minutes=1), span.end)
     since = Window(start, span.end)
     if since.seconds <= 0:
         return 0, 0, since, created
