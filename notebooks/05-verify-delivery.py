@@ -83,7 +83,9 @@ result.diagnosis if result is not None else None
 # for that owner, region and log group with an `@timestamp` in the same window (a split oversize
 # event counts once). The window is whole minutes and ends `reconcile_lag` ago, so events still
 # in flight are not counted short. A group below 0.999 is *short*, with the hop that most likely
-# lost its events; under a filter pattern CloudWatch's count is only an upper bound.
+# lost its events; under a filter pattern CloudWatch's count is only an upper bound, and a group
+# subscribed inside the window is judged from its subscription on (its history is `backfill`'s
+# job). The heatmap shows the counts each group was judged on.
 
 # %%
 from xaccount_ops.verify import reconcile
@@ -93,7 +95,7 @@ print(counts.summary())
 if export_dir:
     counts.frame.to_csv(Path(export_dir) / "reconcile.csv", index=False)
     counts.findings.to_csv(Path(export_dir) / "reconcile-findings.csv", index=False)
-plots.reconcile_ratio(counts.frame)
+plots.reconcile_ratio(counts.judged, counts.threshold)
 
 # %%
 counts.frame

@@ -101,8 +101,9 @@ def latency(frame: pd.DataFrame) -> Plot:
 
 
 def reconcile_ratio(frame: pd.DataFrame, threshold: float = 0.999) -> Plot:
-    """Logz.io/CloudWatch event ratio per account x region (the ``verify --reconcile`` frame,
-    summed over log groups); a grey ``no data`` cell had no events in CloudWatch."""
+    """Logz.io/CloudWatch event ratio per account x region, summed over log groups: pass a
+    reconcile result's ``judged`` frame (the counts each group was judged on) or its ``frame``.
+    A grey ``no data`` cell had no events in CloudWatch."""
     title = f"Delivered / received events (short below {threshold:g})"
     if frame.empty:
         return _empty(title, "no shipping log groups")

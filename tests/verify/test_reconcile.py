@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from xaccount_ops import plots
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
@@ -294,3 +295,9 @@ def test_history_before_the_subscription_is_not_short(world: Any) -> None:
     assert (str(note["hop"]), bool(note["short"])) == ("filter", False)
     assert "backfill" in note["fix"] and "created at" in note["problem"]
     assert group not in set(result.short["log_group"])
+    judged = result.judged[result.judged["log_group"] == group].iloc[0]
+    assert judged["basis"] == "since subscribed"
+    assert judged["cloudwatch_events"] < 3  # the two events before the filter are not judged
+    # The pattern-bounded group is left out of what the heatmap shows.
+    assert not result.judged["log_group"].str.endswith("/errors-only").any()
+    assert plots.reconcile_ratio(result.judged, result.threshold).png()[:4] == b"\x89PNG"

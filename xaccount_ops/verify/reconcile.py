@@ -153,10 +153,13 @@ def align(
 
 @dataclass
 class ReconcileResult:
-    """Counts per group (``frame``), what is short and why (``findings``), failed targets."""
+    """Counts per group over the window (``frame``), what is short and why (``findings``), the
+    counts each group was judged on (``judged``: since its subscription when that came inside the
+    window; pattern-bounded groups left out; what the heatmap shows), failed targets."""
 
     frame: pd.DataFrame
     findings: pd.DataFrame
+    judged: pd.DataFrame
     window: Window
     errors: pd.DataFrame
     threshold: float = DEFAULT_THRESHOLD
@@ -484,6 +487,34 @@ def recount_since_subscribed(
 # -- the whole run --------------------------------------------------------------------------------
 
 
+def judged_frame(
+    frame: pd.DataFrame,
+    rebased: dict[tuple[str, str, str], tuple[int, int]],
+    bounded: set[tuple[str, str, str]],
+) -> pd.DataFrame:
+    """The counts each group was judged on: the window's, or those since its subscription
+    (``basis``); groups whose count is only an upper bound (filter pattern) are left out."""
+    rows = []
+    for row in frame.itertuples(index=False):
+        key = (row.account_id, row.region, row.log_group)
+        if key in bounded:
+            continue
+        cw, lz = rebased.get(key, (row.cloudwatch_events, row.logzio_events))
+        rows.append(
+            {
+                "account_id": row.account_id,
+                "region": row.region,
+                "log_group": row.log_group,
+                "cloudwatch_events": cw,
+                "logzio_events": lz,
+                "ratio": lz / cw if cw else None,
+                "basis": "since subscribed" if key in rebased else "window",
+            }
+        )
+    schema = {**RECONCILE_SCHEMA, "basis": "string"}
+    return pd.DataFrame(rows, columns=list(schema)).astype(schema)
+
+
 def _recheck(
     fleet: Fleet,
     search: SearchClient,
@@ -491,8 +522,13 @@ def _recheck(
     span: Window,
     threshold: float,
     progress: bool | None,
-) -> tuple[list[tuple[Shipping, int, int, Window]], list[dict[str, Any]]]:
-    """Split low groups into short ones and ones subscribed inside the window that agree since."""
+) -> tuple[
+    list[tuple[Shipping, int, int, Window]],
+    list[dict[str, Any]],
+    dict[tuple[str, str, str], tuple[int, int]],
+]:
+    """Split low groups into short ones and ones subscribed inside the window that agree since;
+    also the counts since subscribing of every group subscribed inside the window."""
     by_target: dict[Target, list[tuple[Shipping, int, int]]] = {}
     for entry in candidates:
         by_target.setdefault(Target(entry[0].account_id, entry[0].region), []).append(entry)
@@ -504,6 +540,7 @@ def _recheck(
         progress=progress,
     )
     short, notes = [], []
+    rebased: dict[tuple[str, str, str], tuple[int, int]] = {}
     for target, entries in by_target.items():
         results = checked.values.get(target) or [(cw, lz, span, None) for _, cw, lz in entries]
         for (item, cw, lz), (cw_since, lz_since, since, created) in zip(
@@ -511,7 +548,9 @@ def _recheck(
         ):
             if created is None:
                 short.append((item, cw, lz, span))
-            elif cw_since and lz_since / cw_since < threshold:
+                continue
+            rebased[(item.account_id, item.region, item.log_group)] = (cw_since, lz_since)
+            if cw_since and lz_since / cw_since < threshold:
                 short.append((item, cw_since, lz_since, since))
             else:
                 notes.append(
@@ -527,7 +566,7 @@ def _recheck(
                         "`xaccount-ops backfill` ships the history before the subscription",
                     )
                 )
-    return short, notes
+    return short, notes, rebased
 
 
 def reconcile(
@@ -580,6 +619,7 @@ def reconcile(
     try:
         lines = logzio_counts(search, counted, span) if counted else {}
         rows, candidates, notes = [], [], []
+        bounded: set[tuple[str, str, str]] = set()
         for item in counted:
             cw = metrics.values[Target(item.account_id, item.region)][item.log_group]
             lz = lines.get((item.account_id, item.region, item.log_group), 0)
@@ -597,6 +637,7 @@ def reconcile(
             if ratio is None or ratio >= threshold:
                 continue
             if item.pattern:
+                bounded.add((item.account_id, item.region, item.log_group))
                 notes.append(
                     _finding(
                         item,
@@ -612,18 +653,20 @@ def reconcile(
                 )
             else:
                 candidates.append((item, cw, lz))
-        short, late = _recheck(fleet, search, candidates, span, threshold, progress)
+        short, late, rebased = _recheck(fleet, search, candidates, span, threshold, progress)
         notes.extend(late)
     finally:
         if own_search:
             search.close()
     frame = pd.DataFrame(rows, columns=list(RECONCILE_SCHEMA)).astype(RECONCILE_SCHEMA)
     frame = frame.sort_values(["account_id", "region", "log_group"], ignore_index=True)
+    judged = judged_frame(frame, rebased, bounded)
     findings = findings_frame([*explain(fleet, short, pipeline, span), *notes])
     all_errors = pd.concat([e for e in errors if not e.empty] or [errors_frame()])
     return ReconcileResult(
         frame=frame,
         findings=findings,
+        judged=judged,
         window=span,
         errors=all_errors.reset_index(drop=True),
         threshold=threshold,
