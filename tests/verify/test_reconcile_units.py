@@ -68,6 +68,7 @@ def test_count_query_counts_a_split_event_once_and_respects_the_bucket_limit() -
         (["verify", "--window", "1h"], "--window needs --reconcile"),
         (["verify", "--reconcile", "--threshold", "1.5"], "(0, 1]"),
         (["verify", "--reconcile", "--lag", "soon"], "not a window"),
+        (["verify", "--reconcile", "--window", "500d"], "455 days"),
     ],
 )
 def test_cli_usage_errors(

@@ -143,13 +143,17 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.verify import reconcile
-    from xaccount_ops.verify.reconcile import DEFAULT_LAG, DEFAULT_THRESHOLD, DEFAULT_WINDOW
+    from xaccount_ops.verify.reconcile import DEFAULT_LAG, DEFAULT_THRESHOLD, DEFAULT_WINDOW, align
 
+    window = args.window or DEFAULT_WINDOW
+    lag = args.lag if args.lag is not None else DEFAULT_LAG
+    try:
+        align(window, lag=lag)  # e.g. older than CloudWatch keeps: a usage error, said plainly
+    except ValueError as err:
+        print(f"xaccount-ops: {err}", file=sys.stderr)
+        return EXIT_USAGE
     result = reconcile(
-        ctx.fleet(),
-        window=args.window or DEFAULT_WINDOW,
-        lag=args.lag if args.lag is not None else DEFAULT_LAG,
-        threshold=args.threshold or DEFAULT_THRESHOLD,
+        ctx.fleet(), window=window, lag=lag, threshold=args.threshold or DEFAULT_THRESHOLD
     )
     ctx.emit(result.frame, args)
     print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
