@@ -25,7 +25,9 @@ regions = ""  # blank: every configured region
 timeout_s = 120  # how long to wait for the canaries
 prepare = True  # create or repair the canary group and its filter
 run = True  # send the canaries when the notebook runs (or press the button)
-export_dir = ""  # write canaries.csv and diagnosis.csv here; blank: don't
+export_dir = ""  # write canaries.csv, diagnosis.csv and reconcile*.csv here; blank: don't
+reconcile_window = "1h"  # how much traffic to reconcile: 30m, 6h, 2d (whole minutes)
+reconcile_lag = "5m"  # end the window this long ago (in-flight events); "0" counts up to now
 
 # %%
 from pathlib import Path
@@ -72,3 +74,34 @@ result.frame if result is not None else None
 
 # %%
 result.diagnosis if result is not None else None
+
+# %% [markdown]
+# ## Reconcile: did every event arrive?
+#
+# A canary proves a path works; this counts what went down it. For every log group our filter
+# subscribes, CloudWatch's `IncomingLogEvents` over the window against the lines Logz.io holds
+# for that owner, region and log group with an `@timestamp` in the same window (a split oversize
+# event counts once). The window is whole minutes and ends `reconcile_lag` ago, so events still
+# in flight are not counted short. A group below 0.999 is *short*, with the hop that most likely
+# lost its events; under a filter pattern CloudWatch's count is only an upper bound, and a group
+# subscribed inside the window is judged from its subscription on (its history is `backfill`'s
+# job). The heatmap shows the counts each group was judged on.
+
+# %%
+from xaccount_ops.verify import reconcile
+
+counts = reconcile(fleet, window=reconcile_window, lag=reconcile_lag)
+print(counts.summary())
+if export_dir:
+    counts.frame.to_csv(Path(export_dir) / "reconcile.csv", index=False)
+    counts.findings.to_csv(Path(export_dir) / "reconcile-findings.csv", index=False)
+plots.reconcile_ratio(counts.judged, counts.threshold)
+
+# %%
+counts.frame
+
+# %% [markdown]
+# Short groups and their likely hop (empty when every group agrees):
+
+# %%
+counts.findings

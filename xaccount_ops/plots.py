@@ -100,6 +100,26 @@ def latency(frame: pd.DataFrame) -> Plot:
     return _heatmap(table.astype("float"), title, "seconds", fmt="{:.1f}", cmap="viridis_r")
 
 
+def reconcile_ratio(frame: pd.DataFrame, threshold: float = 0.999) -> Plot:
+    """Logz.io/CloudWatch event ratio per account x region, summed over log groups: pass a
+    reconcile result's ``judged`` frame (the counts each group was judged on) or its ``frame``.
+    A grey ``no data`` cell had no events in CloudWatch."""
+    title = f"Delivered / received events (short below {threshold:g})"
+    if frame.empty:
+        return _empty(title, "no shipping log groups")
+    totals = frame.groupby(["account_id", "region"], observed=True)[
+        ["cloudwatch_events", "logzio_events"]
+    ].sum()
+    received = totals["cloudwatch_events"].astype("float")
+    totals["ratio"] = totals["logzio_events"].astype("float") / received.where(received > 0)
+    table = totals["ratio"].unstack("region").astype("float")
+    # Red below the threshold, green at 1: the colour scale starts well under the threshold.
+    low = min(0.9, float(table.min().min()) if table.notna().any().any() else 0.9)
+    return _heatmap(
+        table, title, "ratio", fmt="{:.3f}", cmap="RdYlGn", vmin=low, vmax=1.0, missing="no data"
+    )
+
+
 def _heatmap(
     table: pd.DataFrame,
     title: str,
@@ -109,6 +129,7 @@ def _heatmap(
     cmap: str,
     vmin: float | None = None,
     vmax: float | None = None,
+    missing: str = "miss",
 ) -> Plot:
     fig = Figure(figsize=(1.8 + 1.6 * len(table.columns), 1.2 + 0.5 * len(table.index)))
     ax = fig.subplots()
@@ -119,8 +140,8 @@ def _heatmap(
         for col, region in enumerate(table.columns):
             value = table.loc[account, region]
             if pd.isna(value):
-                ax.add_patch(_miss_patch(col, row))
-                ax.text(col, row, "miss", ha="center", va="center", color="white", weight="bold")
+                ax.add_patch(_miss_patch(col, row, "#c0392b" if missing == "miss" else "#7f8c8d"))
+                ax.text(col, row, missing, ha="center", va="center", color="white", weight="bold")
             else:
                 r, g, b, _ = image.cmap(image.norm(value))
                 ink = "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black"
@@ -130,7 +151,7 @@ def _heatmap(
     return Plot(fig)
 
 
-def _miss_patch(col: int, row: int):
+def _miss_patch(col: int, row: int, color: str = "#c0392b"):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((col - 0.5, row - 0.5), 1, 1, color="#c0392b")
+    return Rectangle((col - 0.5, row - 0.5), 1, 1, color=color)

@@ -144,7 +144,9 @@ def test_summary_counts_bytes_and_coverage() -> None:
 def test_daily_volume_from_incoming_bytes(make_fleet, new_account, moto_endpoint: str) -> None:
     account = new_account()
     fleet = make_fleet(moto_endpoint, accounts=[account], regions=("us-east-1",))
-    _populate(fleet, account, "us-east-1", 2)
+    # /app/000 receives an event: once moto_ext is installed in this process (it is process-wide),
+    # its IncomingBytes are real ones; the volumes below go to groups that receive none.
+    _populate(fleet, account, "us-east-1", 3)
     cloudwatch = fleet.client("cloudwatch", account, "us-east-1")
     now = datetime.now(UTC)
     for hours_ago, value in ((1, 1000.0), (5, 2500.0), (30, 99999.0)):  # the last is too old
@@ -153,7 +155,7 @@ def test_daily_volume_from_incoming_bytes(make_fleet, new_account, moto_endpoint
             MetricData=[
                 {
                     "MetricName": "IncomingBytes",
-                    "Dimensions": [{"Name": "LogGroupName", "Value": "/app/000"}],
+                    "Dimensions": [{"Name": "LogGroupName", "Value": "/app/001"}],
                     "Timestamp": now - timedelta(hours=hours_ago),
                     "Value": value,
                     "Unit": "Bytes",
@@ -164,6 +166,6 @@ def test_daily_volume_from_incoming_bytes(make_fleet, new_account, moto_endpoint
 
     volume = inventory.daily_volume(fleet, frame, progress=False).set_index("log_group")
 
-    assert volume.loc["/app/000", "incoming_bytes_24h"] == 3500
-    assert pd.isna(volume.loc["/app/001", "incoming_bytes_24h"])
+    assert volume.loc["/app/001", "incoming_bytes_24h"] == 3500
+    assert pd.isna(volume.loc["/app/002", "incoming_bytes_24h"])
     assert str(volume.dtypes["incoming_bytes_24h"]) == "Int64"

@@ -340,6 +340,30 @@ def test_terms_aggregation_and_post_filter(loaded: Any) -> None:
     assert result["hits"]["total"] == 2
 
 
+def test_nested_terms_aggregations(loaded: Any) -> None:
+    """owner > region > logGroup.keyword, as ``verify --reconcile`` asks (ES 6.8 sub-aggs)."""
+    body = {
+        "query": {"term": {"owner": "111111111111"}},
+        "size": 0,
+        "aggs": {
+            "region": {
+                "terms": {"field": "region", "size": 10},
+                "aggs": {"group": {"terms": {"field": "logGroup.keyword", "size": 1000}}},
+            }
+        },
+    }
+
+    result = loaded.search(body).json()
+
+    assert result["hits"]["hits"] == []
+    regions = {b["key"]: b for b in result["aggregations"]["region"]["buckets"]}
+    assert set(regions) == {"eu-west-1", "us-east-1"}
+    assert regions["eu-west-1"]["group"]["buckets"] == [
+        {"key": "/aws/lambda/orders", "doc_count": 1}
+    ]
+    assert regions["us-east-1"]["group"]["buckets"] == [{"key": "/aws/ecs/cart", "doc_count": 1}]
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
@@ -350,6 +374,17 @@ def test_terms_aggregation_and_post_filter(loaded: Any) -> None:
         ({"query": {"query_string": {"query": '"unbalanced'}}}, "unbalanced"),
         ({"query": {"match_all": {}}, "sort": [{"status": "sideways"}]}, "sideways"),
         ({"query": {"match_all": {}}, "aggs": {"x": {"avg": {"field": "status"}}}}, "terms"),
+        (
+            {"query": {"match_all": {}}, "aggs": {"x": {"terms": {"field": "a", "size": 1001}}}},
+            "1..1000",
+        ),
+        (
+            {
+                "query": {"match_all": {}},
+                "aggs": {"x": {"terms": {"field": "a", "order": {"_key": "asc"}}}},
+            },
+            "order",
+        ),
     ],
 )
 def test_unsupported_or_invalid_search_is_400_naming_it(

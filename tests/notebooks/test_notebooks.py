@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient.exceptions import CellExecutionError
 
@@ -76,7 +77,16 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
         ("02-attach-senders", {**common, "apply": True}),
         ("03-update-accounts", {**common, "accounts": "999999999999"}),
         ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
-        ("05-verify-delivery", {**common, "timeout_s": 60, "export_dir": str(tmp_path / "export")}),
+        (
+            "05-verify-delivery",
+            {
+                **common,
+                "timeout_s": 60,
+                "export_dir": str(tmp_path / "export"),
+                "reconcile_window": "15m",
+                "reconcile_lag": "0",
+            },
+        ),
         ("07-backfill", {**common, "since": "1d", "ship": True}),
     ]
     executed = {}
@@ -98,6 +108,11 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert "recommended KinesisStreamMode=" in executed["04-audit-log-groups"]
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+    # Reconcile (lag 0: the canaries just found count): every canary group agrees.
+    counted = pd.read_csv(tmp_path / "export" / "reconcile.csv", dtype={"account_id": str})
+    canaries = counted[counted["log_group"] == fleet.config.verify.canary_log_group]
+    assert len(canaries) == targets, counted.to_dict("records")
+    assert (canaries["ratio"] == 1.0).all(), canaries.to_dict("records")
     # The seed's events predate 02's filters: the dry run finds them, the run ships them all.
     backfilled = executed["07-backfill"]
     assert "dry run, nothing shipped" in backfilled and "; 0 failed" in backfilled

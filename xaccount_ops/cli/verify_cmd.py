@@ -2,7 +2,10 @@
 
 ``verify`` sends a canary down every (account, region) path and waits for it in Logz.io: exit 0
 only if every path delivered, 1 otherwise, with the diagnosis of the misses on stderr (stdout
-keeps the one result document, whatever --format). ``health`` grades the pipeline's metrics over
+keeps the one result document, whatever --format). ``verify --reconcile`` compares, per shipping
+log group, CloudWatch's IncomingLogEvents with the lines Logz.io holds over a window: the table on
+stdout, the short groups and their likely hop on stderr, exit 1 when any group is short (or a
+target could not be counted). ``health`` grades the pipeline's metrics over
 a window: exit 1 when any metric fails.
 """
 
@@ -28,6 +31,24 @@ def parse_window(text: str) -> timedelta:
             f"{text!r} is not a window; use e.g. 30m, 6h or 2d (a bare number is minutes)"
         )
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def _lag(text: str) -> timedelta:
+    """Like a window, but 0 is allowed (count up to now, in-flight events included)."""
+    match = _WINDOW_RE.match(text)
+    if match and float(match.group(1)) == 0:
+        return timedelta(0)
+    return parse_window(text)
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a ratio in (0, 1], e.g. 0.999")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -57,6 +78,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="check the paths as they are: do not create or (re)subscribe the canary log group",
     )
+    group = parser.add_argument_group(
+        "reconcile", "compare CloudWatch's event counts with Logz.io's instead of sending canaries"
+    )
+    group.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="per shipping log group: IncomingLogEvents vs lines in Logz.io over --window",
+    )
+    group.add_argument(
+        "--window",
+        type=parse_window,
+        default=None,
+        help="how much to compare: 30m, 6h, 2d (default: 1h); whole minutes",
+    )
+    group.add_argument(
+        "--lag",
+        type=_lag,
+        default=None,
+        help="end the window this long ago, so in-flight events are not counted short "
+        "(default: 5m; 0 counts up to now)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=_ratio,
+        default=None,
+        help="a group is short below this Logz.io/CloudWatch ratio (default: 0.999)",
+    )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
 
@@ -74,6 +122,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_verify(args: argparse.Namespace, ctx: Context) -> int:
+    if args.reconcile:
+        return run_reconcile(args, ctx)
+    for flag in ("window", "lag", "threshold"):
+        if getattr(args, flag) is not None:
+            print(f"xaccount-ops: --{flag} needs --reconcile", file=sys.stderr)
+            return EXIT_USAGE
     from xaccount_ops.verify import verify
 
     result = verify(ctx.fleet(), timeout_s=args.timeout, prepare=args.prepare)
@@ -84,6 +138,31 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
     if not result.diagnosis.empty:
         print("\nWhere the missing paths break:", file=sys.stderr)
         sys.stderr.write(render(result.diagnosis, "table"))
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import reconcile
+    from xaccount_ops.verify.reconcile import DEFAULT_LAG, DEFAULT_THRESHOLD, DEFAULT_WINDOW, align
+
+    window = args.window or DEFAULT_WINDOW
+    lag = args.lag if args.lag is not None else DEFAULT_LAG
+    try:
+        align(window, lag=lag)  # e.g. older than CloudWatch keeps: a usage error, said plainly
+    except ValueError as err:
+        print(f"xaccount-ops: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    result = reconcile(
+        ctx.fleet(), window=window, lag=lag, threshold=args.threshold or DEFAULT_THRESHOLD
+    )
+    ctx.emit(result.frame, args)
+    print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
+    if not result.findings.empty:
+        print("\nFindings (short groups and their likely hop):", file=sys.stderr)
+        sys.stderr.write(render(result.findings, "table"))
+    if not result.errors.empty:
+        print("\nTargets that could not be counted:", file=sys.stderr)
+        sys.stderr.write(render(result.errors, "table"))
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 

@@ -6,7 +6,8 @@ ISO strings, epoch milliseconds and date math like ``now-15m`` or ``now-1d/d``),
 (must/filter/should/must_not, ``minimum_should_match``), ``query_string`` (``field:value``,
 ``field:"a phrase"``, bare terms over every string field, AND/OR/NOT, ``+``/``-``, parentheses,
 trailing ``*`` wildcards, ``default_operator``, ``default_field``/``fields``); plus ``from``,
-``size`` (at most 10,000), ``sort``, ``_source``, ``post_filter``, and a ``terms`` aggregation.
+``size`` (at most 10,000), ``sort``, ``_source``, ``post_filter``, and ``terms`` aggregations
+(nested up to three levels, bucket ``size`` at most 1,000, ``field.keyword`` accepted).
 Anything else is a 400 that names it: the emulator never ignores a part of a query silently.
 
 Text matching stands in for Elasticsearch's analysis: a string is lowercased and split on
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -712,7 +712,7 @@ class Search:
     size: int
     sort: list[tuple[str, bool]]  # (field, descending)
     source: Callable[[dict[str, Any]], dict[str, Any] | None]
-    aggs: dict[str, tuple[str, int]]  # name -> (field, size) of terms aggregations
+    aggs: dict[str, TermsAgg]  # named terms aggregations (possibly nested)
     hint: Hint | None = None  # for the store: a condition every hit's JSON text meets
 
 
@@ -864,27 +864,53 @@ def _unflatten(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
     return out
 
 
-def _parse_aggs(spec: Any) -> dict[str, tuple[str, int]]:
+@dataclass(frozen=True)
+class TermsAgg:
+    """A ``terms`` aggregation: the top ``size`` values of ``field``, each bucket with ``aggs``."""
+
+    field: str
+    size: int
+    aggs: dict[str, TermsAgg]
+
+
+MAX_AGG_DEPTH = 3  # owner > region > logGroup is the deepest this project asks for
+
+
+def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg]:
+    """Named ``terms`` aggregations, nested up to :data:`MAX_AGG_DEPTH` levels (ES 6.8 shape:
+    ``{"name": {"terms": {...}, "aggs": {...}}}``). Logz.io caps a bucket ``size`` at 1,000."""
     if spec is None:
         return {}
     if not isinstance(spec, dict):
         raise QueryError("aggs must be an object of named aggregations")
-    out: dict[str, tuple[str, int]] = {}
+    if depth > MAX_AGG_DEPTH:
+        raise QueryError(f"aggregations nest at most {MAX_AGG_DEPTH} levels in the emulator")
+    out: dict[str, TermsAgg] = {}
     for name, agg in spec.items():
-        if not isinstance(agg, dict) or set(agg) != {"terms"} or not isinstance(agg["terms"], dict):
+        if (
+            not isinstance(agg, dict)
+            or "terms" not in agg
+            or set(agg) - {"terms", "aggs", "aggregations"}
+            or not isinstance(agg["terms"], dict)
+        ):
             raise QueryError(
-                f"aggregation {name!r}: the emulator supports only a single-level terms "
-                'aggregation like {"terms": {"field": "owner", "size": 10}}'
+                f"aggregation {name!r}: the emulator supports only terms aggregations (optionally "
+                'with terms sub-aggregations) like {"terms": {"field": "owner", "size": 10}}'
             )
-        field = agg["terms"].get("field")
-        size = agg["terms"].get("size", 10)
+        terms = agg["terms"]
+        unknown = set(terms) - {"field", "size"}
+        if unknown:
+            raise QueryError(f"aggregation {name!r}: unsupported terms key(s) {sorted(unknown)}")
+        field = terms.get("field")
+        size = terms.get("size", 10)
         if not isinstance(field, str):
             raise QueryError(f"aggregation {name!r}: terms needs a field name")
         if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_AGG_BUCKETS:
             raise QueryError(
                 f"aggregation {name!r}: size must be 1..{MAX_AGG_BUCKETS}, got {size!r}"
             )
-        out[name] = (field, size)
+        sub = _parse_aggs(agg.get("aggs", agg.get("aggregations")), depth + 1)
+        out[name] = TermsAgg(field=field, size=size, aggs=sub)
     return out
 
 
@@ -906,7 +932,7 @@ def _sort_key(doc: Doc, field: str, descending: bool) -> tuple[int, int, Any]:
 def run(search: Search, docs: Iterable[Doc]) -> dict[str, Any]:
     """Evaluate over ``docs`` (already limited to the search's window); the response body."""
     matched = [doc for doc in docs if search.predicate(doc)]
-    aggregations = {name: _terms_agg(matched, f, n) for name, (f, n) in search.aggs.items()}
+    aggregations = {name: _terms_agg(matched, agg) for name, agg in search.aggs.items()}
     if search.post_filter is not None:
         matched = [doc for doc in matched if search.post_filter(doc)]
     for field, descending in reversed(search.sort):
@@ -943,16 +969,23 @@ def run(search: Search, docs: Iterable[Doc]) -> dict[str, Any]:
     return response
 
 
-def _terms_agg(docs: list[Doc], field: str, size: int) -> dict[str, Any]:
-    counts: Counter[Any] = Counter()
+def _terms_agg(docs: list[Doc], agg: TermsAgg) -> dict[str, Any]:
+    field = _keyword(agg.field)[0]  # "logGroup.keyword" aggregates the exact values of logGroup
+    members: dict[Any, list[Doc]] = {}
     for doc in docs:
         for value in {
             _text(v) if isinstance(v, dict | list) else v for v in values(doc.source, field)
         }:
-            counts[value] += 1
-    top = sorted(counts.items(), key=lambda kv: (-kv[1], _text(kv[0])))
+            members.setdefault(value, []).append(doc)
+    top = sorted(members.items(), key=lambda kv: (-len(kv[1]), _text(kv[0])))
+    buckets = []
+    for key, group in top[: agg.size]:
+        bucket: dict[str, Any] = {"key": key, "doc_count": len(group)}
+        for name, sub in agg.aggs.items():
+            bucket[name] = _terms_agg(group, sub)
+        buckets.append(bucket)
     return {
         "doc_count_error_upper_bound": 0,
-        "sum_other_doc_count": sum(n for _, n in top[size:]),
-        "buckets": [{"key": key, "doc_count": n} for key, n in top[:size]],
+        "sum_other_doc_count": sum(len(g) for _, g in top[agg.size :]),
+        "buckets": buckets,
     }

@@ -6,6 +6,7 @@ Each submodule patches one area and exposes an idempotent ``install()``:
   stream in the AWS payload shape), filter patterns, account-level subscription filter policies.
 - ``cfn``: CloudFormation ``AWS::Logs::Destination`` / ``AWS::Logs::SubscriptionFilter`` and
   change-set fixes.
+- ``metrics``: ``AWS/Logs`` ``IncomingLogEvents``/``IncomingBytes`` per log group, per minute.
 
 Call ``install()`` before the moto server handles its first request.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-_AREAS = ("logs", "cfn")
+_AREAS = ("logs", "cfn", "metrics")
 
 
 def install() -> None:

@@ -1,0 +1,303 @@
+"""``verify --reconcile`` on the local cloud: CloudWatch's IncomingLogEvents (published by
+moto_ext.metrics on every PutLogEvents) against the lines the Logz.io emulator holds, per group.
+
+The landing pipeline is this module's own (conftest.build_landing, a stack name of its own), so
+only the groups created here ship to its destinations. Events really travel: PutLogEvents ->
+destination -> Kinesis -> event source mapping emulator -> the shipper -> the listener. Tests run
+in file order; the second one adds a group that loses its events on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import types
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from xaccount_ops import plots
+from xaccount_ops.accounts import Fleet
+from xaccount_ops.cli import main
+from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.logzio import SearchClient
+from xaccount_ops.verify import reconcile
+from xaccount_ops.verify.reconcile import count_query
+
+DELIVERY_TIMEOUT_S = 90.0
+
+
+def admin_faults(url: str, method: str, body: dict[str, Any] | None = None) -> None:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{url}/__admin/faults",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status in (200, 201, 204)
+
+
+@pytest.fixture(scope="module")
+def world(
+    local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
+) -> Iterator[Any]:
+    from xaccount_ops.local import seed
+
+    local = load_config(local_cloud["config"])
+    stack = helpers.unique("rec")
+    regions = tuple(local_cloud["regions"])
+    senders = list(local_cloud["sending_accounts"])[:2]
+    path = helpers.write_config(
+        tmp_path_factory.mktemp("reconcile"),
+        endpoint=local_cloud["aws_endpoint"],
+        landing=local_cloud["landing_account"],
+        accounts=senders,
+        regions=regions,
+        stack=stack,
+        canary_group=f"/xaccount-ops/{stack}-canary",
+        api_url=local_cloud["api_url"],
+        listener_url=local_cloud["listener_url"],
+        api_token_file=local.logzio.api_token.name,
+        shipping_token_file=local.logzio.shipping_token.name,
+        role_name=seed.ROLE_NAME,
+    )
+    fleet = Fleet.from_config(load_config(path))
+    landing = helpers.build_landing(
+        lambda service, region: fleet.landing_client(service, region),
+        stack=stack,
+        landing_region=regions[0],
+        regions=regions,
+        sending_accounts=senders,
+        listener_url=local_cloud["listener_url"],
+        shipping_token=local_cloud["shipping_token"],
+    )
+    search = SearchClient.from_config(fleet.config)
+    # History: events a group received before our filter existed (test 3 subscribes it later).
+    history = f"/reconcile/{stack}/history"
+    logs = fleet.client("logs", senders[0], regions[1])
+    logs.create_log_group(logGroupName=history)
+    logs.create_log_stream(logGroupName=history, logStreamName="s")
+    logs.put_log_events(
+        logGroupName=history,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": f"old {i}"} for i in (1, 2)],
+    )
+    history_minute = int(time.time() // 60)
+    world = types.SimpleNamespace(
+        history_minute=history_minute,
+        fleet=fleet,
+        path=path,
+        landing=landing,
+        senders=senders,
+        regions=regions,
+        info=local_cloud,
+        stack=stack,
+        search=search,
+        groups={},
+    )
+    # Subscribed now, it loses events later: the minute a filter is created in is not judged.
+    subscribe(world, senders[1], regions[1], "lost")
+    world.lost_minute = int(time.time() // 60)
+    yield world
+    search.close()
+
+
+def subscribe(
+    world: Any, account: str, region: str, name: str, pattern: str = "", *, create: bool = True
+) -> str:
+    group = f"/reconcile/{world.stack}/{name}"
+    logs = world.fleet.client("logs", account, region)
+    if create:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_subscription_filter(
+        logGroupName=group,
+        filterName=filter_name(region),
+        filterPattern=pattern,
+        destinationArn=world.landing.destinations[region],
+    )
+    world.groups[name] = (account, region, group)
+    return group
+
+
+def put(world: Any, name: str, messages: list[str]) -> None:
+    account, region, group = world.groups[name]
+    now_ms = int(time.time() * 1000)
+    world.fleet.client("logs", account, region).put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(messages)],
+    )
+
+
+def lines(world: Any, name: str) -> int:
+    """Lines in the emulator for a group, counted with the job's own query (no time limit)."""
+    account, region, group = world.groups[name]
+    body = count_query(account, [group], [region], 0, int(time.time() * 1000) + 3_600_000)
+    buckets = world.search.search(body)["aggregations"]["region"]["buckets"]
+    return sum(g["doc_count"] for r in buckets for g in r["group"]["buckets"])
+
+
+def wait_for_lines(world: Any, expected: dict[str, int]) -> None:
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+    seen: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        seen = {name: lines(world, name) for name in expected}
+        if seen == expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"lines in Logz.io {seen}, expected {expected}")
+
+
+def wait_for_next_minute(minute: int) -> None:
+    deadline = time.monotonic() + 65
+    while int(time.time() // 60) <= minute:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+
+
+def ship_extra_part(world: Any, name: str) -> None:
+    """A second part of an already shipped event, straight to the listener: one event split in
+    two lines (``part`` 1 is the shipped line's role; part 2 must not count again)."""
+    group = world.groups[name][2]
+    source = world.search.hits(
+        {"query": {"bool": {"filter": [{"term": {"logGroup": group}}]}}, "size": 1}
+    )[0]
+    line = {**source, "part": 2, "parts": 2, "message": "second half"}
+    request = urllib.request.Request(
+        f"{world.info['listener_url']}/?token={world.info['shipping_token']}&type=test",
+        data=(json.dumps(line) + "\n").encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def run_cli(world: Any, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
+    code = main(
+        [
+            "--config",
+            str(world.path),
+            "verify",
+            "--reconcile",
+            "--window",
+            "15m",
+            "--lag",
+            "0",
+            "--format",
+            "json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_healthy_world_agrees(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = world.senders
+    r1, r2 = world.regions
+    subscribe(world, a, r1, "orders")
+    subscribe(world, a, r2, "payments")
+    subscribe(world, b, r1, "cart")
+    subscribe(world, b, r2, "errors-only", pattern="ERROR")
+    put(world, "orders", [f"order {i}" for i in range(5)])
+    put(world, "payments", [f"payment {i}" for i in range(3)])
+    put(world, "cart", [json.dumps({"level": "INFO", "n": i}) for i in range(4)])
+    put(world, "errors-only", ["ERROR one", "INFO two", "ERROR three", "INFO four"])
+    wait_for_lines(world, {"orders": 5, "payments": 3, "cart": 4, "errors-only": 2})
+    ship_extra_part(world, "orders")
+    assert lines(world, "orders") == 5  # the query counts the split event once
+
+    code, rows, err = run_cli(world, capsys)
+
+    assert code == 0, err
+    assert list(rows[0]) == [
+        "account_id",
+        "region",
+        "log_group",
+        "cloudwatch_events",
+        "logzio_events",
+        "ratio",
+    ]
+    by_group = {r["log_group"].rsplit("/", 1)[-1]: r for r in rows}
+    assert set(by_group) == {"orders", "payments", "cart", "errors-only", "lost"}
+    assert (by_group["lost"]["cloudwatch_events"], by_group["lost"]["ratio"]) == (0, None)
+    for name, count in (("orders", 5), ("payments", 3), ("cart", 4)):
+        assert by_group[name]["cloudwatch_events"] == count, by_group[name]
+        assert by_group[name]["logzio_events"] == count
+        assert by_group[name]["ratio"] == 1.0
+    # The pattern ships 2 of 4: CloudWatch's count is an upper bound, reported, not short.
+    assert (by_group["errors-only"]["cloudwatch_events"], by_group["errors-only"]["ratio"]) == (
+        4,
+        0.5,
+    )
+    assert "0 short" in err and "upper bound" in err
+
+
+def test_lost_events_show_as_short(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    group = world.groups["lost"][2]
+    wait_for_next_minute(world.lost_minute)
+    # The listener refuses (401) every bulk request carrying this group's lines; the mapping
+    # gives up after its retries (MaximumRetryAttempts 2) and nothing replays them.
+    admin_faults(world.info["listener_url"], "POST", {"status": 401, "count": 1000, "match": group})
+    try:
+        put(world, "lost", [f"lost {i}" for i in range(3)])
+        sqs = world.fleet.landing_client("sqs", world.regions[0])
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=world.landing.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            if int(attributes["ApproximateNumberOfMessages"]):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the batch with the lost events never reached the failure queue")
+    finally:
+        admin_faults(world.info["listener_url"], "DELETE")
+    put(world, "orders", ["order 5"])  # the pipeline works again for everyone else
+    wait_for_lines(world, {"orders": 6, "lost": 0})
+
+    code, rows, err = run_cli(world, capsys)
+
+    assert code == 1, err
+    by_group = {r["log_group"].rsplit("/", 1)[-1]: r for r in rows}
+    assert (by_group["lost"]["cloudwatch_events"], by_group["lost"]["logzio_events"]) == (3, 0)
+    assert by_group["lost"]["ratio"] == 0.0
+    assert by_group["orders"]["ratio"] == 1.0
+    assert "1 short" in err and group in err
+
+    result = reconcile(world.fleet, window=timedelta(minutes=15), lag=timedelta(0), progress=False)
+    assert not result.ok
+    short = result.short
+    assert list(short["log_group"]) == [group]
+    assert str(short.iloc[0]["hop"]) in ("listener", "failure queue"), short.to_dict("records")
+
+
+def test_history_before_the_subscription_is_not_short(world: Any) -> None:
+    """Events received before our filter existed never ship by subscription: counted from the
+    filter's minute, the group agrees, and the finding points at backfill."""
+    wait_for_next_minute(world.history_minute)  # the filter must come a minute later
+    a, region = world.senders[0], world.regions[1]
+    group = subscribe(world, a, region, "history", create=False)
+    put(world, "history", ["new 1"])
+    wait_for_lines(world, {"history": 1})
+
+    result = reconcile(world.fleet, window="15m", lag="0", progress=False)
+
+    row = result.frame[result.frame["log_group"] == group].iloc[0]
+    assert (row["cloudwatch_events"], row["logzio_events"]) == (3, 1)
+    note = result.findings[result.findings["log_group"] == group].iloc[0]
+    assert (str(note["hop"]), bool(note["short"])) == ("filter", False)
+    assert "backfill" in note["fix"] and "created at" in note["problem"]
+    assert group not in set(result.short["log_group"])
+    judged = result.judged[result.judged["log_group"] == group].iloc[0]
+    assert judged["basis"] == "since subscribed"
+    assert judged["cloudwatch_events"] < 3  # the two events before the filter are not judged
+    # The pattern-bounded group is left out of what the heatmap shows.
+    assert not result.judged["log_group"].str.endswith("/errors-only").any()
+    assert plots.reconcile_ratio(result.judged, result.threshold).png()[:4] == b"\x89PNG"
