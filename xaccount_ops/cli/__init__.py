@@ -29,6 +29,7 @@ OPTIONAL_COMMANDS = (
     "xaccount_ops.cli.subscribe_cmd",
     "xaccount_ops.cli.inventory_cmd",
     "xaccount_ops.cli.verify_cmd",
+    "xaccount_ops.cli.replay_cmd",
 )
 
 
