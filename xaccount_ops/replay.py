@@ -19,7 +19,9 @@ the stream's retention, and this module can:
 
 A batch delivered by a replay is tagged ``xaccount-ops-replayed=<UTC time>`` and later replays
 skip it without sending (search can lag ingestion by minutes, so a lookup alone could miss what a
-replay just sent). Nothing is deleted unless ``delete=True``.
+replay just sent). Nothing is deleted unless ``delete=True``. The stack's notification queue
+(``<stack>-shipper-failures``: one S3 event per stored batch, which the depth alarm and ``health``
+watch) loses the messages of the batches now delivered, so its depth means "batches to replay".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import gzip
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,6 +296,7 @@ class ReplayResult:
 
     frame: pd.DataFrame
     dry_run: bool
+    acknowledged: int = 0  # notification-queue messages removed for delivered batches
 
     @property
     def ok(self) -> bool:
@@ -432,7 +436,11 @@ def replay(
         if own_search:
             search.close()
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    result = ReplayResult(frame, dry_run)
+    acknowledged = 0
+    done = {r["key"] for r in rows if r["status"] in DELIVERED}
+    if done and not dry_run and batches:
+        acknowledged = _acknowledge(fleet, batches[0].bucket, done)
+    result = ReplayResult(frame, dry_run, acknowledged)
     totals = result.totals()
     log.info(
         "replay%s: %d batches, %d events, %d sent, %d skipped as already in Logz.io, %d failed",
@@ -534,3 +542,53 @@ def _tag(s3: Any, batch: StoredBatch, when: str) -> None:
         Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]},
     )
     batch.tags, batch.replayed_at = tags, when
+
+
+def _acknowledge(fleet: Any, bucket: str, keys: set[str]) -> int:
+    """Delete the notification-queue messages of the delivered ``keys`` (and S3's test events);
+    leave every other message as it was. Best effort: a failure is logged, never raised."""
+    from xaccount_ops.verify.landing import _failure_queue
+
+    try:
+        url = _failure_queue(fleet, None)
+        if not url:
+            return 0
+        sqs = fleet.landing_client("sqs")
+        removed, seen = 0, set()
+        for _ in range(len(keys) // 10 + 20):  # bounded: other messages come back around
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            messages = [m for m in got.get("Messages", []) if m["MessageId"] not in seen]
+            if not messages:
+                break
+            for message in messages:
+                seen.add(message["MessageId"])
+                if _notifies_only(message.get("Body", ""), bucket, keys):
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    removed += 1
+                else:  # not ours to remove: visible again at once
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+        return removed
+    except Exception as err:
+        log.warning("could not clear the failure notifications of replayed batches: %s", err)
+        return 0
+
+
+def _notifies_only(body: str, bucket: str, keys: set[str]) -> bool:
+    """Whether a queue message is S3's test event or names only objects among ``keys``."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(doc, dict):
+        return False
+    if doc.get("Event") == "s3:TestEvent":
+        return True
+    named = set()
+    for record in doc.get("Records") or []:
+        s3 = (record or {}).get("s3") or {}
+        if (s3.get("bucket") or {}).get("name") != bucket:
+            return False
+        named.add(urllib.parse.unquote_plus(str((s3.get("object") or {}).get("key", ""))))
+    return bool(named) and named <= keys

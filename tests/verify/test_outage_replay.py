@@ -102,7 +102,27 @@ def world(
         Environment={"Variables": {**env["Environment"]["Variables"], **SHIPPER_TEST_ENV}},
     )
     bucket = f"{stack.lower()}-failure-store"
-    fleet.landing_client("s3").create_bucket(Bucket=bucket)
+    s3 = fleet.landing_client("s3")
+    s3.create_bucket(Bucket=bucket)
+    sqs = fleet.landing_client("sqs")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=landing.queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    # As cfn/main.yaml wires it: one message per stored batch in the stack's failure queue.
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": "aws/lambda/"}]}
+                    },
+                }
+            ]
+        },
+    )
     awslambda.create_event_source_mapping(
         EventSourceArn=landing.stream_arn,
         FunctionName=landing.function_name,
@@ -186,6 +206,14 @@ def cli(capsys: pytest.CaptureFixture[str], world: Any, *args: str) -> tuple[int
     return code, json.loads(out), err
 
 
+def queue_depth(world: Any) -> int:
+    attributes = world.fleet.landing_client("sqs").get_queue_attributes(
+        QueueUrl=world.landing.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
 def tags(world: Any) -> dict[str, dict[str, str]]:
     s3 = world.fleet.landing_client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=world.bucket).get("Contents", [])]
@@ -246,6 +274,7 @@ def test_outage_then_replay_delivers_every_event_exactly_once(
         assert process([record.kinesis], settings, token, 30).failed is None
         already = len(record.events)
 
+    assert queue_depth(world) >= 1  # the stack's alarm sees stored batches
     before = per_id(lines(world, group))
     assert sum(before.values()) == already + 5
     tags_before = tags(world)
@@ -270,6 +299,7 @@ def test_outage_then_replay_delivers_every_event_exactly_once(
     assert sorted(after) == sorted(ids + live), "lost events"
     assert set(after.values()) == {1}, "duplicates"
     assert all(replay_job.REPLAYED_TAG in t for t in tags(world).values())
+    assert queue_depth(world) == 0  # replayed batches no longer count as waiting
 
     # a second replay ships nothing
     code, rows, err = cli(capsys, world)
