@@ -34,6 +34,7 @@ def test_committed_notebooks_have_no_outputs() -> None:
         "03-update-accounts",
         "04-audit-log-groups",
         "05-verify-delivery",
+        "06-recover",
     }
     for path in paths:
         nb = nbformat.read(path, as_version=4)
@@ -77,6 +78,7 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
         ("03-update-accounts", {**common, "accounts": "999999999999"}),
         ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
         ("05-verify-delivery", {**common, "timeout_s": 60, "export_dir": str(tmp_path / "export")}),
+        ("06-recover", {**common, "replay": True, "dry_run": False}),
     ]
     executed = {}
     for name, parameters in runs:
@@ -96,6 +98,9 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert (tmp_path / "export" / "findings.csv").is_file()
     targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
     assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+    # Nothing failed on this pipeline: the stack's S3 store is found, empty, and delivered.
+    assert "0 batches in the failure store" in executed["06-recover"]
+    assert "the store is delivered" in executed["06-recover"]
 
     # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
     nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)
