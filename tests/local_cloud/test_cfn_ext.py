@@ -13,6 +13,7 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
@@ -258,6 +259,19 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
         QueueUrl=out["FailureQueueUrl"], AttributeNames=["Policy"]
     )["Attributes"]["Policy"]
     assert json.loads(queue_policy)["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    # A batch written where Lambda writes it gets through the TLS-only policy (the local cloud
+    # counts as secure transport) and notifies the stack's queue.
+    s3.put_object(Bucket=bucket, Key="aws/lambda/u/shardId-0/2026/01/01/x", Body=b"{}")
+    sqs = client(endpoint, "sqs")
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=out["FailureQueueUrl"], MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+    ]
+    # Keys come URL-encoded in S3 event notifications.
+    keys = [unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in b.get("Records", [])]
+    assert keys == ["aws/lambda/u/shardId-0/2026/01/01/x"]
     assert (mapping["BatchSize"], mapping["MaximumRetryAttempts"]) == (100, 10)
 
     # Alarms and the stream's mode/encryption, which plain moto drops.

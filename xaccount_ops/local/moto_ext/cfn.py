@@ -16,6 +16,10 @@
   LifecycleConfiguration and NotificationConfiguration (moto keeps only encryption and tags);
   ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy`` (skipped by moto) are put through
   moto's S3 and SQS backends, so the failure store and its notification queue deploy as in AWS.
+  moto evaluates a bucket policy statement whose Condition does not hold as a denial (AWS: the
+  statement does not apply), so the template's TLS-only Deny would refuse every request; here a
+  statement applies only when its conditions hold, with ``aws:SecureTransport`` true (the local
+  cloud is loopback-only and stands in for AWS's TLS endpoints).
 - Checked and left alone: moto 5.2.5 keeps every ``AWS::Lambda::EventSourceMapping`` property
   the templates set (FunctionResponseTypes, BisectBatchOnFunctionError, DestinationConfig,
   retries, record age; numbers as numbers), the SQS queue's retention/SSE, the log group's
@@ -525,11 +529,69 @@ def _apply_bucket_settings(bucket: Any, props: dict[str, Any]) -> None:
         )
 
 
+# Request context the local cloud's S3 requests carry for bucket policy conditions.
+LOCAL_REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """AWS's rule for a statement's Condition, for the operators the templates use (Bool,
+    String*/Arn* equality and wildcards): every operator and key must hold; a key the request
+    does not carry makes it false. moto's own evaluation accepts any Bool condition."""
+    import fnmatch
+
+    for operator, tests in condition.items():
+        for key, expected in (tests or {}).items():
+            wanted = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            actual = context.get(key)
+            if actual is None:
+                return False
+            op = operator.removesuffix("IfExists")
+            if op == "Bool":
+                ok = actual.lower() in (w.lower() for w in wanted)
+            elif op in ("StringEquals", "ArnEquals"):
+                ok = actual in wanted
+            elif op in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+            elif op == "StringNotEquals":
+                ok = actual not in wanted
+            else:
+                return False  # an operator not emulated: the statement is not applied
+            if not ok:
+                return False
+    return True
+
+
+def _bucket_permission(self: Any, action: str, resource: str) -> Any:
+    """moto's ``FakeBucket.get_permission``, with statements whose conditions do not hold left
+    out (AWS's evaluation) instead of read as denials."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = []
+    for statement in statements:
+        if statement.get("Condition"):
+            if not _condition_holds(statement["Condition"], LOCAL_REQUEST_CONTEXT):
+                continue
+            statement = {k: v for k, v in statement.items() if k != "Condition"}
+        kept.append(statement)
+    if not kept:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+        action, resource
+    )
+
+
 def _patch_s3_bucket() -> None:
     from moto.s3.models import FakeBucket
 
     if getattr(FakeBucket.create_from_cloudformation_json, _MARK, False):
         return
+    FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
     create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
     update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
