@@ -325,3 +325,82 @@ def test_delete_removes_only_delivered_objects(
     code, rows, err = cli(capsys, world, "--delete")
     assert code == 0, err
     assert tags(world) == {}
+
+
+def test_template_stack_outage_lands_in_its_store_and_replays_once(
+    local_cloud: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    helpers: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same outage on the stack cfn/main.yaml deploys: its S3 store (KMS, TLS-only policy)
+    receives the batches, its queue one message per batch, and replay empties the queue."""
+    from xaccount_ops import stacks
+    from xaccount_ops.local import seed
+
+    local = load_config(local_cloud["config"])
+    stack = helpers.unique("rpt")
+    region = local_cloud["regions"][0]
+    sender = local_cloud["sending_accounts"][1]
+    path = helpers.write_config(
+        tmp_path_factory.mktemp("replay-template"),
+        endpoint=local_cloud["aws_endpoint"],
+        landing=local_cloud["landing_account"],
+        accounts=[sender],
+        regions=[region],
+        stack=stack,
+        canary_group=f"/xaccount-ops/{stack}-canary",
+        api_url=local_cloud["api_url"],
+        listener_url=local_cloud["listener_url"],
+        api_token_file=local.logzio.api_token.name,
+        shipping_token_file=local.logzio.shipping_token.name,
+        role_name=seed.ROLE_NAME,
+    )
+    with path.open("a") as config:  # test-sized retries, through the template's parameters
+        config.write(
+            '\n[stack]\nparameters = { MaximumRetryAttempts = "1", '
+            'MaximumBatchingWindowInSeconds = "0" }\n'
+        )
+    fleet = Fleet.from_config(load_config(path))
+    deployed = stacks.deploy(include_speedups=False, destinations=False, fleet=fleet)
+    assert deployed.ok, deployed.frame().to_string()
+    outputs = stacks.describe_stack(fleet.landing_client("cloudformation"), stack)["Outputs"]
+    out = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    awslambda = fleet.landing_client("lambda")
+    function = out["ShipperFunctionName"]
+    env = awslambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    awslambda.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {**env, **SHIPPER_TEST_ENV}}
+    )
+    world = types.SimpleNamespace(
+        fleet=fleet,
+        path=path,
+        stack=stack,
+        region=region,
+        sender=sender,
+        bucket=out["FailureStoreBucket"],
+        landing=types.SimpleNamespace(
+            destinations={region: out["LogzioCrossAccountDestinationARN"]},
+            queue_url=out["FailureQueueUrl"],
+        ),
+        listener=local_cloud["listener_url"],
+        search=SearchClient.from_config(fleet.config),
+    )
+    logs, group = log_group(world, "template-401")
+    faults(world.listener, "POST", {"status": 401, "count": 10_000, "match": group})
+    try:
+        put_events(logs, group, "outage", count=10, calls=2)
+        wait_for(lambda: len(stored_ids(world, group)) == 20, 90, "20 events in the stack's store")
+    finally:
+        faults(world.listener, "DELETE")
+    wait_for(lambda: queue_depth(world) >= 1, 30, "the store's notification in the queue")
+    ids = stored_ids(world, group)
+
+    code, rows, err = cli(capsys, world)
+    assert code == 0, err
+    assert sum(r["sent"] for r in rows) == 20
+    found = per_id(lines(world, group))
+    assert sorted(found) == sorted(ids) and set(found.values()) == {1}
+    assert queue_depth(world) == 0
+    world.search.close()
+    print("\n[template 401] sent=20 in_store=20 replayed=20 skipped_present=0 duplicates=0 lost=0")
