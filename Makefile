@@ -6,7 +6,7 @@ EXTRAS := local,notebooks,dev,speed
 # checkov lives in its own venv: it pins boto3==1.35.49 and packaging<24, which would downgrade
 # the project's boto3 (its botocore lacks newer Logs parameters) and break pytest 9.
 CHECKOV_VERSION := 3.3.30
-CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: install test lint demo lab bench clean
