@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from xaccount_ops.cli.context import Context, add_output_arguments, render
 from xaccount_ops.cli.verify_cmd import parse_window
 
 EXIT_OK, EXIT_FAILURE = 0, 1
+SETTLE_S = 120  # below this age, a batch's partial deliveries may not be searchable yet
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,6 +57,16 @@ def run_replay(args: argparse.Namespace, ctx: Context) -> int:
     )
     if not stored.empty:
         sys.stderr.write(render(stored, "table"))
+    newest = max((b.stored_at for b in batches), default=None)
+    if newest is not None and not any(b.replayed_at for b in batches if b.stored_at == newest):
+        age_s = (datetime.now(UTC) - newest).total_seconds()
+        if age_s < SETTLE_S:
+            print(
+                f"xaccount-ops: note: the newest batch was stored {age_s:.0f} s ago; Logz.io "
+                "indexes with a delay, so lines delivered just before the failure may not be "
+                "searchable yet (they would be sent again). Waiting a few minutes is safer.",
+                file=sys.stderr,
+            )
     result = replay.replay(
         fleet, dry_run=args.dry_run, delete=args.delete, progress=None, batches=batches
     )
