@@ -412,11 +412,16 @@ def replay(
                     elif batch.replayed_at:
                         row.update(status="already replayed", replayed_at=batch.replayed_at)
                     else:
-                        if not dry_run and token is None:
+                        if not dry_run and settings is None:
+                            # Once per run; a shipper ConfigError here stops the run (it would
+                            # fail every batch the same way).
                             token = fleet.config.logzio.shipping_token.resolve(
                                 lambda s: fleet.landing_client(s)
                             )
-                            settings = shipper_settings(fleet, token)
+                            try:
+                                settings = shipper_settings(fleet, token)
+                            except ValueError as err:
+                                raise ConfigError("shipper settings", str(err)) from None
                         _replay_one(batch, row, search, settings, token, dry_run, budget_s, process)
                         if row["status"] in DELIVERED and not dry_run:
                             row["replayed_at"] = _now_tag()
