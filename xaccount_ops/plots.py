@@ -155,3 +155,19 @@ def _miss_patch(col: int, row: int, color: str = "#c0392b"):
     from matplotlib.patches import Rectangle
 
     return Rectangle((col - 0.5, row - 0.5), 1, 1, color=color)
+
+
+def store_per_hour(frame: pd.DataFrame) -> Plot:
+    """Events in the failure store per hour of their timestamp (``replay.per_hour``)."""
+    title = "Failure store: events per hour"
+    if frame.empty:
+        return _empty(title, "the failure store is empty")
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    hours = pd.to_datetime(frame["hour"], utc=True)
+    ax.bar(hours, frame["events"].astype("float"), width=1 / 24 * 0.9, align="edge")
+    ax.set_ylabel("events")
+    ax.set_xlabel("hour (UTC)")
+    ax.set_title(title)
+    fig.autofmt_xdate()
+    return Plot(fig)

@@ -13,6 +13,7 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
@@ -241,7 +242,36 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
     )["EventSourceMappings"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BisectBatchOnFunctionError"] is True
-    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == out["FailureQueueArn"]
+    bucket = out["FailureStoreBucket"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == f"arn:aws:s3:::{bucket}"
+
+    # The failure store as AWS would hold it (moto alone keeps only encryption and tags).
+    s3 = client(endpoint, "s3")
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert set(block.values()) == {True}
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Expiration"]["Days"] == 14
+    (deny,) = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (notify,) = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    assert notify["QueueArn"] == out["FailureQueueArn"]
+    queue_policy = client(endpoint, "sqs").get_queue_attributes(
+        QueueUrl=out["FailureQueueUrl"], AttributeNames=["Policy"]
+    )["Attributes"]["Policy"]
+    assert json.loads(queue_policy)["Statement"][0]["Principal"] == {"Service": "s3.amazonaws.com"}
+    # A batch written where Lambda writes it gets through the TLS-only policy (the local cloud
+    # counts as secure transport) and notifies the stack's queue.
+    s3.put_object(Bucket=bucket, Key="aws/lambda/u/shardId-0/2026/01/01/x", Body=b"{}")
+    sqs = client(endpoint, "sqs")
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=out["FailureQueueUrl"], MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+    ]
+    # Keys come URL-encoded in S3 event notifications.
+    keys = [unquote_plus(r["s3"]["object"]["key"]) for b in bodies for r in b.get("Records", [])]
+    assert keys == ["aws/lambda/u/shardId-0/2026/01/01/x"]
     assert (mapping["BatchSize"], mapping["MaximumRetryAttempts"]) == (100, 10)
 
     # Alarms and the stream's mode/encryption, which plain moto drops.

@@ -314,6 +314,51 @@ def test_retries_exhausted_sends_aws_failure_record(
     assert any("ValueError: scripted failure" in e["message"] for e in events)
 
 
+def test_retries_exhausted_to_s3_writes_the_payload_at_aws_key_layout(
+    esm: EsmEmulator, aws: Any, tmp_path: Path
+) -> None:
+    """AWS: an S3 on-failure destination gets the SQS record's fields plus ``payload``, the
+    invocation event as an escaped JSON string, under ``aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/
+    YYYY-MM-DDTHH.MM.SS-<uuid>`` (Lambda Developer Guide, kinesis-on-failure-destination)."""
+    import re
+
+    s = Setup(aws, tmp_path, env={"ALWAYS_FAIL": "1"})
+    bucket = f"{s.name}-store"
+    aws("s3").create_bucket(Bucket=bucket)
+    seqs = s.put("s0", "s1", "s2")
+    mapping = s.map(
+        MaximumRetryAttempts=1,
+        BisectBatchOnFunctionError=False,
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}},
+    )
+    listed = wait_for(
+        lambda: aws("s3").list_objects_v2(Bucket=bucket).get("Contents"), what="a stored batch"
+    )
+    (obj,) = listed
+    assert re.fullmatch(
+        rf"aws/lambda/{mapping}/shardId-000000000000/\d{{4}}/\d\d/\d\d/"
+        r"\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d-[0-9a-f-]{36}",
+        obj["Key"],
+    ), obj["Key"]
+    body = json.loads(aws("s3").get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+    assert set(body) == {
+        "requestContext",
+        "responseContext",
+        "version",
+        "timestamp",
+        "KinesisBatchInfo",
+        "payload",
+    }
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert body["KinesisBatchInfo"]["batchSize"] == 3
+    assert isinstance(body["payload"], str)  # escaped JSON, as AWS writes it
+    records = json.loads(body["payload"])["Records"]
+    assert [r["kinesis"]["sequenceNumber"] for r in records] == seqs
+    assert [base64.b64decode(r["kinesis"]["data"]).decode() for r in records] == ["s0", "s1", "s2"]
+    assert records[0]["eventSourceARN"] == s.stream_arn
+    assert records[0]["invokeIdentityArn"] == s.role
+
+
 def test_put_to_invocation_latency_is_under_two_seconds(
     esm: EsmEmulator, aws: Any, tmp_path: Path
 ) -> None:

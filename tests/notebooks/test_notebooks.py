@@ -35,6 +35,7 @@ def test_committed_notebooks_have_no_outputs() -> None:
         "03-update-accounts",
         "04-audit-log-groups",
         "05-verify-delivery",
+        "06-recover",
     }
     for path in paths:
         nb = nbformat.read(path, as_version=4)
@@ -87,6 +88,7 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
                 "reconcile_lag": "0",
             },
         ),
+        ("06-recover", {**common, "replay": True, "dry_run": False}),
         ("07-backfill", {**common, "since": "1d", "ship": True}),
     ]
     executed = {}
@@ -117,6 +119,9 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     backfilled = executed["07-backfill"]
     assert "dry run, nothing shipped" in backfilled and "; 0 failed" in backfilled
     assert ": 0 event(s) shipped" not in backfilled and "event(s) shipped" in backfilled
+    # Nothing failed on this pipeline: the stack's S3 store is found, empty, and delivered.
+    assert "0 batches in the failure store" in executed["06-recover"]
+    assert "the store is delivered" in executed["06-recover"]
 
     # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
     nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)

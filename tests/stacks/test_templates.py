@@ -47,7 +47,7 @@ def test_event_source_mapping_cannot_block_a_shard() -> None:
     assert props["MaximumRecordAgeInSeconds"] == {"Ref": "MaximumRecordAgeInSeconds"}
     assert props["BatchSize"] == {"Ref": "KinesisStreamBatchSize"}
     assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["FailureQueue", "Arn"]
+        "Fn::GetAtt": ["FailureStore", "Arn"]
     }
     params = main["Parameters"]
     # Finite defaults (AWS's own default, -1, retries forever: the seed's problem).
@@ -55,6 +55,34 @@ def test_event_source_mapping_cannot_block_a_shard() -> None:
     assert 60 <= int(params["MaximumRecordAgeInSeconds"]["Default"]) <= 604800
     assert params["StartingPosition"]["Default"] == "TRIM_HORIZON"
     assert params["KinesisStreamBatchSize"]["Default"] == 100
+
+
+def test_failure_store_is_private_encrypted_tls_only_and_expires() -> None:
+    """The S3 on-failure destination keeps the batches' records (AWS: an S3 destination gets the
+    whole invocation record; SQS/SNS get metadata only)."""
+    main = load("main.yaml")
+    bucket = main["Resources"]["FailureStore"]["Properties"]
+    sse = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "FailureRetentionDays"}
+    assert main["Parameters"]["FailureRetentionDays"]["Default"] == 14
+    (deny,) = main["Resources"]["FailureStorePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The function's role: exactly what Lambda needs to write there.
+    statements = main["Resources"]["ShipperRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    (store,) = [s for s in statements if s["Sid"] == "FailureStore"]
+    assert sorted(store["Action"]) == ["s3:ListBucket", "s3:PutObject"]
+    assert store["Resource"][0] == {"Fn::GetAtt": ["FailureStore", "Arn"]}
+    assert not [s for s in statements if str(s.get("Action", "")).startswith("sqs:")]
+    # Each checkov skip says why.
+    for resource in main["Resources"].values():
+        for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", []):
+            assert skip["id"].startswith("CKV_") and len(skip["comment"]) > 20
 
 
 def test_logs_role_trust_is_limited_to_sources() -> None:
@@ -145,6 +173,7 @@ def test_seed_names_are_kept() -> None:
         "ShipperFunctionName",
         "FailureQueueUrl",
         "FailureQueueArn",
+        "FailureStoreBucket",
     ):
         assert name in main["Outputs"]
     assert {"LogzioCrossAccountDestinationARN", "LogzioCrossAccountDestinationName"} <= set(

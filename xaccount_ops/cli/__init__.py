@@ -31,6 +31,7 @@ OPTIONAL_COMMANDS = (
     "xaccount_ops.cli.estimate_cmd",
     "xaccount_ops.cli.verify_cmd",
     "xaccount_ops.cli.backfill_cmd",
+    "xaccount_ops.cli.replay_cmd",
 )
 
 

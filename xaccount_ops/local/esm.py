@@ -21,12 +21,14 @@ pollers do, over HTTP against the moto server:
   sequence number and retries from there; a function error (exception, timeout, crash) fails the
   whole batch, bisected when ``BisectBatchOnFunctionError``; after ``MaximumRetryAttempts``
   (-1 is capped at :data:`INFINITE_RETRY_CAP`) or ``MaximumRecordAgeInSeconds`` the AWS
-  on-failure record goes to ``DestinationConfig.OnFailure`` (SQS) and the batch is skipped;
+  on-failure record goes to ``DestinationConfig.OnFailure`` and the batch is skipped: to an SQS
+  queue the metadata only, to an S3 bucket (``arn:aws:s3:::name``) the metadata plus the whole
+  invocation event as ``payload``, at AWS's key layout (see :func:`failure_object_key`);
 - the child's output goes to ``/aws/lambda/<function>`` (stream ``YYYY/MM/DD/[$LATEST]<hex>``,
   with START/END/REPORT lines), and Invocations/Errors/Duration/IteratorAge to ``AWS/Lambda``.
 
 Not emulated: ParallelizationFactor > 1 (one batch per shard at a time), FilterCriteria,
-tumbling windows, SNS/S3 on-failure destinations, enhanced fan-out consumers, reserved concurrency.
+tumbling windows, SNS on-failure destinations, enhanced fan-out consumers, reserved concurrency.
 
 moto 5.2.5 keeps every mapping property (FunctionResponseTypes, BisectBatchOnFunctionError,
 DestinationConfig, MaximumRetryAttempts...) through the API, so mappings are read over HTTP.
@@ -1045,8 +1047,15 @@ class ShardPoller:
         )
         if cfg.on_failure:
             message = failure_record(cfg, self.shard_id, records, condition, attempts, outcome)
+            if is_s3_destination(cfg.on_failure):
+                # S3 destinations get the whole invocation event too (an escaped JSON string).
+                role = ""
+                with contextlib.suppress(InvokeError):
+                    role = self._emu._functions.spec(cfg.function_arn).role
+                event = {"Records": [self._event_record(cfg, r, role) for r in records]}
+                message["payload"] = json.dumps(event, separators=(",", ":"))
             try:
-                self._emu._send_failure(cfg.on_failure, message)
+                self._emu._send_failure(cfg, self.shard_id, message)
             except Exception as err:
                 log.error(
                     "mapping %s: on-failure destination %s refused: %s",
@@ -1065,7 +1074,13 @@ def failure_record(
     attempts: int,
     outcome: _Outcome | None,
 ) -> dict[str, Any]:
-    """The JSON document Lambda sends to a stream mapping's on-failure destination."""
+    """The JSON document Lambda sends to a stream mapping's on-failure destination.
+
+    The shape is AWS's example invocation record (requestContext, responseContext, version,
+    timestamp, KinesisBatchInfo); for an S3 destination the caller adds ``payload``, "the original
+    invocation record as an escaped JSON string" (AWS Lambda Developer Guide, "Retain discarded
+    batch records for a Kinesis Data Streams event source", Example Amazon S3 invocation record).
+    """
     result = outcome.result if outcome else None
     response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
     if outcome is not None and outcome.function_error:
@@ -1261,10 +1276,42 @@ class EsmEmulator:
                 poller.stop()
             self._functions.close_lanes(f"{mapping_uuid}/")
 
-    def _send_failure(self, destination: str, message: dict[str, Any]) -> None:
+    def _send_failure(self, cfg: MappingConfig, shard_id: str, message: dict[str, Any]) -> None:
+        destination = cfg.on_failure
+        if is_s3_destination(destination):
+            # Lambda writes with the function's execution role: the mapping's own account.
+            bucket = destination.split(":", 5)[5].split("/", 1)[0]
+            s3 = self._aws.client(cfg.account, "s3", cfg.region)
+            s3.put_object(
+                Bucket=bucket,
+                Key=failure_object_key(cfg.uuid, shard_id),
+                Body=json.dumps(message).encode(),
+                ContentType="application/json",
+            )
+            return
         region, account, resource = _arn_parts(destination)
         if ":sqs:" not in destination:
-            raise InvokeError(f"only SQS on-failure destinations are emulated, not {destination}")
+            raise InvokeError(
+                f"only SQS and S3 on-failure destinations are emulated, not {destination}"
+            )
         sqs = self._aws.client(account, "sqs", region)
         url = sqs.get_queue_url(QueueName=resource, QueueOwnerAWSAccountId=account)["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
+
+def is_s3_destination(arn: str) -> bool:
+    return arn.startswith("arn:") and arn.split(":", 3)[2:3] == ["s3"]
+
+
+def failure_object_key(mapping_uuid: str, shard_id: str, when: float | None = None) -> str:
+    """Where Lambda puts a discarded batch in an S3 on-failure destination.
+
+    AWS Lambda Developer Guide, "Retain discarded batch records for a Kinesis Data Streams event
+    source", example S3 invocation record: ``aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/
+    YYYY-MM-DDTHH.MM.SS-<Random UUID>``.
+    """
+    moment = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.UTC)
+    return (
+        f"aws/lambda/{mapping_uuid}/{shard_id}/{moment:%Y/%m/%d}/"
+        f"{moment:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+    )

@@ -439,8 +439,8 @@ def shipper_problems(
             (
                 "failure queue",
                 f"{depth} batch(es) gave up after retries and sit in {pipeline.queue_name}",
-                "fix the cause (see the listener/shipper rows), then replay the records they "
-                "name; the queue holds metadata, not the log lines",
+                "fix the cause (see the listener/shipper rows), then run `xaccount-ops replay`: "
+                "the batches, with their records, are in the stack's S3 failure store",
             )
         )
     age = metric_sum(

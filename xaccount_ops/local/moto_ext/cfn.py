@@ -12,6 +12,14 @@
 - ``AWS::CloudWatch::Alarm`` (skipped by moto) through moto's CloudWatch backend;
   ``AWS::Kinesis::Stream`` keeps StreamModeDetails and StreamEncryption (moto drops both);
   stack resource listings leave out resources whose Condition is false (moto lists them empty).
+- ``AWS::S3::Bucket`` applies PublicAccessBlockConfiguration, OwnershipControls,
+  LifecycleConfiguration and NotificationConfiguration (moto keeps only encryption and tags);
+  ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy`` (skipped by moto) are put through
+  moto's S3 and SQS backends, so the failure store and its notification queue deploy as in AWS.
+  moto evaluates a bucket policy statement whose Condition does not hold as a denial (AWS: the
+  statement does not apply), so the template's TLS-only Deny would refuse every request; here a
+  statement applies only when its conditions hold, with ``aws:SecureTransport`` true (the local
+  cloud is loopback-only and stands in for AWS's TLS endpoints).
 - Checked and left alone: moto 5.2.5 keeps every ``AWS::Lambda::EventSourceMapping`` property
   the templates set (FunctionResponseTypes, BisectBatchOnFunctionError, DestinationConfig,
   retries, record age; numbers as numbers), the SQS queue's retention/SSE, the log group's
@@ -463,6 +471,287 @@ def _patch_kinesis_stream() -> None:
     Stream.update_from_cloudformation_json = classmethod(update_stream)  # type: ignore[assignment]
 
 
+# -- S3 bucket settings, bucket and queue policies ---------------------------------------------
+
+
+def _lifecycle_rules(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """CloudFormation's LifecycleConfiguration as the S3 API (moto's parser) writes it."""
+    rules = []
+    for rule in config.get("Rules") or []:
+        api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule.get("Status", "Enabled")}
+        if "Prefix" in rule:
+            api["Prefix"] = rule["Prefix"]
+        else:
+            api["Filter"] = {"Prefix": rule.get("Prefix", "")}
+        if rule.get("ExpirationInDays") is not None:
+            api["Expiration"] = {"Days": str(rule["ExpirationInDays"])}
+        abort = rule.get("AbortIncompleteMultipartUpload")
+        if abort:
+            api["AbortIncompleteMultipartUpload"] = {
+                "DaysAfterInitiation": str(abort.get("DaysAfterInitiation"))
+            }
+        rules.append(api)
+    return rules
+
+
+def _notification_config(config: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's NotificationConfiguration (queues) as the S3 API writes it."""
+    queues = []
+    for item in config.get("QueueConfigurations") or []:
+        api: dict[str, Any] = {"Queue": item["Queue"], "Event": [item["Event"]]}
+        rules = ((item.get("Filter") or {}).get("S3Key") or {}).get("Rules")
+        if rules:
+            api["Filter"] = {"S3Key": {"FilterRule": list(rules)}}
+        queues.append(api)
+    return {"QueueConfiguration": queues} if queues else {}
+
+
+def _apply_bucket_settings(bucket: Any, props: dict[str, Any]) -> None:
+    from moto.s3.models import PublicAccessBlock
+
+    block = props.get("PublicAccessBlockConfiguration")
+    if block:
+        flag = {k: str(v).lower() == "true" for k, v in block.items()}
+        bucket.public_access_block = PublicAccessBlock(
+            flag.get("BlockPublicAcls"),
+            flag.get("IgnorePublicAcls"),
+            flag.get("BlockPublicPolicy"),
+            flag.get("RestrictPublicBuckets"),
+        )
+    ownership = (props.get("OwnershipControls") or {}).get("Rules")
+    if ownership:
+        bucket.ownership_rule = {"Rule": ownership[0]}
+    if "LifecycleConfiguration" in props:
+        bucket.set_lifecycle(_lifecycle_rules(props["LifecycleConfiguration"] or {}))
+    if "NotificationConfiguration" in props:
+        bucket.set_notification_configuration(
+            _notification_config(props["NotificationConfiguration"] or {})
+        )
+
+
+# Request context the local cloud's S3 requests carry for bucket policy conditions.
+LOCAL_REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """AWS's rule for a statement's Condition, for the operators the templates use (Bool,
+    String*/Arn* equality and wildcards): every operator and key must hold; a key the request
+    does not carry makes it false. moto's own evaluation accepts any Bool condition."""
+    import fnmatch
+
+    for operator, tests in condition.items():
+        for key, expected in (tests or {}).items():
+            wanted = [str(v) for v in (expected if isinstance(expected, list) else [expected])]
+            actual = context.get(key)
+            if actual is None:
+                return False
+            op = operator.removesuffix("IfExists")
+            if op == "Bool":
+                ok = actual.lower() in (w.lower() for w in wanted)
+            elif op in ("StringEquals", "ArnEquals"):
+                ok = actual in wanted
+            elif op in ("StringLike", "ArnLike"):
+                ok = any(fnmatch.fnmatchcase(actual, w) for w in wanted)
+            elif op == "StringNotEquals":
+                ok = actual not in wanted
+            else:
+                return False  # an operator not emulated: the statement is not applied
+            if not ok:
+                return False
+    return True
+
+
+def _bucket_permission(self: Any, action: str, resource: str) -> Any:
+    """moto's ``FakeBucket.get_permission``, with statements whose conditions do not hold left
+    out (AWS's evaluation) instead of read as denials."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    kept = []
+    for statement in statements:
+        if statement.get("Condition"):
+            if not _condition_holds(statement["Condition"], LOCAL_REQUEST_CONTEXT):
+                continue
+            statement = {k: v for k, v in statement.items() if k != "Condition"}
+        kept.append(statement)
+    if not kept:
+        return PermissionResult.NEUTRAL
+    return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(
+        action, resource
+    )
+
+
+def _patch_s3_bucket() -> None:
+    from moto.s3.models import FakeBucket
+
+    if getattr(FakeBucket.create_from_cloudformation_json, _MARK, False):
+        return
+    FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
+    create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_bucket(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        _apply_bucket_settings(bucket, cloudformation_json.get("Properties", {}))
+        return bucket
+
+    def update_bucket(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        bucket = update(
+            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+        )
+        _apply_bucket_settings(bucket, cloudformation_json.get("Properties", {}))
+        return bucket
+
+    setattr(create_bucket, _MARK, True)
+    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[assignment]
+    FakeBucket.update_from_cloudformation_json = classmethod(update_bucket)  # type: ignore[assignment]
+
+
+def _policy_bytes(document: Any) -> bytes:
+    return (document if isinstance(document, str) else json.dumps(document)).encode()
+
+
+class BucketPolicy(CloudFormationModel):
+    """``AWS::S3::BucketPolicy`` through moto's S3 backend (physical id: the bucket name)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::S3::BucketPolicy"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+    @staticmethod
+    def _put(props: dict[str, Any], account_id: str, region_name: str) -> BucketPolicy:
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[account_id]["aws"]
+        backend.put_bucket_policy(props["Bucket"], _policy_bytes(props["PolicyDocument"]))
+        return BucketPolicy(props["Bucket"])
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> BucketPolicy:
+        return cls._put(cloudformation_json["Properties"], account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> BucketPolicy:
+        return cls._put(cloudformation_json["Properties"], account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from moto.s3.models import s3_backends
+
+        bucket = (cloudformation_json.get("Properties") or {}).get("Bucket", resource_name)
+        with contextlib.suppress(Exception):  # the bucket may be gone first
+            s3_backends[account_id]["aws"].delete_bucket_policy(bucket)
+
+
+class QueuePolicy(CloudFormationModel):
+    """``AWS::SQS::QueuePolicy`` through moto's SQS backend (sets each queue's Policy)."""
+
+    def __init__(self, queues: list[str]) -> None:
+        self.queues = queues
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::SQS::QueuePolicy"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @property
+    def physical_resource_id(self) -> str:
+        return ",".join(self.queues)
+
+    @staticmethod
+    def _set(queues: list[str], policy: str, account_id: str, region_name: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[account_id][region_name]
+        for url in queues:
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            backend.set_queue_attributes(name, {"Policy": policy})
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> QueuePolicy:
+        props = cloudformation_json["Properties"]
+        queues = list(props["Queues"])
+        cls._set(queues, _policy_bytes(props["PolicyDocument"]).decode(), account_id, region_name)
+        return QueuePolicy(queues)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> QueuePolicy:
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        queues = list((cloudformation_json.get("Properties") or {}).get("Queues") or [])
+        with contextlib.suppress(Exception):  # the queue may be gone first
+            cls._set(queues, "", account_id, region_name)
+
+
 # -- change sets ------------------------------------------------------------------------------
 
 
@@ -551,6 +840,7 @@ def install() -> None:
 
     _patch_change_sets()
     _patch_kinesis_stream()
+    _patch_s3_bucket()
     # moto caches its type registry on first use: make it see the classes above.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()
