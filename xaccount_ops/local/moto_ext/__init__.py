@@ -6,6 +6,8 @@ Each submodule patches one area and exposes an idempotent ``install()``:
   stream in the AWS payload shape), filter patterns, account-level subscription filter policies.
 - ``cfn``: CloudFormation ``AWS::Logs::Destination`` / ``AWS::Logs::SubscriptionFilter`` and
   change-set fixes.
+- ``servicequotas``: the CloudWatch Logs "Subscription filters per log group" quota (served, and
+  enforced by ``logs``).
 
 Call ``install()`` before the moto server handles its first request.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 
-_AREAS = ("logs", "cfn")
+_AREAS = ("servicequotas", "logs", "cfn")
 
 
 def install() -> None:
