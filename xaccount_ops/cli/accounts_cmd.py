@@ -40,11 +40,8 @@ def run_remove(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.cli import stacks_cmd
 
     code = stacks_cmd.run_remove(args, ctx)
-    try:
-        ids = validate.account_list(",".join(args.ids), "accounts")
-    except Exception:  # stacks_cmd already said what is wrong with the ids
-        return code
-    warn_active_filters(ctx, ids)
+    if code == 0:  # the policy no longer lists them: say what they left behind
+        warn_active_filters(ctx, validate.account_list(",".join(args.ids), "accounts"))
     return code
 
 
