@@ -1,7 +1,9 @@
 """Inventory: every log group in every sending (account, region), with its subscription filters.
 
 One row per log group: where it is, how big, how long it is kept, which filters it has (ours or
-another team's) and whether it ships to our destination for its region. Per-target rows come from
+another team's), whether it ships to our destination for its region (through a filter of ours or
+one made by hand: ``shipping_filter``, ``note``), how many filters it may hold (``filter_slots``,
+from Service Quotas) and its log class (Infrequent Access and Delivery cannot be subscribed). Per-target rows come from
 a generator (:func:`iter_log_groups`); :func:`inventory_frame` builds the typed DataFrame, so the
 same schema applies to live results, empty results and the on-disk cache.
 

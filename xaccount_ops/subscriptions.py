@@ -22,7 +22,19 @@ Decisions worth knowing:
   ``remove`` does delete its filter (it is ours).
 - **emitSystemFields** (``@aws.account``, ``@aws.region``) is sent when the installed botocore
   knows the parameter and ``subscriptions.emit_system_fields`` is true (the default); the shipper
-  prefers those fields. Existing filters are not compared on it (the inventory does not keep it).
+  prefers those fields. Our existing filters are not compared on it.
+- **Hand-made filters** (any name, pointing at this region's destination) mean the group ships:
+  no filter of ours is added beside it (every event would ship twice). With ``adopt=True`` the
+  plan takes them over in place (``adopt`` rows): PutSubscriptionFilter with the filter's own
+  name is an update (AWS: "If you are updating an existing filter, you must specify the correct
+  name in filterName"), so there is never a second filter nor a moment without one. The user's
+  pattern, distribution and role are kept (re-read at apply time; a filter changed since the
+  plan fails its row and is left alone); only ``emitSystemFields`` is added. That is also how an
+  adopted filter is recognised later (``inventory.is_adopted``), so a second adopt is a no-op.
+  ``remove`` never deletes an adopted filter: its name is not ours.
+- **Fleet limits**: the filters-per-group quota is the inventory's ``filter_slots`` (Service
+  Quotas, else ``subscriptions.filter_slots``, else 2); groups of a class that cannot be
+  subscribed (Infrequent Access, Delivery) are skipped with that reason, in both modes.
 - **Account-policy mode** puts one ``SUBSCRIPTION_FILTER_POLICY`` per account/region. AWS only
   supports ``LogGroupName NOT IN [...]`` as selection, so every existing group the config does not
   select, the pipeline's groups and the canary group are listed there by name; groups created
