@@ -31,11 +31,16 @@ from xaccount_ops.config import filter_name
 RDS = "/aws/rds/instance/orders-db/postgresql"
 
 
-@pytest.fixture
-def ext_world(ext_endpoint: str, tmp_path: Path, subs_helpers: Any) -> Any:
-    """One sending account, one region, seeded like the local cloud (foreign filters included)."""
+@pytest.fixture(scope="module")
+def ext_world(
+    ext_endpoint: str, tmp_path_factory: pytest.TempPathFactory, subs_helpers: Any
+) -> Any:
+    """One sending account, one region, seeded like the local cloud (foreign filters included).
+
+    Shared by the module: each test uses log groups of its own, and the test that raises the
+    account's quota runs last."""
     return subs_helpers.make_world(
-        ext_endpoint, tmp_path / "world", accounts=1, regions=("us-east-1",)
+        ext_endpoint, tmp_path_factory.mktemp("world"), accounts=1, regions=("us-east-1",)
     )
 
 
@@ -70,32 +75,6 @@ def deny_service_quotas(monkeypatch: pytest.MonkeyPatch, fleet: Any) -> None:
         return stubbed
 
     monkeypatch.setattr(fleet, "client", client)
-
-
-def test_slots_from_the_service_quota(ext_world: Any) -> None:
-    sender, region = ext_world.senders[0], ext_world.regions[0]
-    assert inventory.filter_slots(ext_world.fleet, Target(sender, region)) == (
-        2,
-        "Service Quotas (list_service_quotas)",
-    )
-    before = subscriptions.plan(ext_world.fleet, progress=False)
-    full = row_for(before, RDS)
-    assert full["action"] == "skip"
-    assert "all 2 subscription filter slots" in full["reason"]
-    findings = audit.audit(ext_world.fleet, inventory.log_groups(ext_world.fleet, progress=False))
-    assert RDS in set(findings[findings["check"] == "slots-full"]["resource"])
-
-    quotas = ext_world.fleet.client("service-quotas", sender, region)
-    (quota,) = quotas.list_aws_default_service_quotas(ServiceCode="logs")["Quotas"]
-    quotas.request_service_quota_increase(
-        ServiceCode="logs", QuotaCode=quota["QuotaCode"], DesiredValue=5
-    )
-    after = subscriptions.plan(ext_world.fleet, progress=False)
-    assert row_for(after, RDS)["action"] == "create"
-    result = subscriptions.apply(ext_world.fleet, after, progress=False)
-    assert result.ok, result.errors
-    names = set(ext_world.filters(sender, region, RDS))
-    assert names == {"splunk-forwarder", "datadog-forwarder", filter_name(region)}
 
 
 @pytest.mark.parametrize(("configured", "slots"), [("filter_slots = 5", 5), ("", 2)])
@@ -239,3 +218,29 @@ def test_policy_mode_excludes_groups_shipping_through_a_hand_made_filter(
     policy = plan.frame[plan.frame["log_group"] == subscriptions.ALL_GROUPS].iloc[0]
     assert group in policy["selection_criteria"]
     assert "shipping through whatever" in row_for(plan, group)["reason"]
+
+
+def test_slots_from_the_service_quota(ext_world: Any) -> None:
+    sender, region = ext_world.senders[0], ext_world.regions[0]
+    assert inventory.filter_slots(ext_world.fleet, Target(sender, region)) == (
+        2,
+        "Service Quotas (list_service_quotas)",
+    )
+    before = subscriptions.plan(ext_world.fleet, progress=False)
+    full = row_for(before, RDS)
+    assert full["action"] == "skip"
+    assert "all 2 subscription filter slots" in full["reason"]
+    findings = audit.audit(ext_world.fleet, inventory.log_groups(ext_world.fleet, progress=False))
+    assert RDS in set(findings[findings["check"] == "slots-full"]["resource"])
+
+    quotas = ext_world.fleet.client("service-quotas", sender, region)
+    (quota,) = quotas.list_aws_default_service_quotas(ServiceCode="logs")["Quotas"]
+    quotas.request_service_quota_increase(
+        ServiceCode="logs", QuotaCode=quota["QuotaCode"], DesiredValue=5
+    )
+    after = subscriptions.plan(ext_world.fleet, progress=False)
+    assert row_for(after, RDS)["action"] == "create"
+    result = subscriptions.apply(ext_world.fleet, after, progress=False)
+    assert result.ok, result.errors
+    names = set(ext_world.filters(sender, region, RDS))
+    assert names == {"splunk-forwarder", "datadog-forwarder", filter_name(region)}
