@@ -220,6 +220,29 @@ def test_policy_mode_excludes_groups_shipping_through_a_hand_made_filter(
     assert "shipping through whatever" in row_for(plan, group)["reason"]
 
 
+def test_ours_and_a_hand_made_filter_to_our_destination_is_double_delivery(ext_world: Any) -> None:
+    sender, region = ext_world.senders[0], ext_world.regions[0]
+    group, arn = "/app/twice", ext_world.destinations[region]
+    logs = ext_world.logs(sender, region)
+    logs.create_log_group(logGroupName=group)
+    for name in ("whatever", filter_name(region)):
+        logs.put_subscription_filter(
+            logGroupName=group, filterName=name, filterPattern="", destinationArn=arn
+        )
+    inv = inventory.log_groups(ext_world.fleet, progress=False)
+    listed = inv.frame[inv.frame["log_group"] == group].iloc[0]
+    assert listed["shipping_filter"] == filter_name(region)  # ours first
+    assert "every event ships twice" in listed["note"]
+    findings = audit.audit(ext_world.fleet, inv)
+    twice = findings[(findings["resource"] == group) & (findings["check"] == "double-delivery")]
+    assert list(twice["severity"].astype(str)) == ["error"]
+    assert "--filter-name whatever" in twice.iloc[0]["fix"]
+    plan = subscriptions.plan(ext_world.fleet, inventory=inv, adopt=True, progress=False)
+    kept = row_for(plan, group)
+    assert kept["action"] == "unchanged"
+    assert "whatever (not ours) also points at our destination" in kept["reason"]
+
+
 def test_slots_from_the_service_quota(ext_world: Any) -> None:
     sender, region = ext_world.senders[0], ext_world.regions[0]
     assert inventory.filter_slots(ext_world.fleet, Target(sender, region)) == (
