@@ -294,10 +294,11 @@ def _group_checks(
             )
         if pipeline:
             continue
+        selected = selection(cfg, row, now)[0]
         if row.ships:
-            yield from _shipping_checks(row, where, ours.get(str(row.region)))
+            yield from _shipping_checks(row, where, ours.get(str(row.region)), selected)
             continue
-        if not selection(cfg, row, now)[0]:
+        if not selected:
             continue
         problem = class_problem(row.log_class)
         if problem:
@@ -338,7 +339,7 @@ def _slots(row: Any) -> int:
 
 
 def _shipping_checks(
-    row: Any, where: tuple[str, str, str], destination_arn: str | None
+    row: Any, where: tuple[str, str, str], destination_arn: str | None, selected: bool = True
 ) -> Iterator[Finding]:
     """A shipping group: twice (two filters to our destination), or through a hand-made filter."""
     to_us = [
@@ -365,7 +366,8 @@ def _shipping_checks(
             f"shipping through {to_us[0]['name']}; its events carry no region "
             "(a filter the toolkit did not create)",
             "`xaccount-ops subscribe apply --adopt` takes it over in place (same name, "
-            "events carry @aws.region from then on)",
+            "events carry @aws.region from then on)"
+            + ("" if selected else "; it only adopts groups that [subscriptions] selects"),
         )
 
 
