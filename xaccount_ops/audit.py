@@ -22,7 +22,13 @@ import pandas as pd
 from xaccount_ops import aws
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import Config
-from xaccount_ops.inventory import FILTER_SLOTS, InventoryResult, account_names
+from xaccount_ops.inventory import (
+    FILTER_SLOTS,
+    InventoryResult,
+    account_names,
+    class_problem,
+    is_adopted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +57,11 @@ CHECKS = {
     "pipeline-loop": "error",
     "shipper-missing": "error",
     "failure-queue-missing": "warning",
+    "double-delivery": "error",
     "slots-full": "warning",
     "not-shipping": "warning",
+    "shipping-unowned": "info",
+    "class-unsubscribable": "info",
     "never-expires": "info",
 }
 
@@ -117,7 +126,7 @@ def audit(
 
     rows.extend(_destination_checks(fleet, frame, destinations))
     rows.extend(_filter_checks(fleet, frame, destinations))
-    rows.extend(_group_checks(cfg, frame, now()))
+    rows.extend(_group_checks(cfg, frame, now(), destinations))
     try:
         rows.extend(_pipeline_loop_checks(fleet, frame, destinations))
     except Exception as err:
@@ -265,10 +274,14 @@ def _destination_exists(fleet: Fleet, arn: str) -> bool:
     return False
 
 
-def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[Finding]:
-    """Per log group: slots full of foreign filters, not shipping, never expiring."""
+def _group_checks(
+    cfg: Config, frame: pd.DataFrame, now: datetime, destinations: Mapping[str, Any] | None = None
+) -> Iterator[Finding]:
+    """Per log group: shipping twice, shipping through a filter we did not create, a class that
+    cannot be subscribed, slots full of foreign filters, not shipping, never expiring."""
     from xaccount_ops.subscriptions import selection  # subscriptions imports this module
 
+    ours = {region: d.arn for region, d in (destinations or {}).items()}
     for row in frame.itertuples():
         where = (row.account_id, str(row.region), row.log_group)
         pipeline = is_pipeline_group(row.log_group, cfg)
@@ -279,16 +292,32 @@ def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[F
                 "retention is 'never expire': storage grows without bound",
                 "set a retention policy (aws logs put-retention-policy --retention-in-days N)",
             )
-        if row.ships or pipeline or not selection(cfg, row, now)[0]:
+        if pipeline:
+            continue
+        selected = selection(cfg, row, now)[0]
+        if row.ships:
+            yield from _shipping_checks(row, where, ours.get(str(row.region)), selected)
+            continue
+        if not selected:
+            continue
+        problem = class_problem(row.log_class)
+        if problem:
+            yield finding(
+                "class-unsubscribable",
+                *where,
+                f"not shipping: {problem}",
+                "nothing to do if its logs need not ship; `subscribe` skips it",
+            )
             continue
         if not pd.isna(row.our_filter):
             continue  # ours points elsewhere: the filter checks say where and why
+        slots = _slots(row)
         foreign = [f["name"] for f in (row.filters or ()) if not f.get("owned")]
-        if len(foreign) >= FILTER_SLOTS:
+        if len(foreign) >= slots:
             yield finding(
                 "slots-full",
                 *where,
-                f"not shipping: all {FILTER_SLOTS} subscription filter slots are taken by "
+                f"not shipping: all {slots} subscription filter slots are taken by "
                 f"filters we do not own ({', '.join(foreign)})",
                 "ask the owners to free a slot (or raise the filters-per-group quota), "
                 "then `xaccount-ops subscribe`",
@@ -300,6 +329,45 @@ def _group_checks(cfg: Config, frame: pd.DataFrame, now: datetime) -> Iterator[F
             "not shipping: no filter of ours points at this region's destination",
             "`xaccount-ops subscribe` (it only adds or updates filters named "
             f"logzio-xacct-{row.region})",
+        )
+
+
+def _slots(row: Any) -> int:
+    """The row's filters-per-group quota (inventories cached before it was read: the default)."""
+    value = getattr(row, "filter_slots", None)
+    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
+
+
+def _shipping_checks(
+    row: Any, where: tuple[str, str, str], destination_arn: str | None, selected: bool = True
+) -> Iterator[Finding]:
+    """A shipping group: twice (two filters to our destination), or through a hand-made filter."""
+    to_us = [
+        f
+        for f in (row.filters or ())
+        if destination_arn and f.get("destination_arn") == destination_arn
+    ]
+    if len(to_us) > 1:
+        names = ", ".join(f["name"] for f in to_us)
+        hand_made = [f["name"] for f in to_us if not f.get("owned")]
+        yield finding(
+            "double-delivery",
+            *where,
+            f"{len(to_us)} subscription filters point at our destination ({names}): every event "
+            "of this group ships twice",
+            f"delete one: `aws logs delete-subscription-filter --log-group-name {row.log_group} "
+            f"--filter-name {(hand_made or [to_us[-1]['name']])[0]}`",
+        )
+        return
+    if to_us and not to_us[0].get("owned") and not is_adopted(to_us[0], destination_arn):
+        yield finding(
+            "shipping-unowned",
+            *where,
+            f"shipping through {to_us[0]['name']}; its events carry no region "
+            "(a filter the toolkit did not create)",
+            "`xaccount-ops subscribe apply --adopt` takes it over in place (same name, "
+            "events carry @aws.region from then on)"
+            + ("" if selected else "; it only adopts groups that [subscriptions] selects"),
         )
 
 

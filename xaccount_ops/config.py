@@ -172,6 +172,8 @@ class SubscriptionsConfig:
     tags: Mapping[str, str] = field(default_factory=dict)
     min_stored_bytes: int = 0
     min_age_days: int = 0
+    # Subscription filters per log group when Service Quotas cannot be read (None: AWS's 2).
+    filter_slots: int | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +460,7 @@ def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:
         "tags",
         "min_stored_bytes",
         "min_age_days",
+        "filter_slots",
     }
     _known(table, "subscriptions", keys)
     mode = table.get("mode", "filters")
@@ -472,6 +475,11 @@ def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:
         tags=_str_map(table, "tags", "subscriptions"),
         min_stored_bytes=_int(table, "min_stored_bytes", "subscriptions", 0),
         min_age_days=_int(table, "min_age_days", "subscriptions", 0),
+        filter_slots=(
+            _int(table, "filter_slots", "subscriptions", 2, minimum=1)
+            if "filter_slots" in table
+            else None
+        ),
     )
 
 

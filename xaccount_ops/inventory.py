@@ -1,7 +1,9 @@
 """Inventory: every log group in every sending (account, region), with its subscription filters.
 
 One row per log group: where it is, how big, how long it is kept, which filters it has (ours or
-another team's) and whether it ships to our destination for its region. Per-target rows come from
+another team's), whether it ships to our destination for its region (through a filter of ours or
+one made by hand: ``shipping_filter``, ``note``), how many filters it may hold (``filter_slots``,
+from Service Quotas) and its log class (Infrequent Access and Delivery cannot be subscribed). Per-target rows come from
 a generator (:func:`iter_log_groups`); :func:`inventory_frame` builds the typed DataFrame, so the
 same schema applies to live results, empty results and the on-disk cache.
 
@@ -28,9 +30,22 @@ from xaccount_ops.config import FILTER_NAME_PREFIX, Config
 
 log = logging.getLogger(__name__)
 
-# Subscription filters per log group (AWS default quota): a group with this many foreign
-# filters cannot take ours without someone removing one.
+# Subscription filters per log group when neither Service Quotas nor the config say: AWS's
+# quotas page lists 2 (its newer PutAccountPolicy reference says 5, so it is read, never assumed).
 FILTER_SLOTS = 2
+QUOTA_SERVICE_CODE = "logs"
+# AWS publishes no quota code for this (non-adjustable) quota: it is found by name.
+FILTER_SLOTS_QUOTA_NAME = "subscription filters per log group"
+# Log classes that cannot have subscription filters, and why (AWS CreateLogGroup logGroupClass:
+# Infrequent Access supports a subset of features, without subscriptions; Delivery is only for
+# delivering Lambda logs to S3 or Firehose).
+UNSUBSCRIBABLE_CLASSES: dict[str, str] = {
+    "INFREQUENT_ACCESS": "log class INFREQUENT_ACCESS does not support subscription filters "
+    "(the class cannot be changed: recreate the group as STANDARD to ship it)",
+    "DELIVERY": "log class DELIVERY does not support subscription filters (it only delivers "
+    "Lambda logs to S3 or Firehose)",
+}
+SYSTEM_FIELDS = ("@aws.account", "@aws.region")
 # describe_subscription_filters is one call per group: overlap a few per target so a target is
 # bound by its API quota rather than by round-trip latency.
 FILTER_WORKERS_PER_TARGET = 4
@@ -52,10 +67,14 @@ INVENTORY_SCHEMA: dict[str, str] = {
     "kms_key_id": "string",
     "data_protection": "bool",
     "filter_count": "Int8",
+    "filter_slots": "Int8",  # subscription filters this group may hold (Service Quotas/config)
     "our_filter": "string",
     "foreign_filters": "string",
-    "ships": "bool",
-    "filters": "object",  # list of {name, destination_arn, filter_pattern, owned, created_ms}
+    "ships": "bool",  # a filter (ours, or one we did not create) points at our destination
+    "shipping_filter": "string",  # that filter's name
+    "note": "string",  # why a group ships the way it does, or why it cannot be subscribed
+    # list of {name, destination_arn, filter_pattern, owned, emit_system_fields, created_ms}
+    "filters": "object",
     "tags": "object",  # dict, or None when tags were not asked for
 }
 # Columns holding Python objects: JSON-encoded in the parquet cache.
@@ -77,6 +96,51 @@ class InventoryResult:
 def is_ours(filter_name: str) -> bool:
     """A subscription filter is ours iff its name carries the toolkit's prefix (design contract)."""
     return filter_name.startswith(FILTER_NAME_PREFIX)
+
+
+def is_adopted(flt: Mapping[str, Any], destination_arn: str | None) -> bool:
+    """A filter we did not create that ``subscribe apply --adopt`` took over: it points at our
+    destination and emits ``@aws.account``/``@aws.region``. Adoption keeps the filter's name
+    (a rename would be delete + create: a gap or a double), so this is how it is recognised."""
+    return (
+        not flt.get("owned")
+        and bool(destination_arn)
+        and flt.get("destination_arn") == destination_arn
+        and set(SYSTEM_FIELDS) <= set(flt.get("emit_system_fields") or ())
+    )
+
+
+def class_problem(log_class: Any) -> str:
+    """Why a log group of this class cannot be subscribed ("" if it can)."""
+    return UNSUBSCRIBABLE_CLASSES.get(str(log_class or "").upper(), "") if log_class else ""
+
+
+def filter_slots(fleet: Fleet, target: Target) -> tuple[int, str]:
+    """Subscription filters per log group in ``target``, and where the number came from.
+
+    Service Quotas (service code ``logs``; the applied value, else AWS's default) where the
+    role may read it, else ``subscriptions.filter_slots``, else ``FILTER_SLOTS``.
+    """
+    quotas = fleet.client("service-quotas", target.account_id, target.region)
+    # The applied value first; a quota nobody changed may only be listed with AWS's default.
+    for operation in ("list_service_quotas", "list_aws_default_service_quotas"):
+        try:
+            for page in quotas.get_paginator(operation).paginate(ServiceCode=QUOTA_SERVICE_CODE):
+                for quota in page.get("Quotas", []):
+                    if str(quota.get("QuotaName", "")).lower() == FILTER_SLOTS_QUOTA_NAME:
+                        return int(quota["Value"]), f"Service Quotas ({operation})"
+        except Exception as err:  # no permission, or no Service Quotas: the fallbacks decide
+            log.info(
+                "%s/%s: %s unreadable: %s",
+                target.account_id,
+                target.region,
+                operation,
+                aws.error_code(err),
+            )
+    configured = fleet.config.subscriptions.filter_slots
+    if configured is not None:
+        return configured, "subscriptions.filter_slots"
+    return FILTER_SLOTS, "default"
 
 
 # -- fetching ----------------------------------------------------------------------------------
@@ -107,9 +171,15 @@ def log_groups(
     ]
 
     def collect(target: Target) -> list[dict[str, Any]]:
+        slots, source = filter_slots(fleet, target)
+        log.debug("%s/%s: %d filter slots (%s)", target.account_id, target.region, slots, source)
         return list(
             iter_log_groups(
-                fleet, target, tags=tags, destination_arn=destinations.get(target.region)
+                fleet,
+                target,
+                tags=tags,
+                destination_arn=destinations.get(target.region),
+                slots=slots,
             )
         )
 
@@ -133,11 +203,13 @@ def iter_log_groups(
     *,
     tags: bool = False,
     destination_arn: str | None = None,
+    slots: int = FILTER_SLOTS,
 ) -> Iterator[dict[str, Any]]:
     """Yield one row per log group in ``target``, with its subscription filters (and tags).
 
-    ``destination_arn`` is our destination for the target's region: a group ships when one of
-    our filters points at it. Filters are read a page of groups at a time, a few at once.
+    ``destination_arn`` is our destination for the target's region: a group ships when any
+    filter points at it (ours, or one made by hand). ``slots`` is the target's filters-per-group
+    quota. Filters are read a page of groups at a time, a few at once.
     """
     logs = fleet.client("logs", target.account_id, target.region)
     with ThreadPoolExecutor(FILTER_WORKERS_PER_TARGET, thread_name_prefix="xacct-filters") as pool:
@@ -147,7 +219,7 @@ def iter_log_groups(
             for group, (filters, group_tags) in zip(groups, details, strict=True):
                 if filters is None:  # deleted while we listed it
                     continue
-                yield group_row(target, group, filters, group_tags, destination_arn)
+                yield group_row(target, group, filters, group_tags, destination_arn, slots)
 
 
 def _group_details(
@@ -162,6 +234,7 @@ def _group_details(
                 "filter_pattern": f.get("filterPattern", ""),
                 "owned": is_ours(f["filterName"]),
                 "created_ms": f.get("creationTime"),  # where backfill starts
+                "emit_system_fields": list(f.get("emitSystemFields") or []),
             }
             for page in logs.get_paginator("describe_subscription_filters").paginate(
                 logGroupName=name
@@ -193,11 +266,21 @@ def group_row(
     filters: list[dict[str, Any]],
     tags: dict[str, str] | None,
     destination_arn: str | None,
+    slots: int = FILTER_SLOTS,
 ) -> dict[str, Any]:
     """One inventory row from a describe_log_groups entry and the group's filters."""
     ours = [f for f in filters if f["owned"]]
     foreign = [f["name"] for f in filters if not f["owned"]]
     created = group.get("creationTime")
+    to_us = [f for f in filters if destination_arn and f.get("destination_arn") == destination_arn]
+    to_us.sort(key=lambda f: not f["owned"])  # ours first
+    shipping = to_us[0] if to_us else None
+    note = class_problem(group.get("logGroupClass"))
+    if shipping is not None and not shipping["owned"]:
+        note = shipping_note(shipping, destination_arn)
+    if len(to_us) > 1:
+        names = ", ".join(f["name"] for f in to_us)
+        note = f"{len(to_us)} filters point at our destination ({names}): every event ships twice"
     return {
         "account_id": target.account_id,
         "account_name": target.account_name,
@@ -211,13 +294,22 @@ def group_row(
         "kms_key_id": group.get("kmsKeyId"),
         "data_protection": group.get("dataProtectionStatus") in ("ACTIVATED", "ACTIVE"),
         "filter_count": len(filters),
+        "filter_slots": slots,
         "our_filter": ours[0]["name"] if ours else None,
         "foreign_filters": ",".join(foreign),
-        "ships": bool(destination_arn)
-        and any(f["destination_arn"] == destination_arn for f in ours),
+        "ships": shipping is not None,
+        "shipping_filter": shipping["name"] if shipping is not None else None,
+        "note": note or None,
         "filters": filters,
         "tags": tags,
     }
+
+
+def shipping_note(flt: Mapping[str, Any], destination_arn: str | None) -> str:
+    """What to say about a filter we did not create that ships to our destination."""
+    if is_adopted(flt, destination_arn):
+        return f"shipping through {flt['name']} (adopted: its events carry @aws.region)"
+    return f"shipping through {flt['name']}; its events carry no region"
 
 
 def inventory_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -22,7 +22,19 @@ Decisions worth knowing:
   ``remove`` does delete its filter (it is ours).
 - **emitSystemFields** (``@aws.account``, ``@aws.region``) is sent when the installed botocore
   knows the parameter and ``subscriptions.emit_system_fields`` is true (the default); the shipper
-  prefers those fields. Existing filters are not compared on it (the inventory does not keep it).
+  prefers those fields. Our existing filters are not compared on it.
+- **Hand-made filters** (any name, pointing at this region's destination) mean the group ships:
+  no filter of ours is added beside it (every event would ship twice). With ``adopt=True`` the
+  plan takes them over in place (``adopt`` rows): PutSubscriptionFilter with the filter's own
+  name is an update (AWS: "If you are updating an existing filter, you must specify the correct
+  name in filterName"), so there is never a second filter nor a moment without one. The user's
+  pattern, distribution and role are kept (re-read at apply time; a filter changed since the
+  plan fails its row and is left alone); only ``emitSystemFields`` is added. That is also how an
+  adopted filter is recognised later (``inventory.is_adopted``), so a second adopt is a no-op.
+  ``remove`` never deletes an adopted filter: its name is not ours.
+- **Fleet limits**: the filters-per-group quota is the inventory's ``filter_slots`` (Service
+  Quotas, else ``subscriptions.filter_slots``, else 2); groups of a class that cannot be
+  subscribed (Infrequent Access, Delivery) are skipped with that reason, in both modes.
 - **Account-policy mode** puts one ``SUBSCRIPTION_FILTER_POLICY`` per account/region. AWS only
   supports ``LogGroupName NOT IN [...]`` as selection, so every existing group the config does not
   select, the pipeline's groups and the canary group are listed there by name; groups created
@@ -58,14 +70,23 @@ from xaccount_ops.accounts import Fleet, Target, fan_out
 from xaccount_ops.audit import is_pipeline_group, organization_id
 from xaccount_ops.config import Config, filter_name
 from xaccount_ops.errors import TargetError
-from xaccount_ops.inventory import FILTER_SLOTS, InventoryResult, is_ours, log_groups
+from xaccount_ops.inventory import (
+    FILTER_SLOTS,
+    InventoryResult,
+    class_problem,
+    is_adopted,
+    is_ours,
+    log_groups,
+)
 from xaccount_ops.verify.landing import landing_destinations
 
 log = logging.getLogger(__name__)
 
 MODE_FILTERS, MODE_POLICY = "filters", "account-policy"
 CREATE, UPDATE, UNCHANGED, SKIP, DELETE = "create", "update", "unchanged", "skip", "delete"
-CHANGE_ACTIONS = (CREATE, UPDATE, DELETE)
+# Take over, in place, a filter we did not create that points at our destination (--adopt).
+ADOPT = "adopt"
+CHANGE_ACTIONS = (CREATE, UPDATE, ADOPT, DELETE)
 POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
 # The log_group of an account-policy row (and of a target that could not be planned).
 ALL_GROUPS = "*"
@@ -111,7 +132,7 @@ ROW_HINTS: dict[str, str] = {
     "logs:PutSubscriptionFilter / logs:*AccountPolicy* (README 'IAM permissions')",
     "ResourceNotFoundException": "the log group is gone since the plan; re-run "
     "`xaccount-ops subscribe plan`",
-    "LimitExceededException": "both subscription filter slots are taken (a filter was added since "
+    "LimitExceededException": "every subscription filter slot is taken (a filter was added since "
     "the plan) or throttled past the retry budget; re-run `xaccount-ops subscribe plan`",
     "InvalidParameterException": "the destination refused the filter: check it exists and points "
     "at a live stream (`xaccount-ops audit`)",
@@ -174,6 +195,7 @@ class Plan:
     errors: pd.DataFrame
     mode: str = MODE_FILTERS
     remove: bool = False
+    adopt: bool = False
 
     @property
     def changes(self) -> int:
@@ -182,7 +204,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         counts = self.frame["action"].value_counts()
-        return {a: int(counts.get(a, 0)) for a in (CREATE, UPDATE, DELETE, UNCHANGED, SKIP)}
+        return {a: int(counts.get(a, 0)) for a in (CREATE, UPDATE, ADOPT, DELETE, UNCHANGED, SKIP)}
 
     def summary(self) -> str:
         """E.g. ``12 to create, 0 to update, 40 unchanged, 3 skipped``."""
@@ -194,6 +216,8 @@ class Plan:
                 f"{c[CREATE]} to create, {c[UPDATE]} to update, {c[UNCHANGED]} unchanged, "
                 f"{c[SKIP]} skipped"
             )
+            if c[ADOPT] or self.adopt:
+                text = f"{c[ADOPT]} to adopt, " + text
         if self.mode == MODE_POLICY and not self.remove:
             text += " (account-policy mode)"
         if not self.errors.empty:
@@ -232,7 +256,11 @@ class ApplyResult:
             text += f" ({unchanged} unchanged, {skipped} skipped)"
         else:
             done = self.frame[self.frame["status"] == "ok"]["action"].value_counts()
-            parts = [f"{int(done.get(a, 0))} {a}d" for a in CHANGE_ACTIONS if done.get(a, 0)]
+            parts = [
+                f"{int(done.get(a, 0))} {a.removesuffix('e')}ed"
+                for a in CHANGE_ACTIONS
+                if done.get(a, 0)
+            ]
             text = (
                 f"{self.changed} changed ({', '.join(parts) or 'none'}), {self.failed} failed, "
                 f"{unchanged} unchanged, {skipped} skipped"
@@ -325,10 +353,15 @@ def plan(
     *,
     inventory: InventoryResult | None = None,
     remove: bool = False,
+    adopt: bool = False,
     progress: bool | None = None,
     now: datetime | None = None,
 ) -> Plan:
     """Plan subscriptions (or, with ``remove``, their removal) for every target of ``fleet``.
+
+    A filter we did not create that already points at this region's destination means the
+    group ships: no filter of ours is added beside it (that would ship every event twice).
+    ``adopt=True`` plans to take such filters over in place (:data:`ADOPT`, see :func:`apply`).
 
     Reads a fresh inventory unless ``inventory`` is given, the landing account's destinations
     (and their access policies) and, in account-policy mode or for removal, each target's
@@ -405,9 +438,15 @@ def plan(
         elif mode == MODE_POLICY:
             rows.extend(_policy_rows(cfg, context, target_groups, policies.get(target, []), now))
         else:
-            rows.extend(_filter_rows(cfg, context, target_groups, now))
+            rows.extend(_filter_rows(cfg, context, target_groups, now, adopt=adopt))
     frame = frame_with(PLAN_SCHEMA, rows)
-    result = Plan(frame=frame, errors=frame_with(ERROR_SCHEMA, errors), mode=mode, remove=remove)
+    result = Plan(
+        frame=frame,
+        errors=frame_with(ERROR_SCHEMA, errors),
+        mode=mode,
+        remove=remove,
+        adopt=adopt and not remove,
+    )
     log.info("subscriptions plan: %s", result.summary())
     return result
 
@@ -502,18 +541,81 @@ def _target_failed_row(target: Target, mode: str, error: str) -> dict[str, Any]:
     return _row(context, mode, ALL_GROUPS, SKIP, f"target could not be read: {error} (see errors)")
 
 
+def _slots(group: Any) -> int:
+    value = getattr(group, "filter_slots", None)
+    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
+
+
+def _hand_made(group: Any, destination_arn: str) -> list[dict[str, Any]]:
+    """Filters we did not create on ``group`` that point at our destination."""
+    return [
+        f
+        for f in group.filters or ()
+        if not f["owned"] and destination_arn and f.get("destination_arn") == destination_arn
+    ]
+
+
+def _adopt_row(
+    context: _TargetContext, group: Any, flt: Mapping[str, Any], adopt: bool
+) -> dict[str, Any]:
+    """The row for a group that ships through a filter we did not create."""
+    pattern = flt.get("filter_pattern") or ""
+    keeps = f"keeps its pattern {pattern!r}" if pattern else "keeps its empty pattern"
+
+    def row(action: str, reason: str) -> dict[str, Any]:
+        return _row(
+            context,
+            MODE_FILTERS,
+            group.log_group,
+            action,
+            reason,
+            filters=group.filters,
+            filter_name=flt["name"],
+            filter_pattern=pattern,
+        )
+
+    if is_adopted(flt, context.destination_arn):
+        return row(UNCHANGED, f"adopted filter {flt['name']} is in place ({keeps})")
+    shipping = f"shipping through {flt['name']}; its events carry no region"
+    if not adopt:
+        return row(
+            UNCHANGED,
+            f"{shipping} (not ours: no second filter is added; `subscribe apply --adopt` "
+            "takes it over in place)",
+        )
+    if context.problem:
+        return row(SKIP, f"{shipping}; cannot adopt it: {context.problem}")
+    if not emit_system_fields_supported():
+        return row(
+            SKIP,
+            f"{shipping}; cannot adopt it: the installed botocore does not know "
+            "PutSubscriptionFilter's emitSystemFields (upgrade boto3)",
+        )
+    return row(
+        ADOPT,
+        f"{shipping}: take it over in place (same name, {keeps}); its events carry "
+        "@aws.account/@aws.region from then on",
+    )
+
+
 def _filter_rows(
-    cfg: Config, context: _TargetContext, groups: Iterable[Any], now: datetime | None
+    cfg: Config,
+    context: _TargetContext,
+    groups: Iterable[Any],
+    now: datetime | None,
+    *,
+    adopt: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Filters mode: create, update, keep or skip our filter on each log group."""
+    """Filters mode: create, update, keep, adopt or skip our filter on each log group."""
     for group in groups:
         name, filters = group.log_group, list(group.filters or ())
         ours = next((f for f in filters if f["name"] == context.filter_name), None)
+        hand_made = _hand_made(group, context.destination_arn)
 
         def row(action: str, reason: str, _name: str = name, _f: list = filters) -> dict:
             return _row(context, MODE_FILTERS, _name, action, reason, filters=_f)
 
-        why_not = never_subscribed(cfg, name)
+        why_not = never_subscribed(cfg, name) or class_problem(getattr(group, "log_class", None))
         if not why_not:
             chosen, why_not = selection(cfg, group, now)
             why_not = "" if chosen else why_not
@@ -522,6 +624,15 @@ def _filter_rows(
                 why_not += f"; our filter {ours['name']} is left in place (`subscribe remove`)"
             yield row(SKIP, why_not)
             continue
+        if ours is None and hand_made:
+            yield _adopt_row(context, group, hand_made[0], adopt)
+            continue
+        twice = ""
+        if hand_made:
+            twice = (
+                f"; {hand_made[0]['name']} (not ours) also points at our destination: every "
+                "event ships twice until one of them is deleted (`xaccount-ops audit`)"
+            )
         if ours is not None:
             differences = []
             if ours.get("destination_arn") != context.destination_arn:
@@ -529,23 +640,24 @@ def _filter_rows(
             if (ours.get("filter_pattern") or "") != context.pattern:
                 differences.append(f"pattern {ours.get('filter_pattern') or ''!r}")
             if not differences:
-                yield row(UNCHANGED, "our filter is in place")
+                yield row(UNCHANGED, "our filter is in place" + twice)
             elif context.problem:
                 yield row(SKIP, context.problem)
             else:
-                yield row(UPDATE, f"our filter {', '.join(differences)}")
+                yield row(UPDATE, f"our filter {', '.join(differences)}" + twice)
             continue
         if context.problem:
             yield row(SKIP, context.problem)
             continue
-        if len(filters) >= FILTER_SLOTS:
+        slots = _slots(group)
+        if len(filters) >= slots:
             names = ", ".join(f["name"] for f in filters)
             foreign = all(not f["owned"] for f in filters)
             whose = "filters we did not create" if foreign else "other filters"
             yield row(
                 SKIP,
-                f"slots full: all {FILTER_SLOTS} subscription filter slots are taken by {whose} "
-                f"({names}); ask their owners to free one",
+                f"slots full: all {slots} subscription filter slots are taken by {whose} "
+                f"({names}); ask their owners to free one (or raise the quota)",
             )
             continue
         kept = [f["name"] for f in filters]
@@ -576,10 +688,18 @@ def _policy_rows(
         excluded.add(f"/aws/lambda/{cfg.landing.stack_name}-shipper")
     covered = with_filter = 0
     for group in groups:
-        why_not = never_subscribed(cfg, group.log_group)
+        why_not = never_subscribed(cfg, group.log_group) or class_problem(
+            getattr(group, "log_class", None)
+        )
         if not why_not:
             chosen, why_not = selection(cfg, group, now)
             why_not = "" if chosen else why_not
+        hand_made = _hand_made(group, context.destination_arn)
+        if not why_not and hand_made:
+            why_not = (
+                f"shipping through {hand_made[0]['name']} (not ours): the policy would ship its "
+                "events twice"
+            )
         if why_not:
             excluded.add(group.log_group)
             yield _row(
@@ -843,6 +963,51 @@ def by_target_indexes(by_target: Mapping[Target, list[int]]) -> Iterator[int]:
         yield from indexes
 
 
+class ChangedSincePlan(Exception):
+    """The filter to adopt is no longer what the plan saw: nothing was changed."""
+
+
+def _adopt(logs: Any, row: Mapping[str, str]) -> None:
+    """Take over a filter we did not create, in place: PutSubscriptionFilter with its own name.
+
+    AWS: "If you are updating an existing filter, you must specify the correct name in
+    filterName" (PutSubscriptionFilter): the same name updates the one filter, so there is no
+    moment with two filters (double delivery) or none (a gap). Its pattern, distribution and
+    role are kept as they are now (read again here, so a change since the plan is not undone);
+    only ``emitSystemFields`` is added.
+    """
+    name, group = row["filter_name"], row["log_group"]
+    current = next(
+        (
+            f
+            for page in logs.get_paginator("describe_subscription_filters").paginate(
+                logGroupName=group, filterNamePrefix=name
+            )
+            for f in page.get("subscriptionFilters", [])
+            if f["filterName"] == name
+        ),
+        None,
+    )
+    if current is None or current.get("destinationArn") != row["destination_arn"]:
+        where = "is gone" if current is None else f"points at {current.get('destinationArn')}"
+        raise ChangedSincePlan(
+            f"{name} on {group} {where} since the plan; nothing changed: re-run "
+            "`xaccount-ops subscribe plan --adopt`"
+        )
+    kwargs: dict[str, Any] = {
+        "logGroupName": group,
+        "filterName": name,
+        "filterPattern": current.get("filterPattern", ""),
+        "destinationArn": current["destinationArn"],
+        "emitSystemFields": list(SYSTEM_FIELDS),
+    }
+    for key in ("roleArn", "distribution", "applyOnTransformedLogs", "fieldSelectionCriteria"):
+        if current.get(key) not in (None, ""):
+            kwargs[key] = current[key]
+    logs.put_subscription_filter(**kwargs)
+    log.info("adopted %s on %s (emitSystemFields %s)", name, group, ", ".join(SYSTEM_FIELDS))
+
+
 def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> None:
     """One planned change: the put or delete call for a filter or an account policy."""
     row = {key: _text(value) for key, value in raw.items()}
@@ -864,6 +1029,8 @@ def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> Non
             logs.delete_subscription_filter(
                 logGroupName=row["log_group"], filterName=row["filter_name"]
             )
+        elif action == ADOPT:
+            _adopt(logs, row)
         else:
             kwargs: dict[str, Any] = {
                 "logGroupName": row["log_group"],
@@ -879,3 +1046,59 @@ def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> Non
             log.info("%s on %s was already gone", row["filter_name"], row["log_group"])
             return
         raise
+
+
+# -- filters still active for accounts leaving the fleet ------------------------------------------
+
+ACTIVE_SCHEMA: dict[str, str] = {
+    "account": "string",
+    "region": "string",
+    "log_group": "string",
+    "filter_name": "string",
+    "owned": "bool",
+    "destination_arn": "string",
+}
+
+
+def active_filters(
+    fleet: Fleet, account_ids: Iterable[str], *, progress: bool | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Subscription filters in ``account_ids`` (every configured region) that point at our
+    destinations: ours and hand-made ones. Returns ``(filters, errors)``.
+
+    Used after an account leaves the destination policy: AWS stops its deliveries ("an account
+    removed from the policy is stopped from sending any more log data"), but its filters stay and
+    keep a slot taken until someone deletes them.
+    """
+    from xaccount_ops.inventory import iter_log_groups
+
+    destinations = {r: d.arn for r, d in landing_destinations(fleet).items()}
+    targets = [Target(a, r) for a in dict.fromkeys(account_ids) for r in fleet.regions]
+
+    def collect(target: Target) -> list[dict[str, Any]]:
+        arn = destinations.get(target.region)
+        if not arn:
+            return []
+        return [
+            {
+                "account": target.account_id,
+                "region": target.region,
+                "log_group": row["log_group"],
+                "filter_name": flt["name"],
+                "owned": bool(flt["owned"]),
+                "destination_arn": arn,
+            }
+            for row in iter_log_groups(fleet, target, destination_arn=arn)
+            for flt in row["filters"]
+            if flt.get("destination_arn") == arn
+        ]
+
+    result = fan_out(
+        collect,
+        targets,
+        max_workers=fleet.config.aws.max_workers,
+        desc="active filters",
+        progress=progress,
+    )
+    rows = [r for found in result.values.values() for r in found]
+    return frame_with(ACTIVE_SCHEMA, rows), result.errors

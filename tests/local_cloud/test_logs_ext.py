@@ -468,3 +468,143 @@ def test_install_is_idempotent(ext_endpoint: str) -> None:
     before = (LogsBackend.put_subscription_filter, LogStream.put_log_events)
     logs_ext.install()
     assert (LogsBackend.put_subscription_filter, LogStream.put_log_events) == before
+
+
+# --- destination policy at delivery, log classes, emitSystemFields, the filter-slots quota -------
+
+
+def test_account_removed_from_policy_stops_delivery(ext_endpoint: str) -> None:
+    """AWS "Modifying destination membership at runtime": an account removed from the policy
+    "is stopped from sending any more log data", although its filter stays in place."""
+    arn, landing = dest_with_policy(ext_endpoint, {"AWS": [SENDER]})
+    logs = client(ext_endpoint, "logs", assume(ext_endpoint, SENDER))
+    group, stream = sender_group(logs)
+    logs.put_subscription_filter(
+        logGroupName=group,
+        filterName="logzio-xacct-us-east-1",
+        filterPattern="",
+        destinationArn=arn,
+    )
+    put(logs, group, stream, "allowed")
+    name = arn.rsplit(":", 1)[1]
+    landing_logs = client(ext_endpoint, "logs")
+    other = {"AWS": ["222222222222"]}
+    landing_logs.put_destination_policy(
+        destinationName=name, accessPolicy=json.dumps(allow(other, arn))
+    )
+    put(logs, group, stream, "after removal")
+    landing_logs.put_destination_policy(
+        destinationName=name, accessPolicy=json.dumps(allow({"AWS": [SENDER]}, arn))
+    )
+    put(logs, group, stream, "re-added")
+
+    messages = [
+        e["message"]
+        for r in records(ext_endpoint, landing)
+        if r["messageType"] == "DATA_MESSAGE"
+        for e in r["logEvents"]
+    ]
+    assert messages == ["allowed", "re-added"]
+    assert [
+        f["filterName"]
+        for f in logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    ] == ["logzio-xacct-us-east-1"]
+
+
+@pytest.mark.parametrize("log_class", ["INFREQUENT_ACCESS", "DELIVERY"])
+def test_log_class_kept_and_unsubscribable_classes_refused(
+    ext_endpoint: str, log_class: str
+) -> None:
+    arn, _ = dest_with_policy(ext_endpoint, {"AWS": [SENDER]})
+    logs = client(ext_endpoint, "logs", assume(ext_endpoint, SENDER))
+    group = unique("/app/classy")
+    logs.create_log_group(logGroupName=group, logGroupClass=log_class)
+    described = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [g["logGroupClass"] for g in described] == [log_class]
+    with pytest.raises(ClientError) as err:
+        logs.put_subscription_filter(
+            logGroupName=group, filterName="f", filterPattern="", destinationArn=arn
+        )
+    code, message = error_code(err)
+    assert code == "InvalidParameterException"
+    assert log_class in message and group in message
+
+
+def test_log_class_defaults_to_standard_and_bad_class_is_refused(ext_endpoint: str) -> None:
+    logs = client(ext_endpoint, "logs")
+    group = unique("/app/standard")
+    logs.create_log_group(logGroupName=group)
+    described = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert described[0]["logGroupClass"] == "STANDARD"
+    with pytest.raises(ClientError) as err:
+        logs.create_log_group(logGroupName=unique("/app/bad"), logGroupClass="COLD")
+    assert "COLD" in error_code(err)[1]
+
+
+def test_emit_system_fields_are_kept_and_put_on_events(ext_endpoint: str) -> None:
+    arn, landing = dest_with_policy(ext_endpoint, {"AWS": [SENDER]})
+    logs = client(ext_endpoint, "logs", assume(ext_endpoint, SENDER))
+    group, stream = sender_group(logs)
+    kwargs = {"logGroupName": group, "filterName": "hand-made", "filterPattern": ""}
+    logs.put_subscription_filter(**kwargs, destinationArn=arn)
+    put(logs, group, stream, "before")
+    logs.put_subscription_filter(
+        **kwargs, destinationArn=arn, emitSystemFields=["@aws.account", "@aws.region"]
+    )
+    put(logs, group, stream, "after")
+
+    (described,) = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    assert described["emitSystemFields"] == ["@aws.account", "@aws.region"]
+    events = [
+        e
+        for r in records(ext_endpoint, landing)
+        if r["messageType"] == "DATA_MESSAGE"
+        for e in r["logEvents"]
+    ]
+    before, after = events
+    assert "@aws.region" not in before
+    assert (after["@aws.account"], after["@aws.region"]) == (SENDER, REGION)
+    # A put without the parameter clears it, as a put replaces the filter's settings.
+    logs.put_subscription_filter(**kwargs, destinationArn=arn)
+    (described,) = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    assert "emitSystemFields" not in described
+
+
+def test_filter_slots_follow_the_service_quota(ext_endpoint: str) -> None:
+    account = "333333333333"  # an account of this test's own: the raised quota stays raised
+    creds = assume(ext_endpoint, account)
+    arn, _ = dest_with_policy(ext_endpoint, {"AWS": [account]})
+    logs = client(ext_endpoint, "logs", creds)
+    quotas = client(ext_endpoint, "service-quotas", creds)
+    (quota,) = quotas.list_aws_default_service_quotas(ServiceCode="logs")["Quotas"]
+    assert (quota["QuotaName"], quota["Value"]) == ("Subscription filters per log group", 2.0)
+    group, _ = sender_group(logs)
+
+    def put_filter(index: int) -> None:
+        logs.put_subscription_filter(
+            logGroupName=group, filterName=f"f{index}", filterPattern="", destinationArn=arn
+        )
+
+    put_filter(1)
+    put_filter(2)
+    with pytest.raises(ClientError) as err:
+        put_filter(3)
+    assert error_code(err)[0] == "LimitExceededException"
+
+    quotas.request_service_quota_increase(
+        ServiceCode="logs", QuotaCode=quota["QuotaCode"], DesiredValue=5
+    )
+    (applied,) = quotas.list_service_quotas(ServiceCode="logs")["Quotas"]
+    assert applied["Value"] == 5.0
+    for index in (3, 4, 5):
+        put_filter(index)
+    with pytest.raises(ClientError) as err:
+        put_filter(6)
+    assert error_code(err)[0] == "LimitExceededException"
+    # Other accounts keep the default.
+    assert (
+        client(ext_endpoint, "service-quotas").get_service_quota(
+            ServiceCode="logs", QuotaCode=quota["QuotaCode"]
+        )["Quota"]["Value"]
+        == 2.0
+    )

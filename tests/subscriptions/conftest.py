@@ -209,7 +209,10 @@ def world(moto_endpoint: str, tmp_path: Path) -> World:
 def verify_helpers() -> Any:
     """tests/verify/conftest.py's helpers (``build_landing`` for the local cloud)."""
     return types.SimpleNamespace(
-        build_landing=_verify.build_landing, put_policy=put_policy, unique=unique
+        build_landing=_verify.build_landing,
+        put_policy=put_policy,
+        unique=unique,
+        write_config=_verify.write_config,
     )
 
 

@@ -1,8 +1,14 @@
-"""``xaccount-ops accounts list``: the resolved fleet (and, from the stacks module, add/remove)."""
+"""``xaccount-ops accounts list``: the resolved fleet (and, from the stacks module, add/remove).
+
+``accounts remove`` also says, per removed account, how many subscription filters still point at
+our destinations: AWS stops their deliveries at once (the destination policy is checked on every
+delivery), but the filters stay, keep a slot taken, and ship again if the account is re-added.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments
 
@@ -19,8 +25,63 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         pass
     else:
         register_accounts_subcommands(commands)
+        if "remove" in commands.choices:
+            commands.choices["remove"].set_defaults(func=run_remove)
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
     ctx.emit(ctx.fleet().targets_frame(), args)
     return 0
+
+
+def run_remove(args: argparse.Namespace, ctx: Context) -> int:
+    """The stacks' ``accounts remove``, then the warning about filters left behind."""
+    from xaccount_ops import validate
+    from xaccount_ops.cli import stacks_cmd
+
+    code = stacks_cmd.run_remove(args, ctx)
+    if code == 0:  # the policy no longer lists them: say what they left behind
+        warn_active_filters(ctx, validate.account_list(",".join(args.ids), "accounts"))
+    return code
+
+
+def warn_active_filters(ctx: Context, account_ids: tuple[str, ...]) -> None:
+    from xaccount_ops import subscriptions
+
+    try:
+        found, errors = subscriptions.active_filters(ctx.fleet(), account_ids, progress=False)
+    except Exception as err:  # the removal itself is done; the count is advice
+        _say(f"could not count the removed accounts' subscription filters: {err}")
+        return
+    for account in account_ids:
+        mine = found[found["account"] == account]
+        if not mine.empty:
+            ours = int(mine["owned"].sum())
+            hand_made = len(mine) - ours
+            regions = ", ".join(sorted(set(mine["region"])))
+            text = (
+                f"account {account} still has {len(mine)} active subscription filter(s) to our "
+                f"destinations ({regions}): their events are no longer delivered. "
+            )
+            if ours:
+                text += (
+                    f"Remove the toolkit's {ours}: `xaccount-ops subscribe remove --account "
+                    f"{account} --yes`. "
+                )
+            if hand_made:
+                names = ", ".join(sorted(set(mine[~mine["owned"]]["filter_name"])))
+                text += (
+                    f"{hand_made} were not created by the toolkit ({names}): delete them in that "
+                    "account with `aws logs delete-subscription-filter`."
+                )
+            _say(text.strip())
+        failed = errors[errors["account_id"] == account]
+        for error in failed.itertuples():
+            _say(
+                f"account {account} {error.region}: could not count its filters: "
+                f"{error.error_code}: {error.message}"
+            )
+
+
+def _say(text: str) -> None:
+    print(f"xaccount-ops: {text}", file=sys.stderr, flush=True)

@@ -3,7 +3,9 @@
 ``plan`` prints what would change and why, changing nothing. ``apply`` prints the plan's summary,
 then applies it and prints the per-row result; run again, it says that 0 changes were needed.
 ``remove`` prints the removal plan (only the toolkit's ``logzio-xacct-*`` filters and account
-policies) and deletes them only with ``--yes``.
+policies) and deletes them only with ``--yes``. ``--adopt`` (plan/apply, opt-in) takes over, in
+place and under their own names, filters the toolkit did not create that already point at our
+destination, so their events carry ``@aws.region``/``@aws.account`` from then on.
 
 Exit codes: 0 ok; 1 a change failed or a target could not be read; 2 a configuration error.
 """
@@ -40,6 +42,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--yes", action="store_true", help="remove: really delete (without it, only the plan)"
         )
         action.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+        if name == "remove":
+            action.add_argument(
+                "--account",
+                action="append",
+                metavar="ID",
+                help="only these sending accounts (repeatable; also one already removed from "
+                "senders.accounts or from the destination policy)",
+            )
+        else:
+            action.add_argument(
+                "--adopt",
+                action="store_true",
+                help="take over, in place (same name, same pattern), filters we did not create "
+                "that point at our destination, adding emitSystemFields (opt-in)",
+            )
         add_output_arguments(action)
         action.set_defaults(func=run)
 
@@ -68,7 +85,13 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     progress = False if args.no_progress else None
     fleet = ctx.fleet()
     action = args.subscribe_action
-    plan = subscriptions.plan(fleet, remove=action == "remove", progress=progress)
+    only = getattr(args, "account", None)
+    if only:
+        from xaccount_ops import validate
+
+        fleet.accounts = validate.account_list(list(only), "--account")
+    adopt = bool(getattr(args, "adopt", False))
+    plan = subscriptions.plan(fleet, remove=action == "remove", adopt=adopt, progress=progress)
     _say(f"plan ({plan.mode} mode): {plan.summary()}")
     if action == "plan" or (action == "remove" and not args.yes):
         ctx.emit(_table(plan.frame, args), args)

@@ -7,6 +7,8 @@ Each submodule patches one area and exposes an idempotent ``install()``:
 - ``cfn``: CloudFormation ``AWS::Logs::Destination`` / ``AWS::Logs::SubscriptionFilter`` and
   change-set fixes.
 - ``metrics``: ``AWS/Logs`` ``IncomingLogEvents``/``IncomingBytes`` per log group, per minute.
+- ``servicequotas``: the CloudWatch Logs "Subscription filters per log group" quota (served, and
+  enforced by ``logs``).
 
 Call ``install()`` before the moto server handles its first request.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-_AREAS = ("logs", "cfn", "metrics")
+_AREAS = ("servicequotas", "logs", "cfn", "metrics")
 
 
 def install() -> None:

@@ -8,8 +8,18 @@
   per filter to the destination's Kinesis stream, in the landing account, shaped as AWS does
   (56-digit string ids); the first put of a filter sends AWS's ``CONTROL_MESSAGE``. Filter
   patterns (``filter_pattern.matches``) are applied to every subscription filter, as AWS does.
-- A log group holds at most two filters, but re-putting an existing one is an update (moto
-  raises ``LimitExceededException`` when two exist).
+- A log group holds at most as many filters as the "Subscription filters per log group" quota
+  the ``servicequotas`` extension serves for its account and region (2 unless raised), and
+  re-putting an existing one is an update (moto raises ``LimitExceededException`` when two exist).
+- The destination's access policy is checked on every delivery too, not only at put time: AWS
+  "Modifying destination membership at runtime" says an account removed from the policy "is
+  stopped from sending any more log data". Such events are dropped here (and logged).
+- ``logGroupClass`` (``STANDARD``, ``INFREQUENT_ACCESS``, ``DELIVERY``) is kept and described;
+  only Standard groups take subscription filters (Infrequent Access supports a subset of
+  features without subscriptions; Delivery is for Lambda logs to S3/Firehose only), so a put on
+  another class is refused with ``InvalidParameterException``.
+- ``emitSystemFields`` is kept on the filter, described, and puts ``@aws.account`` /
+  ``@aws.region`` on every delivered event (moto ignores the parameter).
 - Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
   at delivery for every log group its selection criteria do not exclude.
 - ``FilterLogEvents`` returns the same 56-digit ``eventId`` that delivery puts in ``id`` (AWS has
@@ -41,6 +51,7 @@ from moto.logs.exceptions import (
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
+from xaccount_ops.local.moto_ext import servicequotas
 from xaccount_ops.local.moto_ext.filter_pattern import matches
 
 log = logging.getLogger(__name__)
@@ -49,6 +60,8 @@ _MARK = "_moto_ext_logs"
 _ACTION = "logs:PutSubscriptionFilter"
 POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
 CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."
+LOG_CLASSES = ("STANDARD", "INFREQUENT_ACCESS", "DELIVERY")
+SUBSCRIBABLE_CLASSES = ("STANDARD",)
 # moto's event ids restart at 0 in every process; a per-process salt keeps the ids of a restarted
 # local cloud from colliding with those a Logz.io emulator already holds (they are dedupe keys).
 _SALT = random.SystemRandom().randrange(10**12)
@@ -94,6 +107,16 @@ def validate_pattern(pattern: str | None) -> None:
         matches(pattern or "", "")
     except ValueError as err:
         raise InvalidParameterException(f"Invalid subscription filter pattern: {err}") from err
+
+
+def check_log_class(group: Any) -> None:
+    """Only Standard-class groups take subscription filters (see the module doc)."""
+    log_class = getattr(group, "log_group_class", "STANDARD")
+    if log_class not in SUBSCRIBABLE_CLASSES:
+        raise InvalidParameterException(
+            f"Log group {group.name} is of class {log_class}, which does not support "
+            "subscription filters"
+        )
 
 
 def event_id(timestamp: int, counter: int) -> str:
@@ -249,8 +272,24 @@ def send_control_message(destination_arn: str) -> None:
     _put_record(destination_arn, payload, "CloudwatchLogs")
 
 
+def delivery_refused(destination_arn: str, account_id: str, region: str) -> bool:
+    """True when the destination's policy no longer lets ``account_id`` send (checked per delivery,
+    as AWS does: an account removed from the policy "is stopped from sending any more log data")."""
+    destination = find_destination(destination_arn)
+    if destination is None:
+        return False  # _put_record says the destination is gone
+    if parse_arn(destination_arn).account == account_id:
+        return False
+    return not policy_allows(destination.access_policy, account_id, destination.arn, region)
+
+
 def deliver(
-    stream: Any, destination_arn: str, filter_name: str, pattern: str, events: list[Any]
+    stream: Any,
+    destination_arn: str,
+    filter_name: str,
+    pattern: str,
+    events: list[Any],
+    system_fields: list[str] | None = None,
 ) -> None:
     """One DATA_MESSAGE record for the events of one put that match the filter's pattern."""
     log_events = [
@@ -260,6 +299,21 @@ def deliver(
     ]
     if not log_events:
         return
+    if delivery_refused(destination_arn, stream.account_id, stream.region):
+        log.warning(
+            "destination %s no longer allows account %s: %d event(s) of %s (filter %s) not sent",
+            destination_arn,
+            stream.account_id,
+            len(log_events),
+            stream.log_group.name,
+            filter_name,
+        )
+        return
+    system = {"@aws.account": stream.account_id, "@aws.region": stream.region}
+    for name in system_fields or ():
+        if name in system:
+            for item in log_events:
+                item[name] = system[name]
     payload = {
         "messageType": "DATA_MESSAGE",
         "owner": stream.account_id,
@@ -406,11 +460,46 @@ def install() -> None:
         return
 
     plain_backend_put = models.LogsBackend.put_subscription_filter
-    plain_group_put = models.LogGroup.put_subscription_filter
     plain_send = models.LogStream._send_log_events
     plain_stream_put = models.LogStream.put_log_events
     plain_filter_dict = models.LogEvent.to_filter_dict
     plain_group_filter = models.LogGroup.filter_log_events
+    plain_group_describe = models.LogGroup.to_describe_dict
+    plain_filter_json = models.SubscriptionFilter.to_json
+    plain_create_response = responses.LogsResponse.create_log_group
+    plain_put_filter_response = responses.LogsResponse.put_subscription_filter
+
+    def create_log_group_response(self: Any) -> str:
+        """moto ignores logGroupClass: validate and keep it (it cannot change later, as in AWS)."""
+        log_class = self._get_param("logGroupClass") or "STANDARD"
+        if log_class not in LOG_CLASSES:
+            raise InvalidParameterException(
+                f"Invalid logGroupClass {log_class!r}: expected one of {', '.join(LOG_CLASSES)}"
+            )
+        result: str = plain_create_response(self)
+        self.logs_backend.groups[self._get_param("logGroupName")].log_group_class = log_class
+        return result
+
+    def group_describe(self: Any) -> dict[str, Any]:
+        described: dict[str, Any] = plain_group_describe(self)
+        described["logGroupClass"] = getattr(self, "log_group_class", "STANDARD")
+        return described
+
+    def put_filter_response(self: Any) -> str:
+        """moto ignores emitSystemFields: a put sets (or, left out, clears) them on the filter."""
+        result: str = plain_put_filter_response(self)
+        group = self.logs_backend.groups.get(self._get_param("logGroupName"))
+        flt = group.subscription_filters.get(self._get_param("filterName")) if group else None
+        if flt is not None:
+            flt.emit_system_fields = list(self._get_param("emitSystemFields") or [])
+        return result
+
+    def filter_json(self: Any) -> dict[str, Any]:
+        described: dict[str, Any] = plain_filter_json(self)
+        fields = getattr(self, "emit_system_fields", None)
+        if fields:
+            described["emitSystemFields"] = list(fields)
+        return described
 
     def backend_put_subscription_filter(
         self: Any,
@@ -423,6 +512,8 @@ def install() -> None:
         """Destinations checked here; every other target keeps moto's checks."""
         validate_pattern(filter_pattern)
         if not is_destination_arn(destination_arn or ""):
+            if log_group_name in self.groups:
+                check_log_class(self.groups[log_group_name])
             plain_backend_put(
                 self, log_group_name, filter_name, filter_pattern, destination_arn, role_arn
             )
@@ -430,6 +521,7 @@ def install() -> None:
         group = self.groups.get(log_group_name)
         if group is None:
             raise ResourceNotFoundException()
+        check_log_class(group)
         check_destination(destination_arn, self.account_id, self.region_name)
         existing = group.subscription_filters.get(filter_name)
         first = existing is None or existing.destination_arn != destination_arn
@@ -446,9 +538,18 @@ def install() -> None:
         if existing is not None:
             existing.update(filter_pattern, destination_arn, role_arn)
             return
-        if len(self.subscription_filters) >= 2:
+        if len(self.subscription_filters) >= servicequotas.filter_slots(
+            self.account_id, self.region
+        ):
             raise LimitExceededException()
-        plain_group_put(self, filter_name, filter_pattern, destination_arn, role_arn)
+        # Not moto's put: it refuses a third filter whatever the quota says.
+        self.subscription_filters[filter_name] = models.SubscriptionFilter(
+            name=filter_name,
+            log_group_name=self.name,
+            filter_pattern=filter_pattern,
+            destination_arn=destination_arn,
+            role_arn=role_arn,
+        )
 
     def send_log_events(
         self: Any,
@@ -463,7 +564,8 @@ def install() -> None:
         if is_destination_arn(destination_arn):
             # moto passes this put's events, which are the stream's newest.
             events = self.events[len(self.events) - len(log_events) :]
-            deliver(self, destination_arn, filter_name, pattern, events)
+            fields = getattr(subscription, "emit_system_fields", None)
+            deliver(self, destination_arn, filter_name, pattern, events, fields)
             return
         # AWS ids are 56-digit strings whatever the target; moto sends its integer counter.
         kept = [
@@ -523,6 +625,10 @@ def install() -> None:
     models.LogGroup.put_subscription_filter = group_put_subscription_filter
     models.LogStream._send_log_events = send_log_events
     models.LogStream.put_log_events = stream_put_log_events
+    models.LogGroup.to_describe_dict = group_describe
+    models.SubscriptionFilter.to_json = filter_json
+    responses.LogsResponse.create_log_group = create_log_group_response
+    responses.LogsResponse.put_subscription_filter = put_filter_response
     for name, method in _account_policy_responses().items():
         setattr(responses.LogsResponse, name, method)
     setattr(models.LogsBackend, _MARK, True)
