@@ -8,7 +8,8 @@ Lambda's checkpoint never makes the listener receive a delivered record twice (w
 
 Undecodable records and CONTROL_MESSAGE records ship nothing and never fail the batch. A bad token
 (401/403) stops the batch at its first undelivered record and logs an error: it never drops data.
-A configuration error raises: nothing can be sent until it is fixed.
+A configuration error raises: nothing can be sent until it is fixed. The token is scrubbed from
+every record the shipper's loggers emit (``redact``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shipper_lambda import codec, config, token_source
+from shipper_lambda import codec, config, redact, token_source
 from shipper_lambda.batch import Batcher
 from shipper_lambda.decode import (
     CONTROL_MESSAGE,
@@ -87,7 +88,8 @@ def process(
     deadline = started + budget_s - cfg.safety_margin_s
     stats = Stats(backend=codec.BACKEND)
     invocation = _Invocation(cfg, Sender(Listener(cfg.listener_url, token), cfg, deadline, stats))
-    failed = invocation.run(records)
+    with redact.guard(token):  # whatever gets logged, the token does not
+        failed = invocation.run(records)
     if failed is not None:
         stats.records_failed = len(records) - failed
         stats.failed_sequence_number = sequence_number(records[failed])
