@@ -186,7 +186,11 @@ class Sender:
         try:
             conn.request("POST", self.listener.path, body=data, headers=self.headers)
             response = conn.getresponse()
-            body = response.read()  # a read the shutdown cuts short raises IncompleteRead
+            body = response.read()
+            if watchdog.cancel():
+                # Cut off: EOF mid-headers can parse as a complete answer. Like any timeout, the
+                # listener may have taken the body: the same ambiguity a socket timeout has.
+                raise TimeoutError("request deadline")
         except (OSError, http.client.HTTPException) as err:
             self.listener.discard()
             if watchdog.fired:
@@ -219,12 +223,17 @@ class _Watchdog:
     def __init__(self, conn: http.client.HTTPConnection, timeout: float) -> None:
         self.conn = conn
         self.fired = False
+        self._cancelled = False
+        self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, timeout), self._fire)
         self._timer.daemon = True
         self._timer.start()
 
     def _fire(self) -> None:
-        self.fired = True
+        with self._lock:
+            if self._cancelled:
+                return
+            self.fired = True
         sock = self.conn.sock
         if sock is not None:
             # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap the
@@ -232,8 +241,12 @@ class _Watchdog:
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
-    def cancel(self) -> None:
-        self._timer.cancel()
+    def cancel(self) -> bool:
+        """Stop the watchdog; whether it had already fired."""
+        with self._lock:
+            self._cancelled = True
+            self._timer.cancel()
+            return self.fired
 
 
 def _classify(status: int | None) -> str:
