@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 
@@ -22,7 +23,9 @@ TOKEN = "vv-ship-token-5be1c0ffee42"
 
 def test_deploy_at_vv_shows_no_token_or_noecho_value(stacks_endpoint: str, tmp_path: Path):
     """A real CLI process (so its logging is its own, not pytest's) deploys against the moto
-    server with our extensions; botocore's debug output must carry the parameter, masked."""
+    server with our extensions; botocore's debug output must carry the parameter, masked.
+    AWS fact: NoEcho masks the value with asterisks in calls that describe the stack, not in the
+    request that sets it, which botocore logs."""
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
@@ -68,6 +71,18 @@ max_attempts = 2
     assert "ParameterValue': '***'" in run.stderr  # and carried the parameter, masked
     assert TOKEN not in run.stderr
     assert TOKEN not in run.stdout
+    # and, as in AWS, describing the stack shows the NoEcho value as asterisks
+    cfn = boto3.client(
+        "cloudformation",
+        endpoint_url=stacks_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    (stack,) = cfn.describe_stacks(StackName=f"xacct-vv{os.getpid() % 10000}")["Stacks"]
+    values = {p["ParameterKey"]: p.get("ParameterValue") for p in stack["Parameters"]}
+    assert values["LogzioTOKEN"] == "****"
+    assert values["LogzioREGION"] == "us"
 
 
 @pytest.mark.parametrize(
