@@ -300,3 +300,16 @@ def test_guard_scrubs_records_formatted_from_arguments_and_tracebacks(caplog, to
     assert "an argument ***" in text
     assert "ValueError: boom ***" in text
     assert "plain" in text
+
+
+def test_limits_a_413_is_judged_against_are_logzios():
+    """10,485,760 bytes a body and 500,000 bytes a line, newline not counted."""
+    from shipper_lambda.deliver import _within_limits
+
+    at_limit = bytearray(b"a" * 500_000 + b"\n" + b"b\n")
+    assert _within_limits(at_limit, 0, len(at_limit))
+    long_line = bytearray(b"b\n" + b"a" * 500_001 + b"\n")
+    assert not _within_limits(long_line, 0, len(long_line))
+    big_body = bytearray((b"c" * 99 + b"\n") * 104_858)
+    assert len(big_body) - 1 > 10_485_760
+    assert not _within_limits(big_body, 0, len(big_body))
