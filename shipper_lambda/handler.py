@@ -8,7 +8,8 @@ Lambda's checkpoint never makes the listener receive a delivered record twice (w
 
 Undecodable records and CONTROL_MESSAGE records ship nothing and never fail the batch. A bad token
 (401/403) stops the batch at its first undelivered record and logs an error: it never drops data.
-A configuration error raises: nothing can be sent until it is fixed.
+A configuration error raises: nothing can be sent until it is fixed. The token is scrubbed from
+every record the shipper's loggers emit (``redact``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shipper_lambda import codec, config, routes, token_source
+from shipper_lambda import codec, config, redact, routes, token_source
 from shipper_lambda.batch import Batcher, Body
 from shipper_lambda.decode import (
     CONTROL_MESSAGE,
@@ -90,8 +91,9 @@ def process(
     deadline = started + budget_s - cfg.safety_margin_s
     stats = Stats(backend=codec.BACKEND)
     main = Sender(Listener(cfg.listener_url, token), cfg, deadline, stats)
-    invocation = _Invocation(cfg, main, table or routes.Table())
-    failed = invocation.run(records)
+    with redact.guard(token) as redactor:  # whatever gets logged, the tokens do not
+        invocation = _Invocation(cfg, main, table or routes.Table(), redactor)
+        failed = invocation.run(records)
     if failed is not None:
         stats.records_failed = len(records) - failed
         stats.failed_sequence_number = sequence_number(records[failed])
@@ -102,8 +104,11 @@ def process(
 class _Invocation:
     """One batch's processing state: encoder, batcher, delivery and counters."""
 
-    def __init__(self, cfg: config.Config, post: Sender, table: routes.Table) -> None:
+    def __init__(
+        self, cfg: config.Config, post: Sender, table: routes.Table, redactor: redact.Redactor
+    ) -> None:
         self.cfg = cfg
+        self.redactor = redactor
         self.stats = post.stats
         self.encoder = LineEncoder(cfg)
         self.table = table
@@ -133,6 +138,7 @@ class _Invocation:
             self.batcher.flush()
             self.stats.auth_failures += 1
             raise DeliveryFailed(index, Outcome(AUTH, None, str(err))) from None
+        self.redactor.add(token)
         main = self._main
         post = Sender(Listener(self.cfg.listener_url, token), self.cfg, main.deadline, self.stats)
         self._deliveries[route] = Delivery(post, self.stats)

@@ -33,6 +33,13 @@ METRIC_UNITS = {
     "truncated": "Count",
     "malformed": "Count",
     "auth_failures": "Count",
+    "partial_bodies": "Count",
+    "rejected_malformed": "Count",
+    "rejected_oversized": "Count",
+    "rejected_empty": "Count",
+    "listener_faults": "Count",
+    "deferred": "Count",
+    "request_timeouts": "Count",
     "duration_ms": "Milliseconds",
 }
 
@@ -58,6 +65,14 @@ class Stats:
     truncated: int = 0
     malformed: int = 0
     auth_failures: int = 0
+    # 400s: bodies taken as delivered (partial success) and the listener's counts of their lines
+    partial_bodies: int = 0
+    rejected_malformed: int = 0
+    rejected_oversized: int = 0
+    rejected_empty: int = 0
+    listener_faults: int = 0  # 400 taking no line, 413 within the limits: the batch failed
+    deferred: int = 0  # Retry-After beyond the time left: the batch failed
+    request_timeouts: int = 0  # attempts cut off at the whole-request deadline
     duration_ms: float = 0.0
     backend: str = ""
     failed_sequence_number: str | None = None

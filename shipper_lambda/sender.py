@@ -3,18 +3,30 @@
 The connection lives at module level so warm invocations of the same container reuse it. Retries
 cover what can succeed later (429, 5xx, timeouts, connection errors) with exponential backoff and
 jitter, and stop at ``retry_attempts`` or at the invocation's deadline, whichever comes first.
-Everything else comes back to the caller as an :class:`Outcome` to decide on (split, bisect, fail).
+Everything else comes back to the caller as an :class:`Outcome` to decide on (see ``deliver``).
+
+Each attempt has one deadline for the whole request (connect + send + read): socket timeouts
+alone bound each socket operation, so a listener that trickles its answer a byte at a time would
+hold the invocation forever. A watchdog shuts the socket down when the deadline passes.
+
+A ``Retry-After`` longer than the time left ends the attempts at once as :data:`DEFERRED`: the
+listener asked us to wait, and splitting the body to resend sooner would be the burst it refused.
 
 The token travels in the query string, so no URL is ever logged or put in an error: only the
-listener's ``host:port`` (``Listener.display``).
+listener's ``host:port`` (``Listener.display``). Details built from a response body or exception
+are scrubbed of the token anyway (a proxy may echo the request URL).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import logging
 import random
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
@@ -22,11 +34,11 @@ from urllib.parse import quote, urlsplit
 from shipper_lambda import codec
 from shipper_lambda.config import Config
 from shipper_lambda.metrics import Stats
+from shipper_lambda.redact import Redactor
 
 log = logging.getLogger(__name__)
 
 MIN_ATTEMPT_S = 0.05  # do not start a request with less time left than this
-MAX_RETRY_AFTER_S = 30.0
 USER_AGENT = "xaccount-ops-shipper/1"
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -36,6 +48,8 @@ TOO_LARGE = "too_large"  # 413
 AUTH = "auth"  # 401/403: bad token, never drop
 FATAL = "fatal"  # other 4xx: retrying the same body cannot help
 UNAVAILABLE = "unavailable"  # retries or time exhausted on 429/5xx/timeouts/connection errors
+DEFERRED = "deferred"  # 429/5xx whose Retry-After is longer than the time left
+COUNT_KEYS = ("malformedLines", "successfulLines", "oversizedLines", "emptyLogLines")
 
 _pool: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
 _ssl_context: ssl.SSLContext | None = None
@@ -48,6 +62,7 @@ class Outcome:
     kind: str
     status: int | None
     detail: str = ""
+    counts: dict[str, int] | None = None  # a 400's JSON line counts, when the body holds them
 
 
 class Listener:
@@ -60,6 +75,7 @@ class Listener:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.path = parts.path.rstrip("/") + "/?token=" + quote(token, safe="")
         self.display = f"{self.scheme}://{self.host}:{self.port}"
+        self.scrub = Redactor([token])
 
     def connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         """The pooled connection (and whether it is reused), created when absent."""
@@ -119,7 +135,7 @@ class Sender:
             if remaining < MIN_ATTEMPT_S:
                 return Outcome(UNAVAILABLE, None, "time budget exhausted")
             attempt += 1
-            status, detail, retry_after, stale = self._request(
+            status, detail, retry_after, stale, body = self._request(
                 data, min(self.config.timeout_s, remaining)
             )
             if stale and not stale_retried:
@@ -131,8 +147,17 @@ class Sender:
             if status is not None and 200 <= status < 300:
                 return Outcome(OK, status)
             kind = _classify(status)
+            if kind == REJECTED:
+                return Outcome(kind, status, detail, _counts(body))
             if kind != UNAVAILABLE:
                 return Outcome(kind, status, detail)
+            if retry_after is not None and retry_after >= self.time_left() - MIN_ATTEMPT_S:
+                return Outcome(
+                    DEFERRED,
+                    status,
+                    f"{detail}; Retry-After {retry_after:g}s is beyond the "
+                    f"{max(0.0, self.time_left()):.1f}s left",
+                )
             if attempt >= self.config.retry_attempts:
                 return Outcome(UNAVAILABLE, status, f"{detail} after {attempt} attempts")
             delay = self._backoff(attempt, retry_after)
@@ -151,31 +176,77 @@ class Sender:
 
     def _request(
         self, data: bytes | bytearray | memoryview, timeout: float
-    ) -> tuple[int | None, str, float | None, bool]:
-        """(status or None, safe detail, Retry-After seconds, failed-on-a-stale-connection)."""
+    ) -> tuple[int | None, str, float | None, bool, bytes]:
+        """(status or None, safe detail, Retry-After seconds, failed-on-a-stale-connection,
+        response body), all within ``timeout`` seconds from now."""
         conn, reused = self.listener.connection(timeout)
         self.stats.requests += 1
         self.stats.bytes_out += len(data)
+        watchdog = _Watchdog(conn, timeout)
         try:
             conn.request("POST", self.listener.path, body=data, headers=self.headers)
             response = conn.getresponse()
             body = response.read()
+            if watchdog.cancel():
+                # Cut off: EOF mid-headers can parse as a complete answer. Like any timeout, the
+                # listener may have taken the body: the same ambiguity a socket timeout has.
+                raise TimeoutError("request deadline")
         except (OSError, http.client.HTTPException) as err:
             self.listener.discard()
+            if watchdog.fired:
+                self.stats.request_timeouts += 1
+                detail = f"no complete answer within the request deadline of {timeout:.2f}s"
+                return None, detail, None, False, b""
             stale = reused and isinstance(err, _STALE)
-            # Exception text from sockets/http.client never holds the URL; keep it short anyway.
-            return None, f"{type(err).__name__}: {str(err)[:200]}", None, stale
+            detail = self.listener.scrub(f"{type(err).__name__}: {str(err)[:200]}")
+            return None, detail, None, stale, b""
+        finally:
+            watchdog.cancel()
         detail = f"HTTP {response.status}"
         if body:
             detail += f" {body[:300].decode('utf-8', 'replace')}"
-        return response.status, detail, _retry_after(response.getheader("Retry-After")), False
+        retry_after = _retry_after(response.getheader("Retry-After"))
+        return response.status, self.listener.scrub(detail), retry_after, False, body
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         ceiling = min(self.config.retry_max_s, self.config.retry_base_s * 2 ** (attempt - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # equal jitter
         if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
+            delay = max(delay, retry_after)  # post() has checked that it fits the time left
         return delay
+
+
+class _Watchdog:
+    """Shuts a connection's socket down once ``timeout`` seconds have passed, which makes any
+    blocked connect, send or read return at once: one deadline for the whole request."""
+
+    def __init__(self, conn: http.client.HTTPConnection, timeout: float) -> None:
+        self.conn = conn
+        self.fired = False
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, timeout), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self.fired = True
+        sock = self.conn.sock
+        if sock is not None:
+            # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap the
+            # TLS state under the reading thread's feet. OSError: already closed.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> bool:
+        """Stop the watchdog; whether it had already fired."""
+        with self._lock:
+            self._cancelled = True
+            self._timer.cancel()
+            return self.fired
 
 
 def _classify(status: int | None) -> str:
@@ -188,6 +259,22 @@ def _classify(status: int | None) -> str:
     if status in (401, 403):
         return AUTH
     return FATAL
+
+
+def _counts(body: bytes) -> dict[str, int] | None:
+    """Logz.io's 400 line counts, or None when the body is not that JSON (e.g. from a proxy)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    counts = {key: doc.get(key, 0) for key in COUNT_KEYS}
+    if "successfulLines" not in doc or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()
+    ):
+        return None
+    return counts
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xaccount_ops import validate
+from xaccount_ops import redact, validate
 from xaccount_ops.errors import ConfigError, TokenError
 
 CONFIG_ENV = "XACCOUNT_OPS_CONFIG"
@@ -55,7 +55,13 @@ class TokenRef:
         return f"{self.kind}:{self.name}"
 
     def resolve(self, client_factory: Callable[[str], Any] | None = None) -> str:
-        """Return the token. ``client_factory(service)`` gives a boto3 client for secret/ssm refs."""
+        """Return the token (registered with ``redact`` so no log shows it).
+        ``client_factory(service)`` gives a boto3 client for secret/ssm refs."""
+        value = self._resolve(client_factory)
+        redact.register(value)
+        return value
+
+    def _resolve(self, client_factory: Callable[[str], Any] | None) -> str:
         if self.kind == "env":
             value = os.environ.get(self.name, "").strip()
             if not value:

@@ -48,6 +48,27 @@ def test_match_fault_fails_only_bulks_whose_decompressed_body_contains_the_subst
     assert [(f["match"], f["count"]) for f in remaining] == [("poison", 4)]
 
 
+def test_reject_lines_fault_is_logzio_400_with_counts_and_keeps_the_other_lines(
+    logzio: Any,
+) -> None:
+    logzio.fault(reject_lines="bad-one", match="bad-one")
+
+    hit = logzio.ship([{"message": "good a"}, {"message": "the bad-one"}, {"message": "good b"}])
+    again = logzio.ship([{"message": "bad-one, sent again"}])
+
+    assert hit.status_code == 400
+    assert hit.json() == {
+        "malformedLines": 1,
+        "successfulLines": 2,
+        "oversizedLines": 0,
+        "emptyLogLines": 0,
+    }
+    assert again.status_code == 200  # count 1: the rule is used up
+    messages = sorted(d["message"] for d in logzio.sources({"match_all": {}}))
+    assert messages == ["bad-one, sent again", "good a", "good b"]
+    assert logzio.stats()["lines_rejected"]["malformed"] == 1
+
+
 def test_rules_fire_in_order_added(logzio: Any) -> None:
     logzio.fault(status=502, count=1)
     logzio.fault(status=504, count=1)
@@ -118,6 +139,8 @@ def test_stop_releases_a_delayed_request(tokens: tuple[str, str]) -> None:
         ({"status": 503, "match": ""}, "match"),
         ({"count": 2}, "needs a status"),
         ({"status": 503, "colour": "red"}, "unknown"),
+        ({"reject_lines": ""}, "reject_lines"),
+        ({"reject_lines": "x", "status": 400}, "give no status"),
     ],
 )
 def test_invalid_fault_is_400_naming_the_field(logzio: Any, spec: dict, words: str) -> None:

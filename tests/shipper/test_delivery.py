@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 
 from shipper_lambda import sender
 from shipper_lambda.handler import lambda_handler
-
-LOGZIO_400 = json.dumps(
-    {"malformedLines": 1, "successfulLines": 0, "oversizedLines": 0, "emptyLogLines": 0}
-).encode()
 
 
 def three_records(kinesis, per_record=4):
@@ -146,38 +141,6 @@ def test_time_budget_bounds_retries(env, listener, kinesis, make_context):
     assert listener.accepted == []
 
 
-def test_400_bisects_and_drops_only_the_lines_rejected_alone(
-    env, listener, kinesis, context, caplog, summary
-):
-    # GIVEN two poison lines among 30; the listener rejects any body holding one
-    messages = [f"fine {i}" for i in range(30)]
-    messages[7] = "POISON a"
-    messages[22] = "POISON b"
-    event = kinesis.event(
-        kinesis.payload(messages=messages[:15], prefix="a"),
-        kinesis.payload(messages=messages[15:], prefix="b"),
-    )
-    listener.script = lambda req: (
-        listener.answer(400, LOGZIO_400) if b"POISON" in req.body else None
-    )
-
-    result = lambda_handler(event, context)
-
-    # THEN everything else arrives exactly once, the two are dropped, counted and logged by id
-    assert result == {"batchItemFailures": []}
-    expected = [i for i in ids_of(kinesis, event) if i not in ("a00007", "b00007")]
-    assert sorted(listener.ids()) == sorted(expected)
-    assert set(listener.id_counts().values()) == {1}
-    doc = summary()
-    assert doc["dropped"] == 2
-    dropped_logs = [
-        r.getMessage() for r in caplog.records if "dropping log event" in r.getMessage()
-    ]
-    assert len(dropped_logs) == 2
-    assert "id=a00007" in dropped_logs[0] and "id=b00007" in dropped_logs[1]
-    assert "malformedLines" in dropped_logs[0]
-
-
 def test_401_fails_loudly_and_drops_nothing(env, listener, kinesis, context, caplog, summary):
     listener.token = "another-token"  # the listener does not know ours
 
@@ -207,18 +170,6 @@ def test_403_after_a_delivered_body_reports_the_first_undelivered_record(
     assert first_body_records == {"r0", "r1"}  # two whole records fit in 4 KB, not three
     assert result == {"batchItemFailures": [{"itemIdentifier": kinesis.seq(2)}]}
     assert listener.ids() == ids_of(kinesis, event, [0, 1])
-
-
-def test_413_splits_the_body_until_the_listener_takes_it(env, listener, kinesis, context):
-    event = kinesis.event(kinesis.payload(messages=[f"line {i} " + "y" * 200 for i in range(40)]))
-    listener.script = lambda req: listener.answer(413) if len(req.body) > 3000 else None
-
-    result = lambda_handler(event, context)
-
-    assert result == {"batchItemFailures": []}
-    assert listener.ids() == ids_of(kinesis, event)
-    assert all(len(r.body) <= 3000 for r in listener.accepted)
-    assert len(listener.accepted) > 1
 
 
 def test_unexpected_4xx_fails_without_dropping(env, listener, kinesis, context):

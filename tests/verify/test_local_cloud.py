@@ -166,3 +166,113 @@ def test_listener_rejecting_is_reported(world: Any) -> None:
     listener = diag.iloc[hops.index("listener")]
     assert "401" in listener["problem"] or "shipping token" in listener["problem"]
     assert "shipping" in listener["fix"]
+
+
+def _stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/__admin/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_400_with_one_bad_line_delivers_every_good_line_once_and_resends_nothing(
+    world: Any,
+) -> None:
+    """2,000 events, one of which the listener rejects (the emulator's ``reject_lines`` fault
+    answers Logz.io's 400 with the counts and keeps the good lines, as Logz.io does: see
+    ``/work/shared/reference/logzio-api.md``). Before this rule the shipper bisected and resent,
+    and ~6,000 lines were indexed; now each good line is indexed exactly once."""
+    import time
+
+    from xaccount_ops.logzio import SearchClient
+
+    account, region = world.senders[0], world.regions[0]
+    marker = f"REJECT-ME-{world.helpers.unique('x')}"
+    group = f"/xaccount-ops/{world.stack}-bad400"
+    logs = world.fleet.client("logs", account, region)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_subscription_filter(
+        logGroupName=group,
+        filterName=filter_name(region),
+        filterPattern="",
+        destinationArn=world.landing.destinations[region],
+    )
+    start_ms = int(time.time() * 1000)
+    bad = 1234
+    messages = [f"event {i} of the 400 test" for i in range(2000)]
+    messages[bad] = f"event {bad} {marker}"
+    listener_url = world.info["listener_url"]
+    before = _stats(listener_url)
+    admin(listener_url, "POST", {"reject_lines": marker, "match": marker, "count": 1000})
+    try:
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName="s",
+            logEvents=[{"timestamp": start_ms + i, "message": m} for i, m in enumerate(messages)],
+        )
+        search = SearchClient.from_config(world.fleet.config)
+        query = {
+            "query": {
+                "bool": {
+                    "filter": [
+                        {"term": {"logGroup.keyword": group}},
+                        {
+                            "range": {
+                                "@timestamp": {
+                                    "gte": start_ms - 1,
+                                    "lte": start_ms + 2001,
+                                    "format": "epoch_millis",
+                                }
+                            }
+                        },
+                    ]
+                }
+            },
+            "size": 10_000,
+            "_source": ["id", "message"],
+        }
+        deadline = time.monotonic() + 120
+        lines: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            lines = search.hits(query)
+            if len(lines) >= 1999:
+                break
+            time.sleep(0.5)
+        # The shipper's summary line (EMF) lands in its log group shortly after the invocation.
+        function_logs = world.fleet.landing_client("logs", world.regions[0])
+        summaries: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            messages_out = [
+                e["message"]
+                for e in function_logs.filter_log_events(
+                    logGroupName=f"/aws/lambda/{world.landing.function_name}",
+                    startTime=start_ms - 1000,
+                )["events"]
+            ]
+            summaries = [
+                json.loads(m)
+                for m in messages_out
+                if m.startswith('{"message":"shipper invocation"')
+            ]
+            if sum(s.get("rejected_malformed", 0) for s in summaries) >= 1:
+                break
+            time.sleep(0.5)
+    finally:
+        admin(listener_url, "DELETE")
+    after = _stats(listener_url)
+
+    # THEN every good line is in the emulator exactly once, the bad one not at all
+    assert sorted(line["message"] for line in lines) == sorted(
+        m for i, m in enumerate(messages) if i != bad
+    ), (before, _stats(listener_url))
+    assert len({line["id"] for line in lines}) == 1999
+    # the bad one was counted (by the listener and in the shipper's metrics) and nothing resent
+    assert after["lines_rejected"]["malformed"] - before["lines_rejected"]["malformed"] == 1
+    accepted = after["lines_accepted"] - before["lines_accepted"]
+    assert accepted == 1999
+    fours = after["requests_by_status"].get("400", 0) - before["requests_by_status"].get("400", 0)
+    assert fours == sum(s["partial_bodies"] for s in summaries) >= 1
+    assert sum(s["rejected_malformed"] for s in summaries) == 1
+    assert all(s["failed_sequence_number"] is None for s in summaries)
+    partial = [m for m in messages_out if "partial success" in m]
+    assert len(partial) == fours
+    assert any("malformedLines=1" in m for m in partial)

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from xaccount_ops import __version__
+from xaccount_ops import __version__, redact
 from xaccount_ops.cli.context import Context
 from xaccount_ops.errors import ConfigError, TokenError, XaccountOpsError
 
@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    redact.install()  # at -vv botocore logs request parameters: no token or NoEcho value shows
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

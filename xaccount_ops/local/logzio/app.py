@@ -144,7 +144,10 @@ class LogzioApp:
             )
             return _json(firing.status, {"code": firing.status, "message": "injected fault"}, extra)
         result = bulk.parse_lines(
-            body, default_type=params.get("type") or bulk.DEFAULT_TYPE, received_ms=received_ms
+            body,
+            default_type=params.get("type") or bulk.DEFAULT_TYPE,
+            received_ms=received_ms,
+            reject=firing.reject_lines.encode() if firing and firing.reject_lines else None,
         )
         store.add(((ln.source, ln.ts_ms, ln.raw) for ln in result.lines), received_ms)
         status = 400 if result.rejected else 200

@@ -127,8 +127,11 @@ def _inflate(raw: bytes, *, gzip: bool) -> bytes:
     return b"".join(parts)
 
 
-def parse_lines(body: bytes, *, default_type: str, received_ms: int) -> BulkResult:
-    """Judge every line of ``body`` (see the module docstring for the rules)."""
+def parse_lines(
+    body: bytes, *, default_type: str, received_ms: int, reject: bytes | None = None
+) -> BulkResult:
+    """Judge every line of ``body`` (see the module docstring for the rules). Lines containing
+    ``reject`` count as malformed (the ``reject_lines`` fault)."""
     result = BulkResult()
     raw_lines = body.split(b"\n")
     if len(raw_lines) > 1 and raw_lines[-1] == b"":
@@ -142,6 +145,9 @@ def parse_lines(body: bytes, *, default_type: str, received_ms: int) -> BulkResu
             continue
         if not raw.strip():
             result.empty += 1
+            continue
+        if reject is not None and reject in raw:
+            result.malformed += 1
             continue
         try:
             doc = _loads(raw)

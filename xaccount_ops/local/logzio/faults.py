@@ -6,6 +6,10 @@ delays the answer and then handles the request normally (the lines are kept), wh
 client timeout that still delivered looks from the listener's side. Rules fire in the order they
 were added; each request fires at most one rule. Faults apply only to requests with a valid token
 whose body decodes (they stand for an unhealthy listener, not for a client's mistakes).
+
+A rule with ``reject_lines`` (and no status) makes the listener judge the lines containing that
+string malformed, as Logz.io may reject a line for reasons a shipper cannot check beforehand: the
+answer is Logz.io's 400 with the counts, and the other lines are kept, as for any 400.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Fault:
     delay_s: float = 0.0
     match: str | None = None
     retry_after: int | None = None
+    reject_lines: str | None = None
 
     @classmethod
     def from_json(cls, body: Any) -> Fault:
@@ -39,11 +44,11 @@ class Fault:
                 'fault must be a JSON object like {"status": 503, "count": 2}, got '
                 f"{type(body).__name__}"
             )
-        unknown = set(body) - {"status", "count", "delay_s", "match", "retry_after"}
+        unknown = set(body) - {"status", "count", "delay_s", "match", "retry_after", "reject_lines"}
         if unknown:
             raise FaultSpecError(
                 f"unknown fault field(s) {sorted(unknown)}; "
-                "known: status, count, delay_s, match, retry_after"
+                "known: status, count, delay_s, match, retry_after, reject_lines"
             )
         status = body.get("status")
         if status is not None and (
@@ -68,10 +73,20 @@ class Fault:
             not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0
         ):
             raise FaultSpecError(f"retry_after must be an integer >= 0, got {retry_after!r}")
-        if status is None and not delay_s:
-            raise FaultSpecError("a fault needs a status, a delay_s > 0, or both")
+        reject_lines = body.get("reject_lines")
+        if reject_lines is not None and (not isinstance(reject_lines, str) or not reject_lines):
+            raise FaultSpecError(f"reject_lines must be a non-empty string, got {reject_lines!r}")
+        if reject_lines is not None and status is not None:
+            raise FaultSpecError("reject_lines answers Logz.io's 400 itself: give no status")
+        if status is None and not delay_s and reject_lines is None:
+            raise FaultSpecError("a fault needs a status, a delay_s > 0, or reject_lines")
         return cls(
-            count=count, status=status, delay_s=float(delay_s), match=match, retry_after=retry_after
+            count=count,
+            status=status,
+            delay_s=float(delay_s),
+            match=match,
+            retry_after=retry_after,
+            reject_lines=reject_lines,
         )
 
 
@@ -82,6 +97,7 @@ class Firing:
     status: int | None
     delay_s: float
     retry_after: int | None
+    reject_lines: str | None = None
 
 
 class Faults:
@@ -112,7 +128,7 @@ class Faults:
                 rule.count -= 1
                 if rule.count <= 0:
                     del self._rules[index]
-                return Firing(rule.status, rule.delay_s, rule.retry_after)
+                return Firing(rule.status, rule.delay_s, rule.retry_after, rule.reject_lines)
         return None
 
 

@@ -833,6 +833,17 @@ def _patch_change_sets() -> None:
 
     Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
 
+    def parameter_list(self: Any) -> list[dict[str, Any]]:
+        # AWS masks a NoEcho parameter's value with asterisks in every call that describes the
+        # stack; moto 5.2.5 compares the value (not the key) with the NoEcho keys, so it never does.
+        no_echo = set(self.resource_map.no_echo_parameter_keys)
+        return [
+            {"ParameterKey": k, "ParameterValue": "****" if k in no_echo else v}
+            for k, v in self.resource_map.resolved_parameters.items()
+        ]
+
+    Stack.parameter_list = property(parameter_list)  # type: ignore[assignment,method-assign]
+
 
 def install() -> None:
     """Register the Logs resource types with moto's CloudFormation and apply the fixes."""
