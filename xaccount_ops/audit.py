@@ -146,6 +146,7 @@ def _inventory_errors(errors: pd.DataFrame) -> Iterator[Finding]:
 
 
 def _lookup_failed(fleet: Fleet, what: str, err: Exception) -> Finding:
+    aws.raise_if_unreachable(err)  # not a finding: nothing else can be checked either
     log.warning("audit: cannot look up %s: %s", what, err)
     return finding(
         "lookup-failed",

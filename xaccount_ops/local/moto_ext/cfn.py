@@ -509,6 +509,18 @@ def _patch_change_sets() -> None:
 
     Stack.stack_resources = property(stack_resources)  # type: ignore[assignment,method-assign]
 
+    def parameter_list(self: Any) -> list[dict[str, Any]]:
+        # AWS shows a NoEcho parameter's value as **** in DescribeStacks ("the parameter value is
+        # masked with asterisks"); moto 5.2.5 tests the *value* against the NoEcho keys, so it
+        # shows the secret itself.
+        secret = set(self.resource_map.no_echo_parameter_keys)
+        return [
+            {"ParameterKey": k, "ParameterValue": "****" if k in secret else v}
+            for k, v in self.resource_map.resolved_parameters.items()
+        ]
+
+    Stack.parameter_list = property(parameter_list)  # type: ignore[assignment,method-assign]
+
 
 def install() -> None:
     """Register the Logs resource types with moto's CloudFormation and apply the fixes."""
