@@ -123,23 +123,25 @@ def fan_out(
     errors: list[dict[str, str]] = []
     workers = max(1, min(max_workers, len(targets) or 1))
     disable = None if progress is None else not progress
-    with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xacct") as pool,
-        tqdm(total=len(targets), desc=desc or None, disable=disable, unit="target") as bar,
-    ):
-        futures = {pool.submit(fn, target): target for target in targets}
-        for future in as_completed(futures):
-            target = futures[future]
-            try:
-                values[target] = future.result()
-            except Exception as err:  # reported per target, by design
-                if (down := aws.unreachable(err)) is not None:
-                    for pending in futures:
-                        pending.cancel()
-                    raise down from err
-                log.warning("%s/%s failed: %s", target.account_id, target.region, err)
-                errors.append(error_row(target, err))
-            bar.update(1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xacct")
+    stopped = False
+    try:
+        with tqdm(total=len(targets), desc=desc or None, disable=disable, unit="target") as bar:
+            futures = {pool.submit(fn, target): target for target in targets}
+            for future in as_completed(futures):
+                target = futures[future]
+                try:
+                    values[target] = future.result()
+                except Exception as err:  # reported per target, by design
+                    if (down := aws.unreachable(err)) is not None:
+                        stopped = True
+                        raise down from err
+                    log.warning("%s/%s failed: %s", target.account_id, target.region, err)
+                    errors.append(error_row(target, err))
+                bar.update(1)
+    finally:
+        # Stopped: drop what has not started and do not wait for what runs (it fails fast too).
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
     ordered = {t: values[t] for t in sorted(values)}
     frame = errors_frame(sorted(errors, key=lambda r: (r["account_id"], r["region"])))
     return FanOutResult(values=ordered, errors=frame)
