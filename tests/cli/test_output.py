@@ -12,13 +12,15 @@ import pytest
 from xaccount_ops.cli import main
 from xaccount_ops.cli.context import render
 
+from .conftest import closed_port
+
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    """A list-mode config: ``accounts list`` needs no AWS call."""
+    """A list-mode config: ``accounts list`` only asks Organizations for names (refused here)."""
     path = tmp_path / "xaccount-ops.toml"
     path.write_text(
-        """
+        f"""
 [landing]
 account_id = "111111111111"
 region = "us-east-1"
@@ -28,7 +30,10 @@ accounts = ["333333333333", "222222222222"]
 regions = ["us-east-1"]
 
 [logzio]
-shipping_token = { env = "UNUSED_HERE" }
+shipping_token = {{ env = "UNUSED_HERE" }}
+
+[aws]
+endpoint_url = "http://127.0.0.1:{closed_port()}"  # account names: Organizations, refused
 """
     )
     return path

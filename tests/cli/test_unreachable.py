@@ -4,7 +4,6 @@ one line naming it and the likely cause, exit 2, no traceback, no retries, fan-o
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,9 @@ from xaccount_ops import aws
 from xaccount_ops.accounts import Target, fan_out
 from xaccount_ops.errors import EndpointUnreachable
 
+from .conftest import closed_port
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
