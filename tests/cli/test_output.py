@@ -129,3 +129,20 @@ def test_missing_values_look_the_same_in_every_column() -> None:
     assert table[-1].split() == ["-", "-", "-", "-"]
     assert "nan" not in "\n".join(table).lower() and "<NA>" not in "\n".join(table)
     assert render(frame, "csv").splitlines()[-1] == ",,,"
+
+
+def test_two_frames_to_one_file_stay_one_document(tmp_path: Path) -> None:
+    """deploy --stackset --dry-run emits the main stack's plan and the stack sets' plan."""
+    import argparse
+
+    from xaccount_ops.cli.context import Context
+
+    path = tmp_path / "plan.json"
+    args = argparse.Namespace(format=None, output=str(path), config=None)
+    ctx = Context(args)
+    ctx.emit(pd.DataFrame({"stack": ["main"], "action": ["Modify"]}))
+    ctx.emit(pd.DataFrame({"stack_set": ["senders"], "action": ["Add"]}))
+    assert json.loads(path.read_text()) == [
+        {"stack": "main", "action": "Modify", "stack_set": None},
+        {"stack": None, "action": "Add", "stack_set": "senders"},
+    ]

@@ -101,8 +101,8 @@ class Context:
     def emit(self, frame: pd.DataFrame, args: argparse.Namespace | None = None) -> None:
         """Render ``frame`` as the command's format, to -o FILE or stdout.
 
-        A command that emits several frames to one -o FILE gets them all (appended), so the
-        file holds what stdout would have shown.
+        A command that emits several frames to one -o FILE gets them all: tables one after the
+        other, csv/json/parquet as one document of all their rows (still one valid file).
         """
         args = args or self.args
         fmt = output_format(args)
@@ -113,20 +113,22 @@ class Context:
             sys.stdout.write(render(frame, fmt))
             return
         path = Path(output).expanduser()
-        written: set[Path] = self.__dict__.setdefault("_written", set())
-        append = path in written
+        emitted: dict[Path, list[pd.DataFrame]] = self.__dict__.setdefault("_emitted", {})
+        earlier = emitted.setdefault(path, [])
         try:
-            if fmt == "parquet":
-                if append:
-                    frame = pd.concat([pd.read_parquet(path), frame], ignore_index=True)
-                _plain(frame).to_parquet(path, index=False)
-            else:
-                with path.open("a" if append else "w", encoding="utf-8") as handle:
+            if fmt == "table":
+                with path.open("a" if earlier else "w", encoding="utf-8") as handle:
                     handle.write(render(frame, fmt))
+            else:
+                whole = pd.concat([*earlier, frame], ignore_index=True) if earlier else frame
+                if fmt == "parquet":
+                    _plain(whole).to_parquet(path, index=False)
+                else:
+                    path.write_text(render(whole, fmt), encoding="utf-8")
         except (OSError, ImportError, ValueError) as err:
             reason = getattr(err, "strerror", None) or str(err)
             raise UsageError(f"-o {output}: cannot write {fmt}: {reason}") from err
-        written.add(path)
+        earlier.append(frame)
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
