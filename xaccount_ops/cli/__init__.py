@@ -1,6 +1,7 @@
 """The ``xaccount-ops`` command line: one thin module per command, wired here.
 
-Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error.
+Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error or an
+endpoint that cannot be reached (one line; -vv adds the traceback).
 """
 
 from __future__ import annotations
