@@ -986,9 +986,9 @@ def parameter_changes(
     """A plan row per parameter whose value changes: ``detail`` is ``old → new``.
 
     A new stack lists every parameter (``(none) → value``). NoEcho values are never shown:
-    CloudFormation returns them as ``****``, so whether one changed cannot be read back; such a
-    parameter is listed only when nothing else explains why the change set is not empty (it
-    then must be what changed), as ``**** → ****``.
+    CloudFormation returns them as ``****``, so whether one changed cannot be read back: such a
+    parameter is listed as ``**** → ****`` when nothing else changed (it then must be what
+    changed), and with "(maybe ...)" beside other changes. An unchanged stack lists nothing.
     """
     secret = template_noecho(kind)
     deployed = _parameters_map(existing)
@@ -1008,13 +1008,20 @@ def parameter_changes(
         if key in secret:
             old, new = (MASK if old else old), (MASK if new else new)
         rows.append(_parameter_row(name, region, key, old, new, existing))
-    if not rows:
-        rows = [_parameter_row(name, region, key, MASK, MASK, existing) for key in unreadable]
+    # Alone, an unreadable NoEcho parameter is what changed; beside others it may or may not be.
+    note = "" if not rows else " (maybe: NoEcho hides the deployed value)"
+    rows += [_parameter_row(name, region, key, MASK, MASK, existing, note) for key in unreadable]
     return rows
 
 
 def _parameter_row(
-    name: str, region: str, key: str, old: str | None, new: str | None, existing: Any
+    name: str,
+    region: str,
+    key: str,
+    old: str | None,
+    new: str | None,
+    existing: Any,
+    note: str = "",
 ) -> dict[str, str]:
     def shown(value: str | None) -> str:
         return "(none)" if value is None else '""' if value == "" else value
@@ -1026,7 +1033,7 @@ def _parameter_row(
         "logical_id": key,
         "resource_type": "Parameter",
         "replacement": "",
-        "detail": f"{shown(old)} → {shown(new)}",
+        "detail": f"{shown(old)} → {shown(new)}{note}",
     }
 
 

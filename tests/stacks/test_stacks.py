@@ -149,7 +149,8 @@ def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) 
     params = plan[plan.resource_type == "Parameter"]
     main = cfg.landing.stack_name
     assert list(zip(params["stack"], params.logical_id, params.detail, strict=True)) == [
-        (main, "LogzioTYPE", "aws-cross-account → my-type")
+        (main, "LogzioTYPE", "aws-cross-account → my-type"),
+        (main, "LogzioTOKEN", "**** → **** (maybe: NoEcho hides the deployed value)"),
     ]
     assert set(params.action) == {"Modify"}
     assert set(plan[plan.region == "eu-west-1"].action) == {"Unchanged"}
