@@ -80,6 +80,12 @@ class FanOutResult(Generic[T]):
         return self.errors.empty
 
 
+def normalise_accounts(ids: Iterable[str]) -> tuple[str, ...]:
+    """Account ids sorted and de-duplicated: how every account list is written to a stack, so
+    that adding and removing accounts in any order never shows as a change."""
+    return tuple(sorted({str(i).strip() for i in ids if str(i).strip()}))
+
+
 def errors_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
     """An errors DataFrame with the standard columns (also when empty)."""
     return pd.DataFrame(list(rows), columns=list(ERROR_COLUMNS)).astype(ERROR_COLUMNS)
@@ -107,7 +113,9 @@ def fan_out(
     """Run ``fn`` over ``targets`` with bounded concurrency; collect per-target errors.
 
     A target that raises is reported in ``errors`` (with a hint where one is known), never fatal to
-    the others. ``progress=None`` shows a bar only on a terminal or in a notebook (tqdm.auto).
+    the others, except an unreachable endpoint: every target would wait for it in turn, so the
+    fan-out cancels what has not started and raises :class:`EndpointUnreachable` at once.
+    ``progress=None`` shows a bar only on a terminal or in a notebook (tqdm.auto).
     """
     from tqdm.auto import tqdm
 
@@ -115,19 +123,25 @@ def fan_out(
     errors: list[dict[str, str]] = []
     workers = max(1, min(max_workers, len(targets) or 1))
     disable = None if progress is None else not progress
-    with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xacct") as pool,
-        tqdm(total=len(targets), desc=desc or None, disable=disable, unit="target") as bar,
-    ):
-        futures = {pool.submit(fn, target): target for target in targets}
-        for future in as_completed(futures):
-            target = futures[future]
-            try:
-                values[target] = future.result()
-            except Exception as err:  # reported per target, by design
-                log.warning("%s/%s failed: %s", target.account_id, target.region, err)
-                errors.append(error_row(target, err))
-            bar.update(1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xacct")
+    stopped = False
+    try:
+        with tqdm(total=len(targets), desc=desc or None, disable=disable, unit="target") as bar:
+            futures = {pool.submit(fn, target): target for target in targets}
+            for future in as_completed(futures):
+                target = futures[future]
+                try:
+                    values[target] = future.result()
+                except Exception as err:  # reported per target, by design
+                    if (down := aws.unreachable(err)) is not None:
+                        stopped = True
+                        raise down from err
+                    log.warning("%s/%s failed: %s", target.account_id, target.region, err)
+                    errors.append(error_row(target, err))
+                bar.update(1)
+    finally:
+        # Stopped: drop what has not started and do not wait for what runs (it fails fast too).
+        pool.shutdown(wait=not stopped, cancel_futures=stopped)
     ordered = {t: values[t] for t in sorted(values)}
     frame = errors_frame(sorted(errors, key=lambda r: (r["account_id"], r["region"])))
     return FanOutResult(values=ordered, errors=frame)
@@ -288,6 +302,7 @@ class Fleet:
                     DurationSeconds=ROLE_DURATION_S,
                 )
             except Exception as err:
+                aws.raise_if_unreachable(err)
                 raise TargetError(
                     f"cannot assume {role_arn}: {aws.error_code(err)}; check the role exists in "
                     f"account {account_id} and trusts the hub account",

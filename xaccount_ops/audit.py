@@ -155,6 +155,7 @@ def _inventory_errors(errors: pd.DataFrame) -> Iterator[Finding]:
 
 
 def _lookup_failed(fleet: Fleet, what: str, err: Exception) -> Finding:
+    aws.raise_if_unreachable(err)  # not a finding: nothing else can be checked either
     log.warning("audit: cannot look up %s: %s", what, err)
     return finding(
         "lookup-failed",
@@ -227,7 +228,7 @@ def _filter_checks(
             arn_region = parts[3] if len(parts) > 5 else ""
             where = (row.account_id, region, row.log_group)
             fix = (
-                "re-point it: `xaccount-ops subscribe` replaces our filter with one to "
+                "re-point it: `xaccount-ops subscribe apply` replaces our filter with one to "
                 f"{ours.get(region, 'the ' + region + ' destination (deploy it first)')}"
             )
             if arn_region and arn_region != region:
@@ -320,14 +321,14 @@ def _group_checks(
                 f"not shipping: all {slots} subscription filter slots are taken by "
                 f"filters we do not own ({', '.join(foreign)})",
                 "ask the owners to free a slot (or raise the filters-per-group quota), "
-                "then `xaccount-ops subscribe`",
+                "then `xaccount-ops subscribe apply`",
             )
             continue
         yield finding(
             "not-shipping",
             *where,
             "not shipping: no filter of ours points at this region's destination",
-            "`xaccount-ops subscribe` (it only adds or updates filters named "
+            "`xaccount-ops subscribe apply` (it only adds or updates filters named "
             f"logzio-xacct-{row.region})",
         )
 

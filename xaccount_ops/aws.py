@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config as BotocoreConfig
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError
 
 from xaccount_ops import __version__
+from xaccount_ops.errors import EndpointUnreachable
 
 USER_AGENT_EXTRA = f"xaccount-ops/{__version__}"
 # Adaptive mode adds client-side rate limiting on top of exponential backoff: what throttled
 # per-account APIs (PutSubscriptionFilter, DescribeLogGroups) need at fleet scale.
 RETRY_MODE = "adaptive"
 DEFAULT_MAX_ATTEMPTS = 10
-CONNECT_TIMEOUT_S = 5
+# Short: a refused or blackholed endpoint must fail in seconds, not after a 60 s connect wait.
+CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 60
 
 
@@ -45,13 +49,99 @@ def client(
     endpoint_url: str | None = None,
     config: BotocoreConfig | None = None,
 ) -> Any:
-    """A botocore client for ``service`` in ``region``; ``endpoint_url`` routes it (local cloud)."""
-    return session.client(
+    """A botocore client for ``service`` in ``region``; ``endpoint_url`` routes it (local cloud).
+
+    Failing to connect is not retried (see :func:`_no_retry_on_connect_error`).
+    """
+    made = session.client(
         service,
         region_name=region,
         endpoint_url=endpoint_url or None,
         config=config or botocore_config(),
     )
+    event = f"needs-retry.{made.meta.service_model.service_id.hyphenize()}"
+    made.meta.events.register_first(
+        event, _no_retry_on_connect_error, unique_id="xaccount-ops-no-connect-retry"
+    )
+    return made
+
+
+# Could not open a connection at all: refused, no route, no DNS name, connect timeout, proxy down.
+# botocore's standard/adaptive retries treat these as transient and back off up to 10 times
+# (~30 s per call); a fan-out over 100 targets then waits for minutes on an endpoint that is
+# simply not there. Read timeouts and closed connections (a server that *is* there) still retry.
+CONNECT_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)
+
+
+def _no_retry_on_connect_error(caught_exception: BaseException | None = None, **_: Any) -> Any:
+    """needs-retry handler, run before botocore's: ``False`` (no retry) for a failed connect.
+
+    botocore takes the first non-None answer of the needs-retry handlers, and ``False`` means
+    "do not retry" (botocore.endpoint.Endpoint._needs_retry).
+    """
+    return False if isinstance(caught_exception, CONNECT_ERRORS) else None
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def unreachable(error: BaseException | None) -> EndpointUnreachable | None:
+    """An :class:`EndpointUnreachable` when ``error`` (or what caused it) is a failed connect.
+
+    Knows botocore's connect errors and requests' (the Logz.io clients). The message names the
+    endpoint, why it failed and the likely fix, e.g. ``cannot reach http://127.0.0.1:4566/
+    (connection refused): is `xaccount-ops local up` running?``.
+    """
+    import requests
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, EndpointUnreachable):
+            return error
+        if isinstance(error, CONNECT_ERRORS):
+            kwargs = getattr(error, "kwargs", {})
+            url = str(kwargs.get("endpoint_url") or kwargs.get("proxy_url") or "")
+            timed_out = isinstance(error, ConnectTimeoutError)
+            return _unreachable(url, kwargs.get("error"), timed_out=timed_out)
+        if isinstance(error, requests.exceptions.ConnectionError) and not isinstance(
+            error, requests.exceptions.ReadTimeout
+        ):
+            request = getattr(error, "request", None)
+            url = str(getattr(request, "url", "") or "")
+            url = url.split("?", 1)[0]  # a query string may hold a token
+            timed_out = isinstance(error, requests.exceptions.ConnectTimeout)
+            return _unreachable(url, error, timed_out=timed_out)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def raise_if_unreachable(error: BaseException) -> None:
+    """For catch-all handlers that turn errors into rows: an unreachable endpoint is not a row."""
+    found = unreachable(error)
+    if found is not None:
+        raise found from error
+
+
+def _unreachable(url: str, cause: object, *, timed_out: bool) -> EndpointUnreachable:
+    text = str(cause or "")
+    if timed_out:
+        why = f"no answer within {CONNECT_TIMEOUT_S} s"
+    elif "refused" in text.lower():
+        why = "connection refused"
+    elif any(s in text for s in ("resolve", "Name or service", "nodename", "getaddrinfo")):
+        why = "host name not found"
+    elif "unreachable" in text.lower() or "No route" in text:
+        why = "network unreachable"
+    else:
+        why = "cannot connect"
+    if is_loopback(url):
+        fix = "is `xaccount-ops local up` running? (or fix aws.endpoint_url in the config)"
+    else:
+        fix = "check the network (VPN, proxy, DNS) and any endpoint_url/listener_url in the config"
+    return EndpointUnreachable(f"cannot reach {url or 'the endpoint'} ({why}): {fix}", endpoint=url)
 
 
 def error_code(error: BaseException) -> str:

@@ -37,10 +37,20 @@ FILTER_NAME_PREFIX = "logzio-xacct-"
 
 TokenKind = Literal["env", "secret", "ssm", "file"]
 _TOKEN_KINDS: tuple[TokenKind, ...] = ("env", "secret", "ssm", "file")
-_TOKEN_HELP = (
-    'use a reference instead: { env = "LOGZIO_SHIPPING_TOKEN" }, { secret = "name-or-arn" }, '
-    '{ ssm = "/parameter/name" } or { file = "path/readable/only/by/you" }'
-)
+# The environment variable each token key is usually read from, for the examples in messages.
+_TOKEN_ENV = {"shipping_token": "LOGZIO_SHIPPING_TOKEN", "api_token": "LOGZIO_API_TOKEN"}
+
+
+def _token_help(key: str = "shipping_token") -> str:
+    """How to reference the token ``key`` names, with that token's usual variable."""
+    env = _TOKEN_ENV.get(key, "LOGZIO_SHIPPING_TOKEN")
+    return (
+        f'use a reference instead: {{ env = "{env}" }}, {{ secret = "name-or-arn" }}, '
+        '{ ssm = "/parameter/name" } or { file = "path/readable/only/by/you" }'
+    )
+
+
+_TOKEN_HELP = _token_help()
 
 
 @dataclass(frozen=True)
@@ -226,10 +236,15 @@ def find_config(path: str | os.PathLike[str] | None = None) -> Path:
     candidate = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
     resolved = Path(candidate).expanduser()
     if not resolved.is_file():
-        source = "argument" if path else (CONFIG_ENV if os.environ.get(CONFIG_ENV) else "default")
+        if path:
+            source = "named by --config"
+        elif os.environ.get(CONFIG_ENV):
+            source = f"named by ${CONFIG_ENV}"
+        else:
+            source = f"the default; --config FILE or ${CONFIG_ENV} name another"
         raise ConfigError(
             "",
-            f"no config file at {resolved} (from the {source}); write one (see README, "
+            f"no config file at {resolved} ({source}); write one (see README, "
             "'Configuration') or start the local cloud with `xaccount-ops local up`, which writes one",
         )
     return resolved
@@ -355,13 +370,13 @@ def _token_ref(
     if isinstance(value, str):
         # Never echo the value: it may be the token itself.
         raise ConfigError(
-            where, f"a token literal is not allowed in the config file; {_TOKEN_HELP}"
+            where, f"a token literal is not allowed in the config file; {_token_help(key)}"
         )
     if not isinstance(value, Mapping) or len(value) != 1:
-        raise ConfigError(where, f"expected one reference; {_TOKEN_HELP}")
+        raise ConfigError(where, f"expected one reference; {_token_help(key)}")
     ((kind, name),) = value.items()
     if kind not in _TOKEN_KINDS or not isinstance(name, str) or not name.strip():
-        raise ConfigError(where, f"unknown reference {kind!r}; {_TOKEN_HELP}")
+        raise ConfigError(where, f"unknown reference {kind!r}; {_token_help(key)}")
     return TokenRef(kind=kind, name=name.strip(), base_dir=base_dir)
 
 

@@ -119,6 +119,7 @@ def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[lis
         lines.append(
             f"log groups subscribed: {int(frame['shipping'].sum())}/{int(frame['log_groups'].sum())}"
         )
+        lines += unshipped_lines(out, fleet.config)
     canaries = out / "canaries.csv"
     ok = False
     if canaries.is_file():
@@ -135,6 +136,41 @@ def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[lis
         lines.append(line)
         ok = ok and agreed
     return lines, ok
+
+
+def unshipped_lines(out: Path, config: Any, limit: int = 5) -> list[str]:
+    """One line per log group that does not ship, with the audit's reason (from the 04 CSVs)."""
+    from xaccount_ops.audit import is_pipeline_group
+
+    groups, findings = out / "log-groups.csv", out / "findings.csv"
+    if not groups.is_file():
+        return []
+    inventory = pd.read_csv(groups, dtype={"account_id": str})
+    missing = inventory[~inventory["ships"].astype(bool)]
+    reasons: dict[tuple[str, str, str], str] = {}
+    if findings.is_file():
+        found = pd.read_csv(findings, dtype={"account_id": str}).fillna("")
+        for row in found.itertuples():
+            key = (row.account_id, row.region, row.resource)
+            reasons.setdefault(key, f"{row.finding} ({row.check})")
+
+    def why(row: Any) -> str:
+        if is_pipeline_group(row.log_group, config):
+            return (
+                "the pipeline's own log group, never subscribed (every line shipped would log more)"
+            )
+        return reasons.get(
+            (row.account_id, row.region, row.log_group),
+            "not selected by [subscriptions] include/exclude/tags in the config",
+        )
+
+    lines = [
+        f"  not subscribed: {row.account_id}/{row.region} {row.log_group}: {why(row)}"
+        for row in missing.head(limit).itertuples()
+    ]
+    if len(missing) > limit:
+        lines.append(f"  ... and {len(missing) - limit} more (out/log-groups.csv, findings.csv)")
+    return lines
 
 
 def run_demo(out: Path) -> int:

@@ -41,3 +41,15 @@ class TokenError(XaccountOpsError):
 
 class TargetError(XaccountOpsError):
     """Reaching one (account, region) target failed: credentials, role, opt-in region, access."""
+
+
+class EndpointUnreachable(XaccountOpsError):
+    """An endpoint (AWS or Logz.io) refused the connection, did not answer, or has no address.
+
+    Nothing else can work while it stays so: fan-outs stop at the first one and the CLI exits 2
+    with this one line. ``endpoint`` is the URL that could not be reached.
+    """
+
+    def __init__(self, message: str, *, endpoint: str) -> None:
+        super().__init__(message, resource=endpoint)
+        self.endpoint = endpoint

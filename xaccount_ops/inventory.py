@@ -343,6 +343,7 @@ def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
     try:
         destinations = _landing_destinations(fleet)
     except Exception as err:  # reported, so the inventory still lists the groups
+        aws.raise_if_unreachable(err)
         log.warning("cannot look up the destinations in the landing account: %s", err)
         target = Target(fleet.landing_account, fleet.landing_region)
         from xaccount_ops.accounts import error_row

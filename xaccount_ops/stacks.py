@@ -30,6 +30,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, validate
+from xaccount_ops.accounts import normalise_accounts
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 from xaccount_ops.package import (
     CFN_DIR,
@@ -76,7 +77,10 @@ PLAN_COLUMNS = {
     "logical_id": "string",
     "resource_type": "string",
     "replacement": "string",
+    "detail": "string",  # parameter rows: "old → new" (NoEcho values masked)
 }
+# How CloudFormation shows a NoEcho parameter's value, and how a dry run shows ours.
+MASK = "****"
 RESULT_COLUMNS = {
     "stack": "string",
     "region": "string",
@@ -214,6 +218,36 @@ def template_parameters(kind: str) -> set[str]:
     return names
 
 
+def template_noecho(kind: str) -> set[str]:
+    """The parameters a template declares ``NoEcho: true`` (their values are never shown)."""
+    return {name for name, spec in _parameter_specs(kind).items() if spec.get("NoEcho") == "true"}
+
+
+def template_defaults(kind: str) -> dict[str, str]:
+    """``{parameter: Default}`` as the template declares them (what an unpassed one gets)."""
+    return {
+        name: spec["Default"] for name, spec in _parameter_specs(kind).items() if "Default" in spec
+    }
+
+
+def _parameter_specs(kind: str) -> dict[str, dict[str, str]]:
+    """The scalar attributes of each parameter (our templates list them two and four spaces in)."""
+    specs: dict[str, dict[str, str]] = {}
+    inside, current = False, ""
+    for line in template_body(kind).splitlines():
+        if re.match(r"^\S", line):
+            inside = line.startswith("Parameters:")
+        elif inside and (match := re.match(r"^  ([A-Za-z0-9]+):\s*$", line)):
+            current = match.group(1)
+            specs[current] = {}
+        elif inside and current and (match := re.match(r"^    (\w+):\s*(.*?)\s*$", line)):
+            value = match.group(2)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            specs[current][match.group(1)] = value.lower() if match.group(1) == "NoEcho" else value
+    return specs
+
+
 def stack_names(fleet: Any) -> dict[str, str]:
     """``{region: stack name}`` for the main and every destination stack."""
     base = fleet.config.landing.stack_name
@@ -240,7 +274,33 @@ def accounts_parameters(fleet: Any, deployed: dict[str, Any] | None = None) -> d
     kept = [a for a in validate.account_list(current, "SendingAccounts") if a not in accounts]
     if kept:
         log.info("keeping deployed accounts not in the config: %s", ", ".join(kept))
-    return {"SendingAccounts": ",".join([*accounts, *kept]), "OrganizationId": ""}
+    # Sorted and de-duplicated: the order accounts were added in is never a change.
+    return {
+        "SendingAccounts": ",".join(normalise_accounts([*accounts, *kept])),
+        "OrganizationId": "",
+    }
+
+
+# Parameters holding a list of accounts: a different order of the same accounts is no change.
+ACCOUNT_LISTS = ("SendingAccounts", "AccountsArns")
+
+
+def _keep_deployed_order(values: dict[str, str], existing: dict[str, Any] | None) -> dict[str, str]:
+    """``values`` with each account list as deployed when it holds the same items.
+
+    A stack deployed before lists were sorted (or edited by hand) would otherwise show, and
+    make, a change that only reorders its accounts.
+    """
+    deployed = _parameters_map(existing)
+    kept = dict(values)
+    for key in ACCOUNT_LISTS:
+        if key in kept and key in deployed and _items(kept[key]) == _items(deployed[key]):
+            kept[key] = deployed[key]
+    return kept
+
+
+def _items(text: str) -> set[str]:
+    return {part.strip().strip('"') for part in text.split(",") if part.strip()}
 
 
 def _parameters_map(stack: dict[str, Any] | None) -> dict[str, str]:
@@ -842,6 +902,7 @@ def _safe_apply(
     on_event: EventCallback | None,
 ) -> StackResult:
     try:
+        values = _keep_deployed_order(values, describe_stack(cfn, name))
         return apply_stack(
             cfn,
             name=name,
@@ -899,6 +960,7 @@ def _plan_one(cfn: Any, name: str, region: str, kind: str, values: dict[str, str
     if existing is not None and existing["StackStatus"] in DEAD_ON_ARRIVAL:
         note = f"{existing['StackStatus']}: deploy deletes and recreates it"
         return [_plan_note(name, region, "Recreate", note)]
+    values = _keep_deployed_order(values, existing)
     change_type = "UPDATE" if existing is not None else "CREATE"
     change_set_id = _create_change_set(
         cfn,
@@ -922,7 +984,10 @@ def _plan_one(cfn: Any, name: str, region: str, kind: str, values: dict[str, str
                 resource=name,
             )
         rows = _change_rows(cfn, described, name, region)
-        return rows or [_plan_note(name, region, "Modify", "(parameter values only)")]
+        parameters = parameter_changes(existing, values, kind, name=name, region=region)
+        if not rows and not parameters:
+            rows = [_plan_note(name, region, "Modify", "(parameter values only)")]
+        return rows + parameters
     finally:
         cfn.delete_change_set(ChangeSetName=change_set_id)
         if change_type == "CREATE":
@@ -940,6 +1005,64 @@ def _plan_note(name: str, region: str, action: str, note: str) -> dict[str, str]
         "logical_id": "",
         "resource_type": note,
         "replacement": "",
+        "detail": "",
+    }
+
+
+def parameter_changes(
+    existing: dict[str, Any] | None, values: dict[str, str], kind: str, *, name: str, region: str
+) -> list[dict[str, str]]:
+    """A plan row per parameter whose value changes: ``detail`` is ``old → new``.
+
+    A new stack lists every parameter (``(none) → value``). NoEcho values are never shown:
+    CloudFormation returns them as ``****``, so whether one changed cannot be read back: such a
+    parameter is listed as ``**** → ****`` when nothing else changed (it then must be what
+    changed), and with "(maybe ...)" beside other changes. An unchanged stack lists nothing.
+    """
+    secret = template_noecho(kind)
+    deployed = _parameters_map(existing)
+    if existing is not None:  # what CloudFormation gives a parameter we do not pass
+        values = {**template_defaults(kind), **values}
+    rows, unreadable = [], []
+    for key in sorted(set(deployed) | set(values)):
+        old, new = deployed.get(key), values.get(key)
+        if existing is not None and key in secret:
+            if new is not None and new != old and old in (MASK, None):
+                unreadable.append(key)
+            elif old is not None and new is None:
+                rows.append(_parameter_row(name, region, key, MASK, None, existing))
+            continue
+        if existing is not None and old == new:
+            continue
+        if key in secret:
+            old, new = (MASK if old else old), (MASK if new else new)
+        rows.append(_parameter_row(name, region, key, old, new, existing))
+    # Alone, an unreadable NoEcho parameter is what changed; beside others it may or may not be.
+    note = "" if not rows else " (maybe: NoEcho hides the deployed value)"
+    rows += [_parameter_row(name, region, key, MASK, MASK, existing, note) for key in unreadable]
+    return rows
+
+
+def _parameter_row(
+    name: str,
+    region: str,
+    key: str,
+    old: str | None,
+    new: str | None,
+    existing: Any,
+    note: str = "",
+) -> dict[str, str]:
+    def shown(value: str | None) -> str:
+        return "(none)" if value is None else '""' if value == "" else value
+
+    return {
+        "stack": name,
+        "region": region,
+        "action": "Add" if existing is None else "Modify",
+        "logical_id": key,
+        "resource_type": "Parameter",
+        "replacement": "",
+        "detail": f"{shown(old)} → {shown(new)}{note}",
     }
 
 
@@ -956,7 +1079,7 @@ def add_accounts(
     """
     new = validate.account_list(list(_split_ids(ids)), "accounts")
     return _update_accounts(
-        lambda before: (*before, *(a for a in new if a not in before)), new, on_event, fleet
+        lambda before: normalise_accounts([*before, *new]), new, on_event, fleet
     )
 
 
@@ -966,7 +1089,7 @@ def remove_accounts(
     """Remove account ids from the deployed SendingAccounts of every stack (others untouched)."""
     gone = validate.account_list(list(_split_ids(ids)), "accounts")
     return _update_accounts(
-        lambda before: tuple(a for a in before if a not in gone), gone, on_event, fleet
+        lambda before: normalise_accounts(a for a in before if a not in gone), gone, on_event, fleet
     )
 
 
@@ -997,13 +1120,15 @@ def preview_accounts(
             )
             continue
         if remove:
-            after = tuple(a for a in before if a not in wanted)
+            after = normalise_accounts(a for a in before if a not in wanted)
         else:
-            after = (*before, *(a for a in wanted if a not in before))
+            after = normalise_accounts([*before, *wanted])
         if not after:
             status, message = "failed", "refusing to remove every sending account"
+        elif set(after) == set(before):
+            after, status, message = before, "unchanged", ""
         else:
-            status, message = ("unchanged", "") if after == before else ("would update", "")
+            status, message = "would update", ""
         updates.append(AccountsUpdate(name, region, before, after, status, message))
     return updates
 
@@ -1063,8 +1188,8 @@ def _update_one(
         )
     before = validate.account_list(current.get("SendingAccounts", ""), f"{name}.SendingAccounts")
     after = merge(before)
-    if after == before:
-        return AccountsUpdate(name, region, before, after, "unchanged", "already as requested")
+    if set(after) == set(before):  # the same accounts in another order is no change
+        return AccountsUpdate(name, region, before, before, "unchanged", "already as requested")
     if not after:
         return AccountsUpdate(
             name,
@@ -1109,7 +1234,7 @@ def _merge_arns(arns: str, before: tuple[str, ...], after: tuple[str, ...]) -> s
     kept = [arn for arn in arns.split(",") if arn.strip() and arn.split(":")[4] not in removed]
     present = {arn.split(":")[4] for arn in kept if arn.count(":") >= 5}
     kept += [f"arn:aws:logs:*:{a}:*" for a in after if a not in present]
-    return ",".join(kept)
+    return ",".join(sorted(kept, key=lambda arn: arn.split(":")[4] if arn.count(":") >= 5 else arn))
 
 
 def accounts_frame(updates: Sequence[AccountsUpdate]) -> pd.DataFrame:

@@ -375,6 +375,7 @@ def plan(
     try:
         destinations = landing_destinations(fleet)
     except Exception as err:  # every target is skipped, with the reason
+        aws.raise_if_unreachable(err)
         log.warning("cannot look up the destinations in the landing account: %s", err)
         destinations = None
         errors.append(
@@ -904,6 +905,7 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
                         _execute(logs, row, emit)
                         outcome = ("ok", "", "")
                     except Exception as err:  # reported per row, by design
+                        aws.raise_if_unreachable(err)
                         code = aws.error_code(err)
                         outcome = ("failed", f"{code}: {err}", ROW_HINTS.get(code, ""))
                         if code in FATAL_CODES or isinstance(err, TargetError):

@@ -76,8 +76,10 @@ def region(value: object, key: str) -> str:
     known = aws_regions()
     if text not in known:
         close = sorted(r for r in known if r.split("-")[:2] == text.split("-")[:2])
-        hint = f"; did you mean one of {', '.join(close)}?" if close else ""
-        raise ConfigError(key, f"{text!r} is not an AWS region{hint} (e.g. us-east-1, eu-west-1)")
+        # One list: the close matches when there are some, else two examples.
+        named = ", ".join(close[:-1]) + " or " + close[-1] if len(close) > 1 else "".join(close)
+        hint = f"did you mean {named}?" if close else "e.g. us-east-1, eu-west-1"
+        raise ConfigError(key, f"{text!r} is not an AWS region; {hint}")
     return text
 
 

@@ -97,7 +97,7 @@ def test_account_list_forms_are_normalised(tmp_path: Path, accounts: str, expect
         (
             '"eu-west-1"]',
             '"us-east-9"]',
-            r"senders.regions\[1\]: 'us-east-9' is not an AWS region; did you mean one of us-east-1, us-east-2",
+            r"senders.regions\[1\]: 'us-east-9' is not an AWS region; did you mean us-east-1 or us-east-2\?$",
         ),
         (
             'region = "eu"',

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -24,7 +25,7 @@ def test_dry_run_changes_nothing(fleet: Fleet, artifact) -> None:
         set(main_rows.logical_id)
     )
     assert set(plan.action) == {"Add"}
-    destination = plan[plan.region == "eu-west-1"]
+    destination = plan[(plan.region == "eu-west-1") & (plan.resource_type != "Parameter")]
     assert list(destination.logical_id) == ["LogsDestination"]
     assert list(plan.columns) == [
         "stack",
@@ -33,7 +34,16 @@ def test_dry_run_changes_nothing(fleet: Fleet, artifact) -> None:
         "logical_id",
         "resource_type",
         "replacement",
+        "detail",
     ]
+    # A new stack lists every parameter it gets; the NoEcho token only as ****.
+    detail = dict(zip(plan["stack"] + "." + plan.logical_id, plan.detail, strict=True))
+    name = fleet.config.landing.stack_name
+    assert detail[f"{name}-destination-eu-west-1.SendingAccounts"] == (
+        "(none) → 111111111111,222222222222"
+    )
+    assert detail[f"{name}.LogzioTOKEN"] == "(none) → ****"
+    assert "local-ship-token-for-tests" not in plan.to_csv()
     # Nothing was created, no stack is left behind in REVIEW_IN_PROGRESS, nothing uploaded.
     for region, name in stacks.stack_names(fleet).items():
         assert stacks.describe_stack(fleet.landing_client("cloudformation", region), name) is None
@@ -122,6 +132,38 @@ def test_accounts_add_merges_and_remove_takes_out(fleet: Fleet, artifact) -> Non
     assert [u.after for u in removed] == [("111111111111", "333333333333")] * 2
     frame = stacks.accounts_frame(removed)
     assert list(frame.removed) == ["222222222222"] * 2
+    # Added back after the others: the list is written sorted, so no later dry run shows the
+    # order as a change (issue 16).
+    again = stacks.add_accounts(["222222222222"], fleet=fleet)
+    assert [u.after for u in again] == [(*SENDERS, "333333333333")] * 2
+    assert set(stacks.plan_deploy(artifact=artifact, fleet=fleet).action) == {"Unchanged"}
+
+
+def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) -> None:
+    assert stacks.deploy(artifact=artifact, fleet=fleet).ok
+    cfg = fleet.config
+    changed = Fleet.from_config(
+        replace(cfg, logzio=replace(cfg.logzio, type="my-type")), hub_session=fleet.hub_session
+    )
+    plan = stacks.plan_deploy(artifact=artifact, fleet=changed)
+    params = plan[plan.resource_type == "Parameter"]
+    main = cfg.landing.stack_name
+    assert list(zip(params["stack"], params.logical_id, params.detail, strict=True)) == [
+        (main, "LogzioTYPE", "aws-cross-account → my-type"),
+        (main, "LogzioTOKEN", "**** → **** (maybe: NoEcho hides the deployed value)"),
+    ]
+    assert set(params.action) == {"Modify"}
+    assert set(plan[plan.region == "eu-west-1"].action) == {"Unchanged"}
+
+    # Only the NoEcho token changed: CloudFormation shows it as ****, so it is named, masked.
+    token = tmp_path / "token"
+    token.write_text("a-new-token-for-tests\n")
+    plan = stacks.plan_deploy(artifact=artifact, fleet=fleet)
+    params = plan[plan.resource_type == "Parameter"]
+    assert list(zip(params.logical_id, params.detail, strict=True)) == [
+        ("LogzioTOKEN", "**** → ****")
+    ]
+    assert "a-new-token-for-tests" not in plan.to_csv()
 
 
 def test_accounts_add_needs_a_deployed_stack(fleet: Fleet) -> None:

@@ -1,6 +1,7 @@
 """The ``xaccount-ops`` command line: one thin module per command, wired here.
 
-Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error.
+Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error or an
+endpoint that cannot be reached (one line; -vv adds the traceback).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from xaccount_ops import __version__, redact
-from xaccount_ops.cli.context import Context
+from xaccount_ops import __version__, aws, redact
+from xaccount_ops.cli.context import Context, UsageError, check_output_arguments
 from xaccount_ops.errors import ConfigError, TokenError, XaccountOpsError
+
+log = logging.getLogger("xaccount_ops.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -75,15 +78,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        check_output_arguments(args)  # before the work: a bad -o must not cost a deploy
         return int(args.func(args, Context(args)) or EXIT_OK)
+    except UsageError as err:  # bad output arguments, an unwritable -o FILE
+        print(f"xaccount-ops: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except (ConfigError, TokenError) as err:
         print(f"xaccount-ops: config error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except XaccountOpsError as err:
-        print(f"xaccount-ops: {err}", file=sys.stderr)
-        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except Exception as err:
+        down = aws.unreachable(err)
+        if down is None and not isinstance(err, XaccountOpsError):
+            raise  # a bug: the traceback is what a report needs
+        # An unreachable endpoint is a setup problem (exit 2), said in one line; -vv adds where.
+        if args.verbose >= 2:
+            log.debug("traceback", exc_info=err)
+        print(f"xaccount-ops: {down or err}", file=sys.stderr)
+        return EXIT_USAGE if down is not None else EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -30,7 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.emit(ctx.fleet().targets_frame(), args)
+    from xaccount_ops.inventory import account_names
+
+    fleet = ctx.fleet()
+    # Names as inventory shows them: from Organizations when the hub may read it, else blank.
+    fleet.account_names = account_names(fleet)
+    ctx.emit(fleet.targets_frame(), args)
     return 0
 
 

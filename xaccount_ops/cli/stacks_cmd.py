@@ -36,16 +36,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     outputs.set_defaults(func=run_outputs)
 
 
+ACCOUNTS_HELP = {
+    "add": (
+        "add to the deployed SendingAccounts of every stack (others kept as deployed)",
+        "Adds the accounts to the SendingAccounts of the main and every destination stack, "
+        "keeping every other parameter as deployed. The list is written sorted and without "
+        "duplicates, so adding an account that is already there changes nothing.",
+    ),
+    "remove": (
+        "remove from the deployed SendingAccounts of every stack (others kept as deployed)",
+        "Removes the accounts from the SendingAccounts of the main and every destination stack, "
+        "keeping every other account and parameter as deployed. Refuses to remove the last "
+        "account (the destinations would accept nobody). Subscription filters stay: run "
+        "`xaccount-ops subscribe remove` in those accounts to take them out.",
+    ),
+}
+IDS_HELP = (
+    "12-digit account id(s), separated by spaces or commas; the seed's quoted form "
+    '"111111111111","222222222222" works too'
+)
+
+
+def account_ids(text: str) -> list[str]:
+    """argparse type for ID: a bad id is a usage error about this argument, not a config error."""
+    from xaccount_ops import validate
+    from xaccount_ops.errors import ConfigError
+
+    parts = [part for part in text.split(",") if part.strip()]
+    try:
+        return list(validate.account_list(parts, "ID"))
+    except ConfigError as err:
+        message = str(err).split(": ", 1)[-1]  # drop the key: argparse names the argument
+        raise argparse.ArgumentTypeError(message) from None
+
+
 def register_accounts_subcommands(accounts_subparsers: argparse._SubParsersAction) -> None:
     """``accounts add ID...`` / ``accounts remove ID...`` (called by the ``accounts`` group)."""
-    for name, verb in (("add", "add to"), ("remove", "remove from")):
-        parser = accounts_subparsers.add_parser(
-            name,
-            help=f"{verb} the deployed SendingAccounts of every stack (others kept as deployed)",
-            description="Accepts ids separated by spaces or commas, also the seed's quoted "
-            'form "111111111111","222222222222". Never overwrites, never duplicates.',
-        )
-        parser.add_argument("ids", nargs="+", metavar="ID", help="12-digit account id(s)")
+    for name, (help_text, description) in ACCOUNTS_HELP.items():
+        parser = accounts_subparsers.add_parser(name, help=help_text, description=description)
+        parser.add_argument("ids", nargs="+", type=account_ids, metavar="ID", help=IDS_HELP)
         add_output_arguments(parser)
         parser.set_defaults(func=run_add if name == "add" else run_remove)
 
@@ -112,7 +141,8 @@ def _run_accounts(args: argparse.Namespace, ctx: Context, add: bool) -> int:
     from xaccount_ops import stacks
 
     change = stacks.add_accounts if add else stacks.remove_accounts
-    updates = change(args.ids, on_event=_progress, fleet=ctx.fleet())
+    ids = [account for group in args.ids for account in group]  # each ID may be a comma list
+    updates = change(ids, on_event=_progress, fleet=ctx.fleet())
     ctx.emit(stacks.accounts_frame(updates), args)
     if any(u.status == "updated" for u in updates):
         print(

@@ -38,9 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("remove", "plan the removal of the toolkit's filters/policies; delete them with --yes"),
     ):
         action = actions.add_parser(name, help=help_text, description=help_text)
-        action.add_argument(
-            "--yes", action="store_true", help="remove: really delete (without it, only the plan)"
-        )
+        if name == "remove":  # plan changes nothing and apply applies: --yes only means here
+            action.add_argument(
+                "--yes", action="store_true", help="really delete (without it, only the plan)"
+            )
         action.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
         if name == "remove":
             action.add_argument(
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     adopt = bool(getattr(args, "adopt", False))
     plan = subscriptions.plan(fleet, remove=action == "remove", adopt=adopt, progress=progress)
     _say(f"plan ({plan.mode} mode): {plan.summary()}")
-    if action == "plan" or (action == "remove" and not args.yes):
+    if action == "plan" or (action == "remove" and not getattr(args, "yes", False)):
         ctx.emit(_table(plan.frame, args), args)
         _report_errors(plan.errors)
         if action == "remove" and plan.changes:

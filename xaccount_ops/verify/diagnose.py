@@ -103,7 +103,7 @@ def diagnose(
                     "account",
                     canary.detail or "the canary could not be written",
                     "check the role/profile for this account and that the region is enabled "
-                    "(`xaccount-ops accounts check`)",
+                    "(`xaccount-ops inventory` names each target's error and its fix)",
                 )
             )
     by_target = {c.target: c for c in reachable}

@@ -52,6 +52,18 @@ class Thresholds:
     policy_coverage: tuple[float, float] = (1.0, 1.0)
 
 
+# Digits that mean something per unit: CloudWatch's IteratorAge is whole milliseconds at best
+# (a Maximum over a window averages nothing, but sums of counts come back as floats).
+UNIT_DIGITS = {"ms": 0, "count": 0, "messages": 0, "fraction": 3}
+
+
+def rounded(value: float | None, unit: str) -> float | None:
+    """``value`` rounded to what its unit means (1489.9728298187256 ms -> 1490.0)."""
+    if value is None or pd.isna(value):
+        return value
+    return round(float(value), UNIT_DIGITS.get(unit, 3))
+
+
 def grade(value: float | None, warn: float, fail: float) -> str:
     """ok/warn/fail for a "higher is worse" value; None (no data) is ok."""
     if value is None or pd.isna(value):
@@ -96,7 +108,7 @@ def health(
                 "metric": metric,
                 "region": where,
                 "resource": resource,
-                "value": value,
+                "value": rounded(value, unit),
                 "unit": unit,
                 "warn_at": warn,
                 "fail_at": fail,
@@ -234,7 +246,7 @@ def _coverage_rows(
             {
                 **base,
                 "resource": destination.arn,
-                "value": share,
+                "value": rounded(share, "fraction"),
                 "status": status,
                 "detail": detail,
             }

@@ -166,16 +166,19 @@ def discover(fleet: Any) -> Pipeline:
     try:
         destinations = landing_destinations(fleet)
     except Exception as err:
+        aws.raise_if_unreachable(err)
         errors.append(f"destinations: {aws.error_code(err)}: {err}")
     function_name = mapping = stream_arn = queue_url = None
     try:
         function_name = _shipper_function(fleet)
     except Exception as err:
+        aws.raise_if_unreachable(err)
         errors.append(f"shipper function: {aws.error_code(err)}: {err}")
     if function_name:
         try:
             mapping = _mapping(fleet, function_name)
         except Exception as err:
+            aws.raise_if_unreachable(err)
             errors.append(f"event source mapping: {aws.error_code(err)}: {err}")
     if mapping:
         stream_arn = mapping.get("EventSourceArn")
@@ -185,6 +188,7 @@ def discover(fleet: Any) -> Pipeline:
     try:
         queue_url = _failure_queue(fleet, mapping)
     except Exception as err:
+        aws.raise_if_unreachable(err)
         errors.append(f"failure queue: {aws.error_code(err)}: {err}")
     for error in errors:
         log.warning("landing lookup failed: %s", error)
