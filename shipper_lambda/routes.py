@@ -77,6 +77,10 @@ class Table:
     def name(self, index: int) -> str:
         return "main" if index == DEFAULT else self.routes[index].name
 
+    def preset(self, index: int, token: str) -> None:
+        """Use ``token`` for route ``index`` (the toolkit resolves tokens with its own access)."""
+        self._tokens[index] = token
+
     def token(self, index: int, env: Mapping[str, str] = os.environ) -> str:
         """The route's shipping token (secrets are fetched once per container)."""
         token = self._tokens.get(index)

@@ -36,7 +36,6 @@ changes nothing.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import gzip
 import hashlib
 import json
@@ -53,12 +52,12 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import aws
+from xaccount_ops import aws, reship
 from xaccount_ops.accounts import Fleet, Target, fan_out
 from xaccount_ops.config import Config, filter_name
 from xaccount_ops.errors import XaccountOpsError
 from xaccount_ops.inventory import InventoryResult, cache_dir, log_groups
-from xaccount_ops.logzio import SearchClient, endpoints
+from xaccount_ops.logzio import SearchClient
 from xaccount_ops.subscriptions import MODE_FILTERS, never_subscribed, selection
 
 log = logging.getLogger(__name__)
@@ -76,13 +75,7 @@ WINDOW_MS = 24 * 3600 * 1000  # checkpoint granularity (and what a failed run re
 RECORD_MAX_EVENTS = 1_000
 RECORD_MAX_BYTES = 900_000
 SHIP_BUDGET_S = 300.0  # per process() call; the shipper keeps its safety margin back
-# Extra shipper variables (LOGZIO_RETRY_ATTEMPTS, LOGZIO_MAX_BODY_BYTES, ...): tuning only.
-SHIPPER_TUNING: dict[str, str] = {}
 CHECKPOINT_DIR = "backfill"
-# shipper_lambda keeps one keep-alive connection per listener at module level (a Lambda container
-# runs one invocation at a time), so process() calls must not overlap: reads run in parallel,
-# shipping goes one call at a time.
-_SHIP_LOCK = threading.Lock()
 CHECKPOINT_VERSION = 1
 
 STATUSES = ("shipped", "up to date", "would ship", "failed")
@@ -450,32 +443,15 @@ class _Pacer:
 
 @dataclass
 class _Shipper:
-    """The shipper's own code with the configured listener and token (never logged)."""
+    """Rebuilds CloudWatch payloads from FilterLogEvents and ships them (``reship``)."""
 
-    config: Any  # shipper_lambda.config.Config, token-free
-    token: str = field(repr=False)
+    shipper: reship.Reshipper
     sequence: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_fleet(cls, fleet: Fleet) -> _Shipper:
-        from shipper_lambda import config as shipper_config
-
-        cfg = fleet.config
-        token = cfg.logzio.shipping_token.resolve(lambda s: fleet.landing_client(s))
-        # The variables the stack gives the function (stacks.py), so lines come out the same.
-        env = {
-            "LOGZIO_TOKEN": "resolved-separately",
-            "LOGZIO_LISTENER_URL": endpoints(cfg.logzio).listener_url,
-            "LOGZIO_COMPRESS": "true" if cfg.logzio.compress else "false",
-            "LOGZIO_TYPE": cfg.logzio.type,
-            "ADDITIONAL_FIELDS": ";".join(
-                f"{k}={v}" for k, v in cfg.logzio.additional_fields.items()
-            ),
-            **SHIPPER_TUNING,
-        }
-        parsed = dataclasses.replace(shipper_config.load(env), token=None)
-        return cls(config=parsed, token=token)
+        return cls(reship.from_fleet(fleet))
 
     def records(self, work: GroupWork, events: Sequence[Mapping[str, Any]]) -> list[dict]:
         """Kinesis-shaped records of CloudWatch DATA_MESSAGE payloads, one stream per payload."""
@@ -514,13 +490,9 @@ class _Shipper:
         return records
 
     def ship(self, work: GroupWork, events: Sequence[Mapping[str, Any]]) -> None:
-        from shipper_lambda.handler import process
-
         if not events:
             return
-        records = self.records(work, events)
-        with _SHIP_LOCK:
-            result = process(records, self.config, self.token, SHIP_BUDGET_S)
+        result = self.shipper.ship(self.records(work, events), SHIP_BUDGET_S)
         if result.failed is not None:
             stats = result.stats
             raise BackfillError(

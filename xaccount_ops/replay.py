@@ -31,15 +31,14 @@ import datetime as dt
 import gzip
 import json
 import logging
-import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import logzio
+from xaccount_ops import logzio, reship
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 
 log = logging.getLogger(__name__)
@@ -53,13 +52,6 @@ SEARCH_SLACK_MS = 1000  # widen the batch's timestamp range a little for the loo
 DELIVERED = ("replayed", "already present", "already replayed", "nothing to ship")
 WOULD_SEND = "would send"
 FAILED = "failed"
-
-# The shipper's environment variables that carry or locate the token, or the listener: replay
-# sets those from the toolkit's config, never from the function.
-_OWN_SETTINGS = frozenset(
-    {"LOGZIO_TOKEN", "TOKEN", "LOGZIO_TOKEN_SECRET", "LOGZIO_LISTENER_URL", "LOGZIO_REGION"}
-    | {"REGION"}
-)
 
 
 class StoreError(XaccountOpsError):
@@ -329,32 +321,6 @@ RESULT_COLUMNS = [
 ]
 
 
-def shipper_settings(fleet: Any, token: str) -> Any:
-    """The shipper's :class:`shipper_lambda.config.Config` for a replay: the deployed function's
-    settings (type, fields, include/exclude, compression), with the toolkit config's listener and
-    shipping token. Without a readable function, the toolkit config's ``[logzio]`` settings."""
-    from shipper_lambda import config as shipper_config
-    from xaccount_ops.verify.landing import _shipper_function
-
-    env: dict[str, str] = {}
-    try:
-        function = _shipper_function(fleet)
-        if function:
-            conf = fleet.landing_client("lambda").get_function_configuration(FunctionName=function)
-            env = dict((conf.get("Environment") or {}).get("Variables") or {})
-    except Exception as err:  # the config's own settings are a fine fallback
-        log.warning("cannot read the shipper's settings (%s); using [logzio] from the config", err)
-    lz = fleet.config.logzio
-    if not env:
-        env = {"LOGZIO_TYPE": lz.type, "LOGZIO_COMPRESS": str(lz.compress).lower()}
-        if lz.additional_fields:
-            env["ADDITIONAL_FIELDS"] = json.dumps(dict(lz.additional_fields))
-    env = {k: v for k, v in env.items() if k not in _OWN_SETTINGS}
-    env["LOGZIO_LISTENER_URL"] = logzio.endpoints(lz).listener_url
-    env["LOGZIO_TOKEN"] = token
-    return shipper_config.load(env)
-
-
 def _rebuild(record: StoredRecord, missing: set[str]) -> dict[str, Any] | None:
     """The Kinesis-shaped record with only the events in ``missing``; None when none is."""
     assert record.payload is not None
@@ -390,16 +356,13 @@ def replay(
     """
     from tqdm.auto import tqdm
 
-    from shipper_lambda.handler import process
-
     s3 = fleet.landing_client("s3")
     if batches is None:
         batches = load_store(fleet, since=since, s3=s3)
     own_search = search is None
     if search is None:
         search = logzio.SearchClient.from_config(fleet.config, lambda s: fleet.landing_client(s))
-    token: str | None = None
-    settings: Any = None
+    shipper: reship.Reshipper | None = None
     rows: list[dict[str, Any]] = []
     disable = None if progress is None else not progress
     try:
@@ -412,17 +375,14 @@ def replay(
                     elif batch.replayed_at:
                         row.update(status="already replayed", replayed_at=batch.replayed_at)
                     else:
-                        if not dry_run and settings is None:
+                        if not dry_run and shipper is None:
                             # Once per run; a shipper ConfigError here stops the run (it would
                             # fail every batch the same way).
-                            token = fleet.config.logzio.shipping_token.resolve(
-                                lambda s: fleet.landing_client(s)
-                            )
                             try:
-                                settings = shipper_settings(fleet, token)
+                                shipper = reship.from_fleet(fleet)
                             except ValueError as err:
                                 raise ConfigError("shipper settings", str(err)) from None
-                        _replay_one(batch, row, search, settings, token, dry_run, budget_s, process)
+                        _replay_one(batch, row, search, shipper, budget_s)
                         if row["status"] in DELIVERED and not dry_run:
                             row["replayed_at"] = _now_tag()
                             _tag(s3, batch, row["replayed_at"])
@@ -480,12 +440,10 @@ def _replay_one(
     batch: StoredBatch,
     row: dict[str, Any],
     search: logzio.SearchClient,
-    settings: Any,
-    token: str | None,
-    dry_run: bool,
+    shipper: reship.Reshipper | None,
     budget_s: float,
-    process: Callable[..., Any],
 ) -> None:
+    """Look the batch's events up and ship the missing ones (``shipper`` None: a dry run)."""
     ids = [str(e.get("id")) for r in batch.records for e in r.events]
     if not ids:
         row.update(status="nothing to ship", detail="control or undecodable records only")
@@ -516,11 +474,10 @@ def _replay_one(
         if r.kind == "data" and (rebuilt := _rebuild(r, missing)) is not None
     ]
     to_send = sum(1 for i in ids if i in missing)
-    if dry_run:
+    if shipper is None:
         row.update(status=WOULD_SEND, sent=0, detail=f"would send {to_send} events")
         return
-    started = time.monotonic()
-    result = process(records, settings, token, budget_s, started=started)
+    result = shipper.ship(records, budget_s)
     stats = result.stats
     if result.failed is None:
         row.update(status="replayed", sent=to_send, detail=f"{stats.lines} lines")

@@ -162,11 +162,11 @@ def bf_helpers() -> Any:
 @pytest.fixture
 def fast_shipper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """One listener attempt, no backoff: a rejected body fails the run at once."""
-    from xaccount_ops import backfill
+    from xaccount_ops import reship
 
     monkeypatch.setattr(
-        backfill,
-        "SHIPPER_TUNING",
+        reship,
+        "TUNING",
         {"LOGZIO_RETRY_ATTEMPTS": "1", "LOGZIO_RETRY_BASE_MS": "0", "LOGZIO_RETRY_MAX_MS": "0"},
     )
     yield

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from xaccount_ops import backfill
+from xaccount_ops import backfill, reship
 from xaccount_ops.cli import main
 from xaccount_ops.inventory import cache_dir
 from xaccount_ops.logzio import marker_query
@@ -123,7 +123,7 @@ def test_listener_failure_fails_one_group_part_way(
 ) -> None:
     """Exact boundary without the id lookup (guard 0): backlog by ingestion time only."""
     monkeypatch.setattr(backfill, "BOUNDARY_GUARD_MS", 0)
-    monkeypatch.setitem(backfill.SHIPPER_TUNING, "LOGZIO_MAX_BODY_BYTES", "1024")
+    monkeypatch.setitem(reship.TUNING, "LOGZIO_MAX_BODY_BYTES", "1024")
     listener = world.info["listener_url"]
     fault(listener, "POST", {"status": 503, "count": 1, "match": FAIL_MARKER})
     try:

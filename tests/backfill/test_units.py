@@ -14,9 +14,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from shipper_lambda.routes import Table
 from xaccount_ops import backfill
 from xaccount_ops.accounts import Target
 from xaccount_ops.backfill import Checkpoints, GroupWork, _Shipper, _windows, parse_when
+from xaccount_ops.reship import Reshipper
 
 DAY = backfill.WINDOW_MS
 WORK = GroupWork(Target("111111111111", "eu-west-1"), "/g", "logzio-xacct-eu-west-1", "", 5 * DAY)
@@ -60,7 +62,7 @@ def test_records_are_cloudwatch_payloads_the_shipper_decodes() -> None:
     from shipper_lambda.decode import decode_record
 
     config = dataclasses.replace(load({"LOGZIO_TOKEN": "s3cr3t-tok"}), token=None)
-    shipper = _Shipper(config=config, token="s3cr3t-tok")
+    shipper = _Shipper(Reshipper(config, "s3cr3t-tok", Table()))
     events = [
         {"eventId": str(i).zfill(56), "timestamp": i, "message": "m" * 1000, "logStreamName": s}
         for i, s in enumerate(["a"] * 950 + ["b"] * 3)

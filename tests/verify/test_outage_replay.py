@@ -261,7 +261,7 @@ def test_outage_then_replay_delivers_every_event_exactly_once(
     if partial:
         # An earlier attempt delivered part of a batch before the listener went down: ship one
         # stored record through the shipper's own code, as that attempt would have.
-        from shipper_lambda.handler import process
+        from xaccount_ops import reship
 
         batch = next(
             b
@@ -269,9 +269,7 @@ def test_outage_then_replay_delivers_every_event_exactly_once(
             if any(r.log_group == group for r in b.records)
         )
         record = next(r for r in batch.records if r.log_group == group)
-        token = world.fleet.config.logzio.shipping_token.resolve()
-        settings = replay_job.shipper_settings(world.fleet, token)
-        assert process([record.kinesis], settings, token, 30).failed is None
+        assert reship.from_fleet(world.fleet).ship([record.kinesis], 30).failed is None
         already = len(record.events)
 
     assert queue_depth(world) >= 1  # the stack's alarm sees stored batches
