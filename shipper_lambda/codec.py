@@ -160,6 +160,10 @@ loads = _std_loads
 strict_loads = _std_strict_loads
 exact_loads = _std_strict_loads
 dumps_str = _std_dumps_str
+# The backends' own functions, without the fallback wrapper (one Python call less per event):
+# they may raise TypeError/ValueError where the wrapped ones fall back. Hot loops only.
+raw_dumps_str = _std_dumps_str
+raw_strict_loads = _std_strict_loads
 dumps_obj = _std_dumps_obj
 gzip_compress = _std_gzip
 gunzip = _std_gunzip
@@ -172,12 +176,15 @@ def select(stdlib_only: bool = False) -> str:
     up on this module at use time, so a switch takes effect on the next record.
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
+    global raw_dumps_str, raw_strict_loads
     use_orjson = _orjson is not None and not stdlib_only
     use_isal = _igzip is not None and not stdlib_only
     loads = _fast_loads if use_orjson else _std_loads
     strict_loads = _fast_strict_loads if use_orjson else _std_strict_loads
     exact_loads = _fast_exact_loads if use_orjson else _std_strict_loads
     dumps_str = _fast_dumps_str if use_orjson else _std_dumps_str
+    raw_dumps_str = _orjson.dumps if use_orjson else _std_dumps_str
+    raw_strict_loads = _orjson.loads if use_orjson else _std_strict_loads
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
     gzip_compress = _fast_gzip if use_isal else _std_gzip
     gunzip = _fast_gunzip if use_isal else _std_gunzip

@@ -29,7 +29,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,19 +172,24 @@ class LineEncoder:
         """Lone surrogates replaced by U+FFFD by this encoder's lines."""
         return codec.surrogates - self._surrogates_at_start
 
-    def lines(self, events: list[Any], ctx: RecordContext) -> Iterator[bytes]:
+    def lines(self, events: list[Any], ctx: RecordContext) -> list[bytes]:
         """The lines of well-formed events, in order (one per event, or its parts). Malformed
         events are counted, logged with their id, not shipped.
 
         A line is joined once from six pieces (head, message, timestamp to the second, the
         milliseconds and ``"id":"``, the id, the record's suffix): one copy of the message bytes.
+        This loop runs per event: everything it needs is a local, the backend's functions are
+        called without their fallback wrappers (the fallback is the except branch).
         """
-        dumps_str = codec.dumps_str
+        dumps = codec.raw_dumps_str
         join = b"".join
         seconds = self._seconds
         ms_id = _MS_ID
         max_line = self.max_line
         suffix, reserved = ctx.suffix, ctx.reserved
+        merged_head = self._merged_head
+        out: list[bytes] = []
+        append = out.append
         for event in events:
             try:
                 message = event["message"]
@@ -202,26 +207,29 @@ class LineEncoder:
                 stamp = seconds.get(sec)
                 if stamp is None:
                     stamp = seconds[sec] = _stamp(sec)
-                if type(event_id) is str and event_id.isdigit() and event_id.isascii():
+                if type(event_id) is str and event_id.isascii() and event_id.isdigit():
                     id_bytes = event_id.encode()  # CloudWatch ids: 56 digits, nothing to escape
                 else:
-                    id_bytes = dumps_str(str(event_id))[1:-1]
-                head = self._merged_head(message, line_reserved) if message[:1] == "{" else None
+                    id_bytes = codec.dumps_str(str(event_id))[1:-1]
+                head = merged_head(message, line_reserved) if message[:1] == "{" else None
                 if head is None:
-                    line = join(
-                        (_MESSAGE_HEAD, dumps_str(message), stamp, ms_id[ms], id_bytes, line_suffix)
-                    )
+                    try:
+                        text = dumps(message)
+                    except (TypeError, ValueError):  # lone surrogates: the wrapper scrubs them
+                        text = codec.dumps_str(message)
+                    line = join((_MESSAGE_HEAD, text, stamp, ms_id[ms], id_bytes, line_suffix))
                 else:
                     line = join((head, stamp, ms_id[ms], id_bytes, line_suffix))
                 if len(line) > max_line:
                     tail = join((stamp, ms_id[ms], id_bytes))
                     if self.split_oversize:
-                        yield from self._parts(message, tail, line_suffix)
+                        out.extend(self._parts(message, tail, line_suffix))
                         continue
                     line = check_line(self._truncated(message, tail + line_suffix), max_line)
-                yield line
+                append(line)
             except (KeyError, TypeError, ValueError, OverflowError, OSError) as err:
                 self._malformed(event, err)
+        return out
 
     def _event_suffix(
         self, event: Mapping[str, Any], ctx: RecordContext
@@ -250,18 +258,21 @@ class LineEncoder:
         if text[-1:] != "}":
             return None
         try:
-            doc = codec.strict_loads(text)
+            doc = codec.raw_strict_loads(text)
         except (ValueError, TypeError, RecursionError):
-            return None
+            try:  # orjson refuses some valid JSON (lone surrogate escapes): the stdlib decides
+                doc = codec.strict_loads(text)
+            except (ValueError, TypeError, RecursionError):
+                return None
         if type(doc) is not dict or not doc:
             return None  # not an object, or {}: nothing to merge, ship the text
         clash = reserved.intersection(doc)
-        if not clash and "\n" not in text and "\r" not in text:
-            if "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
-                try:
-                    return text[:-1].encode()
-                except UnicodeEncodeError:
-                    pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
+        reusable = not clash and "\n" not in text and "\r" not in text
+        if reusable and ("\\u" not in text or not _SURROGATE_ESCAPE.search(text)):
+            try:
+                return text[:-1].encode()
+            except UnicodeEncodeError:
+                pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
         try:
             doc = codec.exact_loads(text)
             for key in clash:
@@ -274,7 +285,7 @@ class LineEncoder:
         except (ValueError, TypeError, RecursionError):
             return None
 
-    def _parts(self, message: str, tail: bytes, line_suffix: bytes) -> Iterator[bytes]:
+    def _parts(self, message: str, tail: bytes, line_suffix: bytes) -> list[bytes]:
         """The oversize event as consecutive lines whose messages concatenate to ``message``."""
         encoded = codec.dumps_str(message)[1:-1]
         rest = line_suffix[2:]  # '"owner":...}' after the '",' that closes the id
@@ -294,8 +305,8 @@ class LineEncoder:
         total = len(pieces)
         self.split += 1
         self.parts += total
-        for number, piece in enumerate(pieces, 1):
-            yield check_line(
+        return [
+            check_line(
                 b"".join(
                     (
                         b'{"message":"',
@@ -308,6 +319,8 @@ class LineEncoder:
                 ),
                 self.max_line,
             )
+            for number, piece in enumerate(pieces, 1)
+        ]
 
     def _truncated(self, message: str, tail: bytes) -> bytes:
         """A line within the limit: the message cut, marked, and its original size in bytes."""
