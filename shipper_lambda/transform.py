@@ -354,6 +354,8 @@ def split_encoded(encoded: bytes, room: int) -> list[bytes]:
         while encoded[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: back to the char start
             end -= 1
         end = _escape_start(encoded, end, start)
+        if end <= start:
+            raise ValueError(f"{room} bytes cannot hold one character or escape")
         pieces.append(encoded[start:end])
         start = end
     pieces.append(encoded[start:])
