@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -394,3 +398,63 @@ def test_every_line_of_a_mixed_record_passes_the_check(backend):
     cfg = cfg_of()
     for line in raw_lines(payload(messages), cfg):
         check_line(line, cfg.max_line_bytes)
+
+
+# -- speed-ups that do not import ---------------------------------------------------------------
+
+
+def test_bundled_speedups_that_fail_to_import_warn_once_per_cold_start(tmp_path):
+    """A wheel for another Python/architecture is present but raises ImportError: one WARNING
+    at import (a cold start), stdlib backend, and a handler run adds no second warning."""
+    broken = tmp_path / "orjson"
+    broken.mkdir()
+    (broken / "__init__.py").write_text(
+        "raise ImportError('orjson.cpython-313-aarch64-linux-gnu.so: wrong ELF class')\n"
+    )
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "from shipper_lambda import codec, config\n"
+        "from shipper_lambda.transform import LineEncoder, record_context\n"
+        "cfg = config.load({'LOGZIO_TOKEN': 't'})\n"
+        "p = {'logGroup': '/aws/lambda/x', 'logEvents': [{'id': '1', 'timestamp': 1, 'message': 'a'}]}\n"
+        "for _ in range(2):\n"
+        "    LineEncoder(cfg).lines(p['logEvents'], record_context(p, cfg))\n"
+        "print(codec.BACKEND)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{repo}"}
+    env.pop("SHIPPER_STDLIB_ONLY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "orjson" not in done.stdout  # the stdlib JSON backend (isal may still load)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "orjson (" in warnings[0] and "wrong ELF class" in warnings[0]
+
+
+def test_no_warning_when_speedups_are_simply_absent(tmp_path):
+    script = (
+        "import logging, sys, builtins\n"
+        "real = builtins.__import__\n"
+        "def fake(name, *a, **k):\n"
+        "    if name in ('orjson', 'isal'): raise ImportError(name)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = fake\n"
+        "import importlib.util\n"
+        "importlib.util.find_spec = lambda name, *a: None\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr)\n"
+        "from shipper_lambda import codec\n"
+        "print(codec.BACKEND)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stdlib" and "WARNING" not in done.stderr
