@@ -164,6 +164,7 @@ dumps_str = _std_dumps_str
 # they may raise TypeError/ValueError where the wrapped ones fall back. Hot loops only.
 raw_dumps_str = _std_dumps_str
 raw_strict_loads = _std_strict_loads
+RAW_LOADS_REFUSES_SURROGATES = False  # True with orjson: what it parses has no lone surrogate
 dumps_obj = _std_dumps_obj
 gzip_compress = _std_gzip
 gunzip = _std_gunzip
@@ -176,7 +177,7 @@ def select(stdlib_only: bool = False) -> str:
     up on this module at use time, so a switch takes effect on the next record.
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
-    global raw_dumps_str, raw_strict_loads
+    global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES
     use_orjson = _orjson is not None and not stdlib_only
     use_isal = _igzip is not None and not stdlib_only
     loads = _fast_loads if use_orjson else _std_loads
@@ -185,6 +186,7 @@ def select(stdlib_only: bool = False) -> str:
     dumps_str = _fast_dumps_str if use_orjson else _std_dumps_str
     raw_dumps_str = _orjson.dumps if use_orjson else _std_dumps_str
     raw_strict_loads = _orjson.loads if use_orjson else _std_strict_loads
+    RAW_LOADS_REFUSES_SURROGATES = use_orjson
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
     gzip_compress = _fast_gzip if use_isal else _std_gzip
     gunzip = _fast_gunzip if use_isal else _std_gunzip

@@ -207,9 +207,8 @@ class LineEncoder:
                 stamp = seconds.get(sec)
                 if stamp is None:
                     stamp = seconds[sec] = _stamp(sec)
-                if type(event_id) is str and event_id.isascii() and event_id.isdigit():
-                    id_bytes = event_id.encode()  # CloudWatch ids: 56 digits, nothing to escape
-                else:
+                # CloudWatch ids are 56 ASCII digits: nothing to escape (bytes.isdigit is ASCII).
+                if type(event_id) is not str or not (id_bytes := event_id.encode()).isdigit():
                     id_bytes = codec.dumps_str(str(event_id))[1:-1]
                 head = merged_head(message, line_reserved) if message[:1] == "{" else None
                 if head is None:
@@ -257,9 +256,13 @@ class LineEncoder:
         text = message.rstrip()
         if text[-1:] != "}":
             return None
+        # A text the raw backend parsed holds no lone surrogate when that backend is orjson
+        # (it refuses them, escaped or raw), so the surrogate scan below is skipped then.
+        clean = codec.RAW_LOADS_REFUSES_SURROGATES
         try:
             doc = codec.raw_strict_loads(text)
         except (ValueError, TypeError, RecursionError):
+            clean = False
             try:  # orjson refuses some valid JSON (lone surrogate escapes): the stdlib decides
                 doc = codec.strict_loads(text)
             except (ValueError, TypeError, RecursionError):
@@ -268,7 +271,7 @@ class LineEncoder:
             return None  # not an object, or {}: nothing to merge, ship the text
         clash = reserved.intersection(doc)
         reusable = not clash and "\n" not in text and "\r" not in text
-        if reusable and ("\\u" not in text or not _SURROGATE_ESCAPE.search(text)):
+        if reusable and (clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text)):
             try:
                 return text[:-1].encode()
             except UnicodeEncodeError:
