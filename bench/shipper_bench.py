@@ -1,7 +1,8 @@
 """Shipper benchmark: the deterministic workload through the handler to a loopback HTTP sink.
 
-Run ``.venv/bin/python bench/shipper_bench.py [--runs N]``. Three variants, each in its own
-subprocess so peak RSS is fair: the naive baseline (``bench/naive_shipper.py``), the shipper with
+Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Three variants, each in
+its own subprocess so peak RSS is fair, interleaved over R rounds (a load change on a shared
+machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
 orjson+isal, and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
 process (no GIL shared with the measured code), records every body, and after each run the ids are
 checked: every (event id, part) of the workload exactly once per run. Prints events/s, input MB/s
@@ -132,7 +133,7 @@ def child(variant: str, event_path: str, url: str, runs: int) -> None:
     times, cpu = [], []
     for index in range(runs):
         started, started_cpu = time.perf_counter(), time.process_time()
-        run(f"{variant.replace(' ', '_')}-{index}")
+        run(f"{variant.replace(' ', '_')}-{os.environ.get('BENCH_ROUND', '0')}-{index}")
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
     if os.environ.get("BENCH_PROFILE"):
@@ -160,7 +161,13 @@ def child(variant: str, event_path: str, url: str, runs: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="invocations per variant (best wins)")
+    parser.add_argument("--runs", type=int, default=2, help="invocations per child (best wins)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of one child per variant, interleaved so load changes hit every variant",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="print the cProfile top of an orjson+isal run"
     )
@@ -181,7 +188,7 @@ def main() -> int:
     event = shipper_workload.kinesis_event(payloads)
     print(
         f"workload: {len(event['Records'])} records, {sum(expected.values()):,} events, "
-        f"{input_bytes / 1e6:.2f} MB payload JSON, {args.runs} runs per variant (best shown)"
+        f"{input_bytes / 1e6:.2f} MB payload JSON, {args.rounds} rounds x {args.runs} runs per variant (best shown)"
     )
     sink = Sink()
     results: dict[str, dict[str, Any]] = {}
@@ -189,32 +196,39 @@ def main() -> int:
         event_path = Path(tmp) / "event.json"
         event_path.write_text(json.dumps(event))
         variants = {"shipper orjson+isal": {}} if args.profile else VARIANTS
-        for variant, extra_env in variants.items():
-            env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}
-            env.update(extra_env)
-            if args.profile:
-                env["BENCH_PROFILE"] = "1"
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", variant, "--event", str(event_path),
-                 "--url", sink.url, "--runs", str(args.runs)],
-                env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                print(f"{variant}: failed\n{proc.stderr}", file=sys.stderr)
-                return 1
-            if args.profile:
-                print(proc.stderr)
-                return 0
-            results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
-            for index in range(args.runs):
-                got = sink.ids(f"{variant.replace(' ', '_')}-{index}")
-                if got != expected:
-                    missing = sum((expected - got).values())
-                    extra = sum((got - expected).values())
-                    print(
-                        f"{variant} run {index}: {missing} missing, {extra} extra", file=sys.stderr
-                    )
+        for round_ in range(1 if args.profile else args.rounds):
+            for variant, extra_env in variants.items():
+                env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}
+                env.update(extra_env, BENCH_ROUND=str(round_))
+                if args.profile:
+                    env["BENCH_PROFILE"] = "1"
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", variant, "--event", str(event_path),
+                     "--url", sink.url, "--runs", str(args.runs)],
+                    env=env, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    print(f"{variant}: failed\n{proc.stderr}", file=sys.stderr)
                     return 1
+                if args.profile:
+                    print(proc.stderr)
+                    return 0
+                got_result = json.loads(proc.stdout.strip().splitlines()[-1])
+                merged = results.setdefault(variant, {**got_result, "times": [], "cpu": []})
+                merged["times"] += got_result["times"]
+                merged["cpu"] += got_result["cpu"]
+                merged["rss_peak_kb"] = max(merged["rss_peak_kb"], got_result["rss_peak_kb"])
+                for index in range(args.runs):
+                    got = sink.ids(f"{variant.replace(' ', '_')}-{round_}-{index}")
+                    if got != expected:
+                        missing = sum((expected - got).values())
+                        extra = sum((got - expected).values())
+                        print(
+                            f"{variant} round {round_} run {index}: {missing} missing, "
+                            f"{extra} extra",
+                            file=sys.stderr,
+                        )
+                        return 1
 
     events = sum(expected.values())
     base = results["naive"]
