@@ -44,8 +44,9 @@ except ImportError as err:  # depends on the artifact
         _broken.append(f"orjson ({err})")
 try:
     from isal import igzip as _igzip
+    from isal import isal_zlib as _isal_zlib
 except ImportError as err:  # depends on the artifact
-    _igzip = None
+    _igzip = _isal_zlib = None
     if importlib.util.find_spec("isal") is not None:
         _broken.append(f"isal ({err})")
 if _broken:
@@ -109,8 +110,19 @@ def _std_gzip(data: bytes | bytearray | memoryview) -> bytes:
     return zlib.compress(data, GZIP_LEVEL, 31)
 
 
+def _one_member(decompressobj: Any, data: bytes) -> bytes | None:
+    """A single-member gzip (what CloudWatch sends) in one C call; None for anything else
+    (concatenated members, trailing bytes), which the callers hand to the full reader."""
+    inflater = decompressobj(31)
+    out = inflater.decompress(data)
+    if not inflater.eof:
+        raise EOFError("compressed data ended before the end-of-stream marker")
+    return None if inflater.unused_data else out
+
+
 def _std_gunzip(data: bytes) -> bytes:
-    return gzip.decompress(data)
+    out = _one_member(zlib.decompressobj, data)
+    return gzip.decompress(data) if out is None else out
 
 
 def _fast_loads(data: bytes | str) -> Any:
@@ -153,7 +165,8 @@ def _fast_gzip(data: bytes | bytearray | memoryview) -> bytes:
 
 
 def _fast_gunzip(data: bytes) -> bytes:
-    return _igzip.decompress(data)
+    out = _one_member(_isal_zlib.decompressobj, data)
+    return _igzip.decompress(data) if out is None else out
 
 
 loads = _std_loads

@@ -458,3 +458,14 @@ def test_no_warning_when_speedups_are_simply_absent(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "stdlib" and "WARNING" not in done.stderr
+
+
+def test_gunzip_one_member_fast_path_keeps_multi_member_and_refuses_truncation(backend):
+    import gzip
+
+    one = gzip.compress(b'{"a": 1}')
+    assert codec.gunzip(one) == b'{"a": 1}'
+    assert codec.gunzip(one + gzip.compress(b"tail")) == b'{"a": 1}tail'
+    for cut in (one[:-4], one[:-10]):
+        with pytest.raises((EOFError, OSError, ValueError)):
+            codec.gunzip(cut)
