@@ -171,6 +171,29 @@ def test_seed_fields_all_ship_or_have_a_documented_reason(backend):
     assert text["message"] == "plain text"
 
 
+@pytest.mark.parametrize(
+    "name", ["kinesis_cloudtrail.json", "kinesis_lambda.json", "kinesis_mixed.json"]
+)
+def test_aws_sample_payloads_keep_every_seed_field(kinesis, backend, name):
+    """AWS's documented payloads (tests/events): each DATA_MESSAGE line carries the seed's
+    fields (extractedFields only where the event has it) with the payload's values."""
+    checked = 0
+    for record in kinesis.load(name)["Records"]:
+        p = kinesis.decode(record)
+        if p["messageType"] != "DATA_MESSAGE":
+            continue
+        lines = lines_of(p)
+        assert [line["id"] for line in lines] == [str(e["id"]) for e in p["logEvents"]]
+        for line, event in zip(lines, p["logEvents"], strict=True):
+            wanted = SEED_FIELDS - set(SEED_DIFFERENCES) - {"extractedFields"}
+            assert wanted <= set(line), wanted - set(line)
+            assert ("extractedFields" in line) == ("extractedFields" in event)
+            assert line["subscriptionFilters"] == p["subscriptionFilters"]
+            assert (line["logGroup"], line["logStream"]) == (p["logGroup"], p["logStream"])
+            checked += 1
+    assert checked
+
+
 def test_extracted_fields_only_where_the_filter_extracted_them():
     (line,) = lines_of(payload(["x"]))
     assert "extractedFields" not in line
