@@ -32,52 +32,52 @@ class Body:
 
 
 class Batcher:
-    """Accumulates lines and hands full bodies to ``deliver`` (which raises to stop the batch).
-
-    The current body is kept as a list of lines and its size; the ``bytearray`` is built once,
-    with one join, when the body is handed over (one copy of every byte, no buffer regrowth).
-    """
+    """Accumulates lines and hands full bodies to ``deliver`` (which raises to stop the batch)."""
 
     def __init__(self, max_body_bytes: int, deliver: Callable[[Body], None]) -> None:
         self.max_body = max_body_bytes
         self._deliver = deliver
-        self._lines: list[bytes] = []
-        self._size = 0  # bytes of self._lines, a newline after each
+        self._buf = bytearray()
         self._segments: list[Segment] = []
         self._record = -1
-        self._record_start = 0  # index in self._lines where the current record starts
-        self._record_start_size = 0
+        self._record_start = 0
         self.lines = 0
         self.bytes = 0
 
     def add_record(self, index: int, lines: Iterable[bytes]) -> None:
         """Append one record's lines (none holds a newline: JSON escapes them), cutting bodies
-        as they fill. A record that fits the body is appended whole (the common case);
+        as they fill. A record that fits the body is appended with one join (the common case);
         otherwise line by line, inline rather than a method call per line."""
         self._record = index
-        self._record_start = len(self._lines)
-        self._record_start_size = self._size
-        if type(lines) is not list:
-            lines = list(lines)
-        if not lines:
-            return
-        size = sum(map(len, lines)) + len(lines)
-        self.lines += len(lines)
-        self.bytes += size
-        # The body sent is the lines without the last newline: size - 1 must fit.
-        if self._size + size - 1 <= self.max_body:
-            self._lines += lines
-            self._size += size
-            self._segments.append(Segment(index, self._size))
-            return
+        self._record_start = len(self._buf)
+        buf = self._buf
+        if type(lines) is list:
+            size = sum(map(len, lines))
+            # The body sent is buf without its last newline, so buf + lines + newlines - 1 fits.
+            if lines and len(buf) + size + len(lines) - 1 <= self.max_body:
+                buf += b"\n".join(lines)
+                buf += b"\n"
+                self.lines += len(lines)
+                self.bytes += size + len(lines)
+                self._segments.append(Segment(index, len(buf)))
+                return
         max_body = self.max_body
-        for line in lines:
-            if self._size + len(line) > max_body and self._lines:
-                self._cut()
-            self._lines.append(line)
-            self._size += len(line) + 1
-        if self._size > self._record_start_size:
-            self._segments.append(Segment(index, self._size))
+        count = size = 0
+        try:
+            for line in lines:
+                # The body sent is buf without its last newline, so buf + line + "\n" - 1 must fit.
+                if len(buf) + len(line) > max_body and buf:
+                    self._cut()
+                    buf = self._buf
+                buf += line
+                buf += b"\n"
+                count += 1
+                size += len(line)
+        finally:
+            self.lines += count
+            self.bytes += size + count
+        if len(buf) > self._record_start:
+            self._segments.append(Segment(index, len(buf)))
 
     def first_undelivered(self, current: int) -> int:
         """The earliest record not fully handed to delivery, ``current`` being processed now."""
@@ -85,36 +85,23 @@ class Batcher:
 
     def flush(self) -> None:
         """Deliver whatever is buffered (after the last record)."""
-        if self._lines:
-            self._deliver(Body(_joined(self._lines), self._size, self._segments))
-            self._reset([], 0)
+        if self._buf:
+            self._deliver(Body(self._buf, len(self._buf), self._segments))
+            self._reset(bytearray())
 
     def _cut(self) -> None:
-        # Deliver first, reset after: should delivery raise, the batcher still names its records.
+        # Deliver first, reset after: should delivery raise, the buffer still names its records.
         start = self._record_start
         if self._segments:
             # Whole records only: the current record's lines so far move to the next body.
-            done = self._record_start_size
-            self._deliver(Body(_joined(self._lines[:start]), done, self._segments))
-            self._reset(self._lines[start:], self._size - done)
+            self._deliver(Body(self._buf, start, self._segments))
+            self._reset(self._buf[start:])
         else:
             # The current record alone fills a body: it has to be split.
-            segment = Segment(self._record, self._size)
-            self._deliver(Body(_joined(self._lines), self._size, [segment]))
-            self._reset([], 0)
+            self._deliver(Body(self._buf, len(self._buf), [Segment(self._record, len(self._buf))]))
+            self._reset(bytearray())
 
-    def _reset(self, lines: list[bytes], size: int) -> None:
-        self._lines = lines
-        self._size = size
+    def _reset(self, buf: bytearray) -> None:
+        self._buf = buf
         self._segments = []
         self._record_start = 0
-        self._record_start_size = 0
-
-
-def _joined(lines: list[bytes]) -> bytearray:
-    """The body bytes: every line followed by a newline, built with one join."""
-    lines.append(b"")  # the final newline, without regrowing a 10 MB buffer to add it
-    try:
-        return bytearray(b"\n").join(lines)
-    finally:
-        lines.pop()
