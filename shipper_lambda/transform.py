@@ -240,7 +240,8 @@ class LineEncoder:
         extracted = event.get("extractedFields")
         if extracted is None:
             return suffix, reserved
-        # A field-extracting filter pattern: shipped as it comes, as the seed did.
+        # A field-extracting filter pattern: shipped as it comes, as the seed did (shared
+        # reference seed-lines.md, measured on the seed's shipper).
         head = b'","extractedFields":' + codec.dumps_obj(extracted) + b","
         return head + suffix[2:], reserved | {"extractedFields"}
 
@@ -289,7 +290,11 @@ class LineEncoder:
             return None
 
     def _parts(self, message: str, tail: bytes, line_suffix: bytes) -> list[bytes]:
-        """The oversize event as consecutive lines whose messages concatenate to ``message``."""
+        """The oversize event as consecutive lines whose messages concatenate to ``message``.
+
+        CloudWatch takes events up to 1 MB since 2025 (PutLogEvents; shared reference
+        aws-facts.md) while a Logz.io line is at most 500,000 bytes (logzio-api.md): a big event
+        needs two or three parts."""
         encoded = codec.dumps_str(message)[1:-1]
         rest = line_suffix[2:]  # '"owner":...}' after the '",' that closes the id
         digits = 1
