@@ -46,8 +46,8 @@ class Batcher:
 
     def add_record(self, index: int, lines: Iterable[bytes]) -> None:
         """Append one record's lines (none holds a newline: JSON escapes them), cutting bodies
-        as they fill. A record that fits the body is appended with one join (the common case);
-        otherwise line by line, inline rather than a method call per line."""
+        as they fill. A record that fits the body is appended without a check per line (the common
+        case); otherwise line by line with the check, inline rather than a method call per line."""
         self._record = index
         self._record_start = len(self._buf)
         buf = self._buf
@@ -55,8 +55,11 @@ class Batcher:
             size = sum(map(len, lines))
             # The body sent is buf without its last newline, so buf + lines + newlines - 1 fits.
             if lines and len(buf) + size + len(lines) - 1 <= self.max_body:
-                buf += b"\n".join(lines)
-                buf += b"\n"
+                # Straight into the buffer: a per-record join would be a second copy, in a
+                # fresh (page-faulting) allocation for every record (measured 4.4 vs 2.6 ms).
+                for line in lines:
+                    buf += line
+                    buf += b"\n"
                 self.lines += len(lines)
                 self.bytes += size + len(lines)
                 self._segments.append(Segment(index, len(buf)))
