@@ -51,19 +51,21 @@ class Batcher:
         self._record = index
         self._record_start = len(self._buf)
         buf = self._buf
-        if type(lines) is list:
-            size = sum(map(len, lines))
-            # The body sent is buf without its last newline, so buf + lines + newlines - 1 fits.
-            if lines and len(buf) + size + len(lines) - 1 <= self.max_body:
-                # Straight into the buffer: a per-record join would be a second copy, in a
-                # fresh (page-faulting) allocation for every record (measured 4.4 vs 2.6 ms).
-                for line in lines:
-                    buf += line
-                    buf += b"\n"
+        if type(lines) is list and lines:
+            # Optimistically straight into the buffer, no check per line (the common case); a
+            # record that turns out not to fit is backed out and cut line by line below. No
+            # per-record join (a second copy in a fresh allocation) and no sum of lengths
+            # (touching 10 MB of line objects once more): measured 6.2 -> ~4 ms per batch.
+            for line in lines:
+                buf += line
+                buf += b"\n"
+            # The body sent is buf without its last newline.
+            if len(buf) - 1 <= self.max_body:
                 self.lines += len(lines)
-                self.bytes += size + len(lines)
+                self.bytes += len(buf) - self._record_start
                 self._segments.append(Segment(index, len(buf)))
                 return
+            del buf[self._record_start :]
         max_body = self.max_body
         count = size = 0
         try:
