@@ -1,18 +1,24 @@
 """Shipper benchmark: the deterministic workload through the handler to a loopback HTTP sink.
 
-Run ``.venv/bin/python bench/shipper_bench.py [--runs N]``. Three variants, each in its own
-subprocess so peak RSS is fair: the naive baseline (``bench/naive_shipper.py``), the shipper with
+Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Three variants, each in
+its own subprocess so peak RSS is fair, interleaved over R rounds (a load change on a shared
+machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
 orjson+isal, and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
 process (no GIL shared with the measured code), records every body, and after each run the ids are
-checked: every event of the workload exactly once per run. Prints events/s, input MB/s (payload
-JSON before gzip), peak RSS, and the ratio against the baseline. Numbers, not assertions: a failed
-delivery check exits non-zero, a slow run does not.
+checked: every (event id, part) of the workload exactly once per run. Prints events/s, input MB/s
+(payload JSON before gzip), peak RSS, and against the baseline: the speed-up and its inverse, the
+time ratio (wall clock, best runs: what issue #13 called the CPU ratio, 0.14 before it), and the
+CPU ratio (best process CPU seconds over the baseline's: stricter, and steadier on a shared
+machine, where wall time swings with the load). Target for orjson+isal: <= 0.12. Numbers, not
+assertions: a failed delivery check exits non-zero, a slow run does not. ``--profile`` prints the
+cProfile top functions of one orjson+isal run instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import json
 import os
 import resource
@@ -69,11 +75,15 @@ class Sink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def ids(self, run: str) -> Counter[str]:
-        counts: Counter[str] = Counter()
+    def ids(self, run: str) -> Counter[tuple[str, int]]:
+        """(id, part) per line; part 0 for an unsplit line (the replay dedupe key)."""
+        counts: Counter[tuple[str, int]] = Counter()
         for gzipped, raw in self.bodies.get(run, []):
             body = gzip.decompress(raw) if gzipped else raw
-            counts.update(json.loads(line)["id"] for line in body.split(b"\n") if line)
+            for line in body.split(b"\n"):
+                if line:
+                    doc = json.loads(line)
+                    counts[(doc["id"], doc.get("part", 0))] += 1
         return counts
 
 
@@ -108,8 +118,6 @@ def child(variant: str, event_path: str, url: str, runs: int) -> None:
             naive_shipper.ship(event, f"{url}/{path}/?token={TOKEN}")
 
     else:
-        import io
-
         from shipper_lambda import codec
         from shipper_lambda.handler import lambda_handler
 
@@ -123,16 +131,27 @@ def child(variant: str, event_path: str, url: str, runs: int) -> None:
             assert result == {"batchItemFailures": []}, result
 
     rss_loaded = peak_rss_kb()
-    times = []
+    times, cpu = [], []
     for index in range(runs):
-        started = time.perf_counter()
-        run(f"{variant.replace(' ', '_')}-{index}")
+        started, started_cpu = time.perf_counter(), time.process_time()
+        run(f"{variant.replace(' ', '_')}-{os.environ.get('BENCH_ROUND', '0')}-{index}")
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.runcall(run, "profile")
+        stream = io.StringIO()
+        pstats.Stats(profile, stream=stream).sort_stats("tottime").print_stats(18)
+        print(stream.getvalue(), file=sys.stderr)
     backend = "stdlib json+gzip-9" if variant == "naive" else codec.BACKEND
     print(
         json.dumps(
             {
                 "times": times,
+                "cpu": cpu,
                 "rss_loaded_kb": rss_loaded,
                 "rss_peak_kb": peak_rss_kb(),
                 "backend": backend,
@@ -143,7 +162,16 @@ def child(variant: str, event_path: str, url: str, runs: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3, help="invocations per variant (best wins)")
+    parser.add_argument("--runs", type=int, default=2, help="invocations per child (best wins)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of one child per variant, interleaved so load changes hit every variant",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print the cProfile top of an orjson+isal run"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--event", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -156,56 +184,72 @@ def main() -> int:
     import shipper_workload
 
     payloads = shipper_workload.payloads()
-    expected = Counter(e["id"] for p in payloads for e in p["logEvents"])
+    expected = Counter((e["id"], 0) for p in payloads for e in p["logEvents"])
     input_bytes = sum(len(json.dumps(p, ensure_ascii=False).encode()) for p in payloads)
     event = shipper_workload.kinesis_event(payloads)
     print(
         f"workload: {len(event['Records'])} records, {sum(expected.values()):,} events, "
-        f"{input_bytes / 1e6:.2f} MB payload JSON, {args.runs} runs per variant (best shown)"
+        f"{input_bytes / 1e6:.2f} MB payload JSON, {args.rounds} rounds x {args.runs} runs per variant (best shown)"
     )
     sink = Sink()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         event_path = Path(tmp) / "event.json"
         event_path.write_text(json.dumps(event))
-        for variant, extra_env in VARIANTS.items():
-            env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}
-            env.update(extra_env)
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", variant, "--event", str(event_path),
-                 "--url", sink.url, "--runs", str(args.runs)],
-                env=env, capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            if proc.returncode != 0:
-                print(f"{variant}: failed\n{proc.stderr}", file=sys.stderr)
-                return 1
-            results[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
-            for index in range(args.runs):
-                got = sink.ids(f"{variant.replace(' ', '_')}-{index}")
-                if got != expected:
-                    missing = sum((expected - got).values())
-                    extra = sum((got - expected).values())
-                    print(
-                        f"{variant} run {index}: {missing} missing, {extra} extra", file=sys.stderr
-                    )
+        variants = {"shipper orjson+isal": {}} if args.profile else VARIANTS
+        for round_ in range(1 if args.profile else args.rounds):
+            for variant, extra_env in variants.items():
+                env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}
+                env.update(extra_env, BENCH_ROUND=str(round_))
+                if args.profile:
+                    env["BENCH_PROFILE"] = "1"
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", variant, "--event", str(event_path),
+                     "--url", sink.url, "--runs", str(args.runs)],
+                    env=env, capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if proc.returncode != 0:
+                    print(f"{variant}: failed\n{proc.stderr}", file=sys.stderr)
                     return 1
+                if args.profile:
+                    print(proc.stderr)
+                    return 0
+                got_result = json.loads(proc.stdout.strip().splitlines()[-1])
+                merged = results.setdefault(variant, {**got_result, "times": [], "cpu": []})
+                merged["times"] += got_result["times"]
+                merged["cpu"] += got_result["cpu"]
+                merged["rss_peak_kb"] = max(merged["rss_peak_kb"], got_result["rss_peak_kb"])
+                for index in range(args.runs):
+                    got = sink.ids(f"{variant.replace(' ', '_')}-{round_}-{index}")
+                    if got != expected:
+                        missing = sum((expected - got).values())
+                        extra = sum((got - expected).values())
+                        print(
+                            f"{variant} round {round_} run {index}: {missing} missing, "
+                            f"{extra} extra",
+                            file=sys.stderr,
+                        )
+                        return 1
 
     events = sum(expected.values())
     base = results["naive"]
     base_rate = events / min(base["times"])
+    base_cpu = min(base["cpu"])
     print(
-        f"{'variant':<22} {'backend':<20} {'best s':>7} {'first s':>8} {'events/s':>10} "
-        f"{'MB/s':>7} {'peak RSS':>9} {'vs naive':>9} {'RSS +MB':>8}"
+        f"{'variant':<22} {'backend':<20} {'best s':>7} {'first s':>8} {'cpu s':>7} {'events/s':>10} "
+        f"{'MB/s':>7} {'peak RSS':>9} {'vs naive':>9} {'time ratio':>10} {'CPU ratio':>9} "
+        f"{'RSS +MB':>8}"
     )
     for variant, r in results.items():
         best = min(r["times"])
         print(
             f"{variant:<22} {r['backend']:<20} {best:7.3f} {r['times'][0]:8.3f} "
-            f"{events / best:10,.0f} {input_bytes / best / 1e6:7.1f} {r['rss_peak_kb'] / 1024:7.1f}MB "
-            f"{events / best / base_rate:8.1f}x "
+            f"{min(r['cpu']):7.3f} {events / best:10,.0f} {input_bytes / best / 1e6:7.1f} "
+            f"{r['rss_peak_kb'] / 1024:7.1f}MB {events / best / base_rate:8.1f}x "
+            f"{base_rate / (events / best):10.3f} {min(r['cpu']) / base_cpu:9.3f} "
             f"{(r['rss_peak_kb'] - base['rss_peak_kb']) / 1024:+7.1f}"
         )
-    print("delivery check: every event id arrived exactly once in every run of every variant")
+    print("delivery check: every (id, part) arrived exactly once in every run of every variant")
     return 0
 
 

@@ -7,15 +7,27 @@ benchmark and the tests use it to measure and check both.
 
 The fast paths fall back to the stdlib per call where orjson is stricter than JSON allows in
 practice (lone surrogates, integers beyond 64 bits), so a record is never lost to a backend quirk.
+Output is always valid UTF-8: a lone surrogate (``"\\ud800"`` in a payload decodes to one) cannot
+be encoded, so the dumps functions replace each with U+FFFD and count it in :data:`surrogates`.
+:func:`exact_loads` parses without orjson's one lossy habit (integers beyond 64 bits become
+floats there), for callers that re-serialise what they parse.
+
+When speed-ups are bundled (importable as modules) but fail to import, as a wheel built for
+another Python or architecture does, one WARNING is logged at import: once per cold start.
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
+import logging
 import os
+import re
 import zlib
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 STDLIB_ONLY_ENV = "SHIPPER_STDLIB_ONLY"
 GZIP_LEVEL = 1  # fast: the listener is not the bottleneck, the function's CPU time is
@@ -23,16 +35,48 @@ GZIP_LEVEL = 1  # fast: the listener is not the bottleneck, the function's CPU t
 _c_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring
 _std_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
+_broken: list[str] = []
 try:
     import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the artifact
+except ImportError as err:  # depends on the artifact
     _orjson = None
+    if importlib.util.find_spec("orjson") is not None:
+        _broken.append(f"orjson ({err})")
 try:
     from isal import igzip as _igzip
-except ImportError:  # pragma: no cover - depends on the artifact
-    _igzip = None
+    from isal import isal_zlib as _isal_zlib
+except ImportError as err:  # depends on the artifact
+    _igzip = _isal_zlib = None
+    if importlib.util.find_spec("isal") is not None:
+        _broken.append(f"isal ({err})")
+if _broken:
+    # Bundled but unusable: a wheel for another runtime/architecture. Still correct, slower.
+    log.warning(
+        "speed-ups bundled but not importable, using the stdlib instead: %s; rebuild the artifact "
+        "for this function's runtime and architecture (xaccount-ops package --runtime/--arch)",
+        "; ".join(_broken),
+    )
 
 BACKEND = "stdlib"
+SURROGATE = re.compile("[\ud800-\udfff]")
+# An integer orjson would turn into a float: 19+ digits (2**63 has 19). Floats with long
+# mantissas match too; they only cost the stdlib parse.
+_LONG_NUMBER = re.compile(r"\d{19}")
+surrogates = 0  # lone surrogates replaced by U+FFFD since import (callers take differences)
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    global surrogates
+    if isinstance(value, str):
+        fixed, count = SURROGATE.subn("\ufffd", value)
+        surrogates += count
+        return fixed
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
 
 
 def _reject_constant(name: str) -> Any:
@@ -51,20 +95,34 @@ def _std_dumps_str(value: str) -> bytes:
     try:
         return _c_encode_str(value).encode()
     except UnicodeEncodeError:
-        # Lone surrogates cannot be UTF-8: escape them (\udXXX is valid JSON text).
-        return json.dumps(value).encode()
+        # Lone surrogates cannot be UTF-8 (and \udXXX escapes are refused by strict parsers).
+        return _c_encode_str(scrub(value)).encode()
 
 
 def _std_dumps_obj(value: Any) -> bytes:
-    return _std_dumps(value).encode()
+    try:
+        return _std_dumps(value).encode()
+    except UnicodeEncodeError:
+        return _std_dumps(scrub(value)).encode()
 
 
 def _std_gzip(data: bytes | bytearray | memoryview) -> bytes:
     return zlib.compress(data, GZIP_LEVEL, 31)
 
 
+def _one_member(decompressobj: Any, data: bytes) -> bytes | None:
+    """A single-member gzip (what CloudWatch sends) in one C call; None for anything else
+    (concatenated members, trailing bytes), which the callers hand to the full reader."""
+    inflater = decompressobj(31)
+    out = inflater.decompress(data)
+    if not inflater.eof:
+        raise EOFError("compressed data ended before the end-of-stream marker")
+    return None if inflater.unused_data else out
+
+
 def _std_gunzip(data: bytes) -> bytes:
-    return gzip.decompress(data)
+    out = _one_member(zlib.decompressobj, data)
+    return gzip.decompress(data) if out is None else out
 
 
 def _fast_loads(data: bytes | str) -> Any:
@@ -85,15 +143,21 @@ def _fast_strict_loads(text: str) -> Any:
 def _fast_dumps_str(value: str) -> bytes:
     try:
         return _orjson.dumps(value)
-    except TypeError:
+    except TypeError:  # surrogates
         return _std_dumps_str(value)
 
 
 def _fast_dumps_obj(value: Any) -> bytes:
     try:
         return _orjson.dumps(value)
-    except TypeError:
+    except TypeError:  # surrogates, integers beyond 64 bits: the stdlib writes them exactly
         return _std_dumps_obj(value)
+
+
+def _fast_exact_loads(text: str) -> Any:
+    if _LONG_NUMBER.search(text):
+        return _std_strict_loads(text)
+    return _fast_strict_loads(text)
 
 
 def _fast_gzip(data: bytes | bytearray | memoryview) -> bytes:
@@ -101,12 +165,19 @@ def _fast_gzip(data: bytes | bytearray | memoryview) -> bytes:
 
 
 def _fast_gunzip(data: bytes) -> bytes:
-    return _igzip.decompress(data)
+    out = _one_member(_isal_zlib.decompressobj, data)
+    return _igzip.decompress(data) if out is None else out
 
 
 loads = _std_loads
 strict_loads = _std_strict_loads
+exact_loads = _std_strict_loads
 dumps_str = _std_dumps_str
+# The backends' own functions, without the fallback wrapper (one Python call less per event):
+# they may raise TypeError/ValueError where the wrapped ones fall back. Hot loops only.
+raw_dumps_str = _std_dumps_str
+raw_strict_loads = _std_strict_loads
+RAW_LOADS_REFUSES_SURROGATES = False  # True with orjson: what it parses has no lone surrogate
 dumps_obj = _std_dumps_obj
 gzip_compress = _std_gzip
 gunzip = _std_gunzip
@@ -118,12 +189,17 @@ def select(stdlib_only: bool = False) -> str:
     Returns the backend name, e.g. ``"orjson+isal"`` or ``"stdlib"``. Callers look the functions
     up on this module at use time, so a switch takes effect on the next record.
     """
-    global loads, strict_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
+    global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
+    global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES
     use_orjson = _orjson is not None and not stdlib_only
     use_isal = _igzip is not None and not stdlib_only
     loads = _fast_loads if use_orjson else _std_loads
     strict_loads = _fast_strict_loads if use_orjson else _std_strict_loads
+    exact_loads = _fast_exact_loads if use_orjson else _std_strict_loads
     dumps_str = _fast_dumps_str if use_orjson else _std_dumps_str
+    raw_dumps_str = _orjson.dumps if use_orjson else _std_dumps_str
+    raw_strict_loads = _orjson.loads if use_orjson else _std_strict_loads
+    RAW_LOADS_REFUSES_SURROGATES = use_orjson
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
     gzip_compress = _fast_gzip if use_isal else _std_gzip
     gunzip = _fast_gunzip if use_isal else _std_gunzip

@@ -10,8 +10,12 @@ Variables (the seed's ``TOKEN``, ``REGION`` and ``COMPRESS`` are accepted as fal
 - ``LOGZIO_LISTENER_URL``: full listener base URL; wins over the region.
 - ``LOGZIO_COMPRESS``: gzip request bodies (default true).
 - ``LOGZIO_TYPE``: the type for log groups no rule names (default ``aws-cross-account``).
-- ``LOGZIO_TYPE_MAP``: log-group prefix to type, JSON object or ``prefix=type,prefix=type``.
-- ``ADDITIONAL_FIELDS``: ``key=value;key=value`` or a JSON object, added to every line.
+- ``LOGZIO_TYPE_MAP``: log-group prefix (or ``re:<regex>``) to type, JSON object or
+  ``prefix=type,prefix=type``. Longest matching prefix wins; regexes are tried after, in order.
+- ``LOGZIO_OVERSIZE``: ``split`` (default: a message over the line limit ships as parts) or
+  ``truncate`` (cut and marked ``truncated``/``originalSize``).
+- ``ADDITIONAL_FIELDS``: ``key=value;key=value`` or a JSON object, added to every line; may not
+  name ``message`` or a field the shipper sets (:data:`RESERVED_KEYS`).
 - ``INCLUDE_LOG_GROUPS`` / ``EXCLUDE_LOG_GROUPS``: regexes searched in the log group name.
 - ``LOGZIO_ROUTES`` / ``LOGZIO_ROUTE_TOKENS``: sub-account routes, parsed by ``routes``.
 - Tuning: ``LOGZIO_MAX_BODY_BYTES``, ``LOGZIO_TIMEOUT_SECONDS``, ``LOGZIO_RETRY_ATTEMPTS``,
@@ -41,11 +45,19 @@ REGION_HOSTS = {
     "nl": "listener-nl.logz.io",
     "wa": "listener-wa.logz.io",
 }
-# Fields every line carries; configuration may not override them and message JSON loses to them.
+# Fields the shipper sets on a line (some only when they have a value: region, extractedFields,
+# part/parts, truncated/originalSize). A JSON message's own field of the same name loses its key
+# to the metadata and is kept under CLASH_PREFIX + name (see transform).
 METADATA_KEYS = frozenset(
     {"@timestamp", "id", "owner", "region", "logGroup", "logStream", "type"}
-    | {"truncated", "originalSize"}
+    | {"messageType", "subscriptionFilters", "extractedFields"}
+    | {"part", "parts", "truncated", "originalSize"}
 )
+# ADDITIONAL_FIELDS may name none of these: ``message`` is the event's text.
+RESERVED_KEYS = METADATA_KEYS | {"message"}
+CLASH_PREFIX = "msg_"
+TYPE_MAP_REGEX = "re:"
+OVERSIZE_MODES = ("split", "truncate")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -64,6 +76,8 @@ class Config:
     compress: bool = True
     default_type: str = DEFAULT_TYPE
     type_map: tuple[tuple[str, str], ...] = ()  # longest prefix first
+    type_regexes: tuple[tuple[re.Pattern[str], str], ...] = ()  # in the order written
+    oversize: str = "split"
     additional_fields: dict[str, Any] = field(default_factory=dict)
     include: re.Pattern[str] | None = None
     exclude: re.Pattern[str] | None = None
@@ -88,13 +102,16 @@ def load(env: Mapping[str, str]) -> Config:
     token_secret = _first(env, "LOGZIO_TOKEN_SECRET")
     if not token and not token_secret:
         raise ConfigError("no shipping token: set LOGZIO_TOKEN (or TOKEN) or LOGZIO_TOKEN_SECRET")
+    type_map = split_type_map(parse_type_map(_first(env, "LOGZIO_TYPE_MAP")))
     return Config(
         listener_url=listener_url(env),
         token=token or None,
         token_secret=token_secret or None,
         compress=_bool(env, "LOGZIO_COMPRESS", "COMPRESS", default=True),
         default_type=_first(env, "LOGZIO_TYPE") or DEFAULT_TYPE,
-        type_map=parse_type_map(_first(env, "LOGZIO_TYPE_MAP")),
+        type_map=type_map[0],
+        type_regexes=type_map[1],
+        oversize=_choice(env, "LOGZIO_OVERSIZE", OVERSIZE_MODES),
         additional_fields=parse_additional_fields(_first(env, "ADDITIONAL_FIELDS")),
         include=_regex(env, "INCLUDE_LOG_GROUPS"),
         exclude=_regex(env, "EXCLUDE_LOG_GROUPS"),
@@ -129,26 +146,56 @@ def listener_url(env: Mapping[str, str]) -> str:
     return f"https://{REGION_HOSTS[code]}:{LISTENER_PORT}"
 
 
-def parse_type_map(text: str) -> tuple[tuple[str, str], ...]:
-    """``{"/aws/lambda/prod-": "prod-lambda"}`` or ``/aws/lambda/prod-=prod-lambda,/ecs/=ecs``."""
-    pairs = _pairs(text, "LOGZIO_TYPE_MAP", item_sep=",")
-    for prefix, value in pairs.items():
-        if not isinstance(value, str) or not value:
-            raise ConfigError(
-                f"LOGZIO_TYPE_MAP: type for prefix {prefix!r} must be a non-empty string"
-            )
-    return tuple(sorted(pairs.items(), key=lambda kv: len(kv[0]), reverse=True))
+def parse_type_map(text: str, name: str = "LOGZIO_TYPE_MAP") -> dict[str, str]:
+    """``{"/aws/lambda/prod-": "prod-lambda", "re:^/ecs/.*-svc$": "svc"}`` or
+    ``/aws/lambda/prod-=prod-lambda,/ecs/=ecs``, checked (types non-empty, regexes compile)."""
+    pairs = _pairs(text, name, item_sep=",")
+    check_type_map(pairs, name)
+    return pairs
 
 
-def parse_additional_fields(text: str) -> dict[str, Any]:
+def check_type_map(pairs: Mapping[str, Any], name: str) -> None:
+    """Raise :class:`ConfigError` naming the first bad rule (the toolkit config uses it too)."""
+    for rule, value in pairs.items():
+        if not isinstance(rule, str) or not rule or rule == TYPE_MAP_REGEX:
+            raise ConfigError(f"{name}: rule {rule!r} must be a log-group prefix or re:<regex>")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{name}: type for rule {rule!r} must be a non-empty string")
+        if rule.startswith(TYPE_MAP_REGEX):
+            try:
+                re.compile(rule[len(TYPE_MAP_REGEX) :])
+            except re.error as err:
+                raise ConfigError(f"{name}: rule {rule!r} is not a valid regex ({err})") from None
+
+
+def split_type_map(
+    pairs: Mapping[str, str],
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[re.Pattern[str], str], ...]]:
+    """(prefix rules longest first, regex rules in the order written)."""
+    prefixes = [(k, v) for k, v in pairs.items() if not k.startswith(TYPE_MAP_REGEX)]
+    regexes = tuple(
+        (re.compile(k[len(TYPE_MAP_REGEX) :]), v)
+        for k, v in pairs.items()
+        if k.startswith(TYPE_MAP_REGEX)
+    )
+    return tuple(sorted(prefixes, key=lambda kv: len(kv[0]), reverse=True)), regexes
+
+
+def parse_additional_fields(text: str, name: str = "ADDITIONAL_FIELDS") -> dict[str, Any]:
     """``env=prod;team=core`` (values are strings) or a JSON object (values keep their JSON type)."""
-    fields = _pairs(text, "ADDITIONAL_FIELDS", item_sep=";")
-    clash = sorted(METADATA_KEYS.intersection(fields))
+    fields = _pairs(text, name, item_sep=";")
+    check_additional_fields(fields, name)
+    return fields
+
+
+def check_additional_fields(fields: Mapping[str, Any], name: str) -> None:
+    """Refuse keys the shipper sets itself (or ``message``), naming them and what is allowed."""
+    clash = sorted(RESERVED_KEYS.intersection(fields))
     if clash:
         raise ConfigError(
-            f"ADDITIONAL_FIELDS may not set {', '.join(clash)}: those fields are set by the shipper"
+            f"{name} may not set {', '.join(clash)}: the shipper sets "
+            f"{', '.join(sorted(RESERVED_KEYS))}; choose another key"
         )
-    return fields
 
 
 def _pairs(text: str, name: str, item_sep: str) -> dict[str, Any]:
@@ -193,6 +240,13 @@ def _bool(env: Mapping[str, str], *names: str, default: bool) -> bool:
     if text in _FALSE:
         return False
     raise ConfigError(f"{names[0]} must be true or false, got {text!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    text = _first(env, name).lower() or allowed[0]
+    if text not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {text!r}")
+    return text
 
 
 def _regex(env: Mapping[str, str], name: str) -> re.Pattern[str] | None:

@@ -164,6 +164,8 @@ class _Invocation:
             stats, encoder = self.stats, self.encoder
             stats.lines, stats.bytes_lines = self.batcher.lines, self.batcher.bytes
             stats.truncated, stats.malformed = encoder.truncated, len(encoder.malformed)
+            stats.split, stats.surrogates = encoder.split, encoder.surrogates
+            stats.renamed = encoder.renamed
 
     def _record(self, index: int, record: Any) -> None:
         stats = self.stats

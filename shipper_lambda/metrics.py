@@ -31,6 +31,8 @@ METRIC_UNITS = {
     "retries": "Count",
     "dropped": "Count",
     "truncated": "Count",
+    "split": "Count",
+    "surrogates": "Count",
     "malformed": "Count",
     "auth_failures": "Count",
     "partial_bodies": "Count",
@@ -63,6 +65,9 @@ class Stats:
     reconnects: int = 0
     dropped: int = 0
     truncated: int = 0
+    split: int = 0  # oversize events shipped as parts (their lines count in ``lines``)
+    surrogates: int = 0  # lone surrogates replaced by U+FFFD
+    renamed: int = 0  # JSON-message fields moved to msg_<key> (metadata won the key)
     malformed: int = 0
     auth_failures: int = 0
     # 400s: bodies taken as delivered (partial success) and the listener's counts of their lines

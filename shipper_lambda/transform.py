@@ -1,24 +1,40 @@
 """CloudWatch log events → shipped lines (one minified JSON object each, as bytes).
 
-A line is ``{<message fields>, "@timestamp", "id", "owner", "region", "logGroup", "logStream",
-"type", <additional fields>}``. The metadata after ``id`` is the same for every event of a record,
-so it is serialised once per record (the *suffix*) and each event costs one string encode, a
-cached timestamp and a join. Messages that start with ``{`` and parse as a JSON object are merged
-at top level with the metadata keys removed from them first (metadata wins, and no key appears
-twice). Everything else ships as ``message`` unchanged.
+A line is ``{<message fields> | "message", "@timestamp", "id", [extractedFields], "owner",
+["region"], "logGroup", "logStream", "messageType", "subscriptionFilters", "type",
+<additional fields>}`` (the schema, and what wins, is in the README). The metadata after ``id`` is
+the same for every event of a record, so it is serialised once per record (the *suffix*) and each
+event costs one string encode, a cached timestamp and a join.
+
+A message that starts with ``{`` and parses as a JSON object is merged at top level. Metadata wins
+its key; the message's own value for a key the line carries moves to ``msg_<key>`` (never
+dropped); a key the line does not carry (``region`` when none is known) stays where it was. When
+nothing clashes, the message's own text is reused: numbers and escapes exactly as written.
+
+A message over the line limit is split into parts (``part`` 1..n, ``parts`` n, same ``id``, the
+metadata on each) whose ``message`` strings concatenate to the original text, cut only between
+characters and never inside a JSON escape (:func:`split_encoded`). An oversize JSON-object message
+is split the same way, as text: its fields are not merged (a part cannot hold half an object).
+``LOGZIO_OVERSIZE=truncate`` cuts the message instead and marks ``truncated``/``originalSize``.
+
+Every line is valid UTF-8 (lone surrogates become U+FFFD, counted), one JSON object, not empty and
+within the line limit. Lines built from the codec's own output on the common path are valid by
+construction; the paths that could produce a bad line (re-serialised, split or truncated lines)
+are checked with :func:`check_line` before they are yielded.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from shipper_lambda import codec
-from shipper_lambda.config import METADATA_KEYS, Config
+from shipper_lambda.config import CLASH_PREFIX, Config
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +43,49 @@ _REGION_SUFFIX = re.compile(r"(?:^|-)([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2
 # '.123Z","id":"' for every millisecond value: the per-event timestamp is two lookups.
 _MS_ID = [b'.%03dZ","id":"' % ms for ms in range(1000)]
 _MESSAGE_HEAD = b'{"message":'
+# A \uD800-\uDFFF escape in a JSON message: possibly a lone surrogate, so do not reuse the text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_EVENT_KEYS = frozenset({"id", "timestamp", "message"})
+# The seed's derivation takes the fourth piece after these third pieces (case as the seed has it).
+_EVENT_PIECES = frozenset({"event", "Event", "events"})
+_MIN_PART_ROOM = 64  # bytes of message a part must be able to hold
 
 
 class MalformedEvent(ValueError):
     """A log event without a usable id, timestamp or message."""
 
 
-def derive_type(log_group: str, config: Config) -> str:
-    """The line's ``type``: a ``LOGZIO_TYPE_MAP`` prefix, else what the reference shipper derives.
+class InvalidLine(ValueError):
+    """A line that the listener would reject; never sent (see :func:`check_line`)."""
 
-    ``/aws/lambda/x`` → ``lambda``, ``/aws/events/x/y`` → ``x``, anything else → the default type
-    (``LOGZIO_TYPE``, default ``aws-cross-account``). Unlike the reference, only ``/aws/...`` groups
-    derive a type: ``/ecs/app/web`` stays the default instead of becoming ``app``.
+
+def derive_type(log_group: str, config: Config) -> str:
+    """The line's ``type``: ``LOGZIO_TYPE_MAP`` (longest prefix, then regexes in order), else
+    exactly what the seed derives, else the default type (``LOGZIO_TYPE``).
+
+    The seed splits the name on ``/`` and takes the third piece (``/aws/lambda/x`` → ``lambda``,
+    ``/ecs/orders-svc`` → ``orders-svc``, ``a/b/c`` → ``c``); when that piece is ``event``,
+    ``Event`` or ``events`` it takes the fourth (``/aws/events/trail/x`` → ``trail``). A missing
+    piece gives the default; so does an empty one (``/ecs/``: the seed's one defect, an empty type).
     """
     for prefix, type_name in config.type_map:
         if log_group.startswith(prefix):
             return type_name
+    for pattern, type_name in config.type_regexes:
+        if pattern.search(log_group):
+            return type_name
+    return seed_type(log_group) or config.default_type
+
+
+def seed_type(log_group: str) -> str:
+    """The seed's derivation (empty when it has none: the caller's default applies)."""
     parts = log_group.split("/")
-    if len(parts) > 2 and parts[0] == "" and parts[1] == "aws":
-        service = parts[2]
-        if service.lower() in ("event", "events"):
-            return parts[3] if len(parts) > 3 and parts[3] else config.default_type
-        return service or config.default_type
-    return config.default_type
+    if len(parts) < 3:
+        return ""
+    piece = parts[2]
+    if piece in _EVENT_PIECES:
+        return parts[3] if len(parts) > 3 else ""
+    return piece
 
 
 def region_from_filters(filters: Any) -> str | None:
@@ -74,38 +110,46 @@ class RecordContext:
     log_stream: str
     type: str
     additional: Mapping[str, Any]
+    message_type: str = "DATA_MESSAGE"
+    filters: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._suffixes: dict[tuple[str, str | None], bytes] = {}
-        self.suffix = self.suffix_for(self.owner, self.region)
+        self._suffixes: dict[tuple[str, str | None], tuple[bytes, frozenset[str]]] = {}
+        self.suffix, self.reserved = self.suffix_for(self.owner, self.region)
 
-    def suffix_for(self, owner: str, region: str | None) -> bytes:
-        """``","owner":...,"type":...,<additional>}``: everything after the event id's digits."""
+    def suffix_for(self, owner: str, region: str | None) -> tuple[bytes, frozenset[str]]:
+        """``","owner":...,"type":...,<additional>}`` (everything after the event id's digits)
+        and the keys the line carries (a merged message loses those to the metadata)."""
         key = (owner, region)
-        suffix = self._suffixes.get(key)
-        if suffix is None:
+        cached = self._suffixes.get(key)
+        if cached is None:
             meta: dict[str, Any] = {"owner": owner}
             if region:
                 meta["region"] = region
-            meta.update(
-                {"logGroup": self.log_group, "logStream": self.log_stream, "type": self.type}
-            )
+            meta["logGroup"] = self.log_group
+            meta["logStream"] = self.log_stream
+            meta["messageType"] = self.message_type
+            meta["subscriptionFilters"] = self.filters
+            meta["type"] = self.type
             meta.update(self.additional)
-            suffix = self._suffixes[key] = b'",' + codec.dumps_obj(meta)[1:]
-        return suffix
+            suffix = b'",' + codec.dumps_obj(meta)[1:]
+            cached = self._suffixes[key] = (suffix, frozenset(meta) | {"@timestamp", "id"})
+        return cached
 
 
 def record_context(payload: Mapping[str, Any], config: Config) -> RecordContext:
     """Metadata for a DATA_MESSAGE payload (region from the filter name when it ends in one)."""
     log_group = payload["logGroup"]
+    filters = payload.get("subscriptionFilters")
     return RecordContext(
         owner=str(payload.get("owner") or payload.get("@aws.account") or ""),
-        region=_str_or_none(payload.get("@aws.region"))
-        or region_from_filters(payload.get("subscriptionFilters")),
+        region=_str_or_none(payload.get("@aws.region")) or region_from_filters(filters),
         log_group=log_group,
         log_stream=str(payload.get("logStream") or ""),
         type=derive_type(log_group, config),
         additional=config.additional_fields,
+        message_type=str(payload.get("messageType") or "DATA_MESSAGE"),
+        filters=filters if isinstance(filters, list) else [],
     )
 
 
@@ -114,29 +158,47 @@ class LineEncoder:
 
     def __init__(self, config: Config) -> None:
         self.max_line = config.max_line_bytes
-        self.reserved = METADATA_KEYS | frozenset(config.additional_fields)
+        self.split_oversize = config.oversize != "truncate"
         self._seconds: dict[int, bytes] = {}
         self.truncated = 0
+        self.split = 0  # events shipped as parts
+        self.parts = 0  # lines those events became
+        self.renamed = 0  # message fields moved to msg_<key>
         self.malformed: list[str] = []
+        self._surrogates_at_start = codec.surrogates
 
-    def lines(self, events: list[Any], ctx: RecordContext) -> Iterator[bytes]:
-        """One line per well-formed event, in order. Malformed events are counted, not shipped.
+    @property
+    def surrogates(self) -> int:
+        """Lone surrogates replaced by U+FFFD by this encoder's lines."""
+        return codec.surrogates - self._surrogates_at_start
+
+    def lines(self, events: list[Any], ctx: RecordContext) -> list[bytes]:
+        """The lines of well-formed events, in order (one per event, or its parts). Malformed
+        events are counted, logged with their id, not shipped.
 
         A line is joined once from six pieces (head, message, timestamp to the second, the
         milliseconds and ``"id":"``, the id, the record's suffix): one copy of the message bytes.
+        This loop runs per event: everything it needs is a local, the backend's functions are
+        called without their fallback wrappers (the fallback is the except branch).
         """
-        dumps_str = codec.dumps_str
+        dumps = codec.raw_dumps_str
         join = b"".join
         seconds = self._seconds
         ms_id = _MS_ID
         max_line = self.max_line
-        suffix = ctx.suffix
+        suffix, reserved = ctx.suffix, ctx.reserved
+        merged_head = self._merged_head
+        out: list[bytes] = []
+        append = out.append
         for event in events:
             try:
                 message = event["message"]
                 timestamp = event["timestamp"]
                 event_id = event["id"]
-                line_suffix = suffix if len(event) <= 3 else self._event_suffix(event, ctx)
+                if len(event) <= 3:
+                    line_suffix, line_reserved = suffix, reserved
+                else:
+                    line_suffix, line_reserved = self._event_suffix(event, ctx)
                 if type(message) is not str:
                     message = str(message)
                 if type(timestamp) is not int:
@@ -145,58 +207,132 @@ class LineEncoder:
                 stamp = seconds.get(sec)
                 if stamp is None:
                     stamp = seconds[sec] = _stamp(sec)
-                if type(event_id) is str and event_id.isdigit() and event_id.isascii():
-                    id_bytes = event_id.encode()  # CloudWatch ids: 56 digits, nothing to escape
-                else:
-                    id_bytes = dumps_str(str(event_id))[1:-1]
-                head = self._merged_head(message) if message[:1] == "{" else None
+                # CloudWatch ids are 56 ASCII digits: nothing to escape (bytes.isdigit is ASCII).
+                if type(event_id) is not str or not (id_bytes := event_id.encode()).isdigit():
+                    id_bytes = codec.dumps_str(str(event_id))[1:-1]
+                head = merged_head(message, line_reserved) if message[:1] == "{" else None
                 if head is None:
-                    line = join(
-                        (_MESSAGE_HEAD, dumps_str(message), stamp, ms_id[ms], id_bytes, line_suffix)
-                    )
+                    try:
+                        text = dumps(message)
+                    except (TypeError, ValueError):  # lone surrogates: the wrapper scrubs them
+                        text = codec.dumps_str(message)
+                    line = join((_MESSAGE_HEAD, text, stamp, ms_id[ms], id_bytes, line_suffix))
                 else:
                     line = join((head, stamp, ms_id[ms], id_bytes, line_suffix))
                 if len(line) > max_line:
-                    line = self._truncated(message, join((stamp, ms_id[ms], id_bytes, line_suffix)))
-                yield line
+                    tail = join((stamp, ms_id[ms], id_bytes))
+                    if self.split_oversize:
+                        out.extend(self._parts(message, tail, line_suffix))
+                        continue
+                    line = check_line(self._truncated(message, tail + line_suffix), max_line)
+                append(line)
             except (KeyError, TypeError, ValueError, OverflowError, OSError) as err:
                 self._malformed(event, err)
+        return out
 
-    def _event_suffix(self, event: Mapping[str, Any], ctx: RecordContext) -> bytes:
+    def _event_suffix(
+        self, event: Mapping[str, Any], ctx: RecordContext
+    ) -> tuple[bytes, frozenset[str]]:
         # emitSystemFields puts @aws.account/@aws.region on each event; they win over the payload.
         owner = _str_or_none(event.get("@aws.account")) or ctx.owner
         region = _str_or_none(event.get("@aws.region")) or ctx.region
-        return ctx.suffix_for(owner, region)
+        suffix, reserved = ctx.suffix_for(owner, region)
+        extracted = event.get("extractedFields")
+        if extracted is None:
+            return suffix, reserved
+        # A field-extracting filter pattern: shipped as it comes, as the seed did (shared
+        # reference seed-lines.md, measured on the seed's shipper).
+        head = b'","extractedFields":' + codec.dumps_obj(extracted) + b","
+        return head + suffix[2:], reserved | {"extractedFields"}
 
-    def _merged_head(self, message: str) -> bytes | None:
+    def _merged_head(self, message: str, reserved: frozenset[str]) -> bytes | None:
         """``{<message fields>`` (no closing brace) for a JSON-object message, or None to ship
         the message as text.
 
-        When the object holds none of the metadata keys and sits on one line, its own text is
-        reused (the strict parse proved it valid JSON): no re-serialisation, numbers and escapes
-        exactly as written. Otherwise the parsed object is re-serialised without those keys.
+        When the object holds none of the line's keys, sits on one line and has no surrogate
+        escape, its own text is reused (the strict parse proved it valid JSON): no
+        re-serialisation. Otherwise it is re-serialised, clashing keys renamed, parsed without
+        orjson's big-integer loss (:func:`codec.exact_loads`).
         """
         text = message.rstrip()
         if text[-1:] != "}":
             return None
+        # A text the raw backend parsed holds no lone surrogate when that backend is orjson
+        # (it refuses them, escaped or raw), so the surrogate scan below is skipped then.
+        clean = codec.RAW_LOADS_REFUSES_SURROGATES
         try:
-            doc = codec.strict_loads(text)
-            if type(doc) is not dict or not doc:
-                return None  # not an object, or {}: nothing to merge, ship the text
-            clash = self.reserved.intersection(doc)
-            if not clash and "\n" not in text and "\r" not in text:
-                return text[:-1].encode("utf-8", "surrogatepass")
+            doc = codec.raw_strict_loads(text)
+        except (ValueError, TypeError, RecursionError):
+            clean = False
+            try:  # orjson refuses some valid JSON (lone surrogate escapes): the stdlib decides
+                doc = codec.strict_loads(text)
+            except (ValueError, TypeError, RecursionError):
+                return None
+        if type(doc) is not dict or not doc:
+            return None  # not an object, or {}: nothing to merge, ship the text
+        clash = reserved.intersection(doc)
+        reusable = not clash and "\n" not in text and "\r" not in text
+        if reusable and (clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text)):
+            try:
+                return text[:-1].encode()
+            except UnicodeEncodeError:
+                pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
+        try:
+            doc = codec.exact_loads(text)
             for key in clash:
-                del doc[key]
-            if not doc:
-                return None  # nothing left to merge ({} or only metadata keys): ship the text
-            return codec.dumps_obj(doc)[:-1]
+                name = CLASH_PREFIX + key
+                while name in doc or name in reserved:
+                    name = CLASH_PREFIX + name
+                doc[name] = doc.pop(key)
+            self.renamed += len(clash)
+            return codec.dumps_obj(doc)[:-1]  # valid by construction: codec output
         except (ValueError, TypeError, RecursionError):
             return None
 
+    def _parts(self, message: str, tail: bytes, line_suffix: bytes) -> list[bytes]:
+        """The oversize event as consecutive lines whose messages concatenate to ``message``.
+
+        CloudWatch takes events up to 1 MB since 2025 (PutLogEvents; shared reference
+        aws-facts.md) while a Logz.io line is at most 500,000 bytes (logzio-api.md): a big event
+        needs two or three parts."""
+        encoded = codec.dumps_str(message)[1:-1]
+        rest = line_suffix[2:]  # '"owner":...}' after the '",' that closes the id
+        digits = 1
+        while True:
+            fixed = len(b'{"message":""') + len(tail) + len(b'","part":,"parts":,') + len(rest)
+            room = self.max_line - fixed - 2 * digits
+            if room < _MIN_PART_ROOM:
+                raise InvalidLine(
+                    f"the line's metadata alone is {fixed} bytes: no room for the message within "
+                    f"{self.max_line} bytes"
+                )
+            pieces = split_encoded(encoded, room)
+            if len(str(len(pieces))) <= digits:
+                break
+            digits += 1
+        total = len(pieces)
+        self.split += 1
+        self.parts += total
+        return [
+            check_line(
+                b"".join(
+                    (
+                        b'{"message":"',
+                        piece,
+                        b'"',
+                        tail,
+                        b'","part":%d,"parts":%d,' % (number, total),
+                        rest,
+                    )
+                ),
+                self.max_line,
+            )
+            for number, piece in enumerate(pieces, 1)
+        ]
+
     def _truncated(self, message: str, tail: bytes) -> bytes:
         """A line within the limit: the message cut, marked, and its original size in bytes."""
-        raw = message.encode("utf-8", "surrogatepass")
+        raw = codec.scrub(message).encode()
         rest = b',"truncated":true,"originalSize":%d' % len(raw) + tail
         budget = self.max_line - len(rest) - len(_MESSAGE_HEAD)  # room for the JSON string
         cut = budget - 2  # its quotes
@@ -212,6 +348,71 @@ class LineEncoder:
         event_id = event.get("id") if isinstance(event, dict) else None
         self.malformed.append(str(event_id))
         log.warning("skipping malformed log event id=%s: %s: %s", event_id, type(err).__name__, err)
+
+
+def split_encoded(encoded: bytes, room: int) -> list[bytes]:
+    """Cut a JSON string's content (escaped, UTF-8, no quotes) into pieces of at most ``room``
+    bytes, each valid JSON string content on its own, so the decoded pieces concatenate to the
+    decoded whole. A cut never falls inside a UTF-8 sequence or a JSON escape (``\\"``,
+    ``\\\\``, ``\\u0001``)."""
+    pieces: list[bytes] = []
+    start, size = 0, len(encoded)
+    while size - start > room:
+        end = start + room
+        while encoded[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: back to the char start
+            end -= 1
+        end = _escape_start(encoded, end, start)
+        if end <= start:
+            raise ValueError(f"{room} bytes cannot hold one character or escape")
+        pieces.append(encoded[start:end])
+        start = end
+    pieces.append(encoded[start:])
+    return pieces
+
+
+def _escape_start(encoded: bytes, end: int, floor: int) -> int:
+    """``end``, moved back to the start of the escape sequence it would cut, if any."""
+    # Backslashes right before the cut: an odd run means the last one starts an escape.
+    run = end
+    while run > floor and encoded[run - 1] == 0x5C:
+        run -= 1
+    if (end - run) % 2:
+        return end - 1
+    # Inside \uXXXX: a backslash (starting an escape) 2..5 bytes before the cut, then 'u'.
+    for back in range(2, 6):
+        at = end - back
+        if at < floor:
+            break
+        if encoded[at] == 0x5C and encoded[at + 1] == 0x75:  # \u
+            lead = at
+            while lead > floor and encoded[lead - 1] == 0x5C:
+                lead -= 1
+            if (at - lead) % 2 == 0:  # this backslash is not itself escaped
+                return at
+    return end
+
+
+def check_line(line: bytes, max_line: int) -> bytes:
+    """``line`` if the listener would take it: not empty, at most ``max_line`` bytes, valid
+    UTF-8, one JSON object (Logz.io's 400 rules: see the shared logzio-api reference). Raises
+    :class:`InvalidLine` naming what is wrong."""
+    if not line:
+        raise InvalidLine("empty line")
+    if len(line) > max_line:
+        raise InvalidLine(f"line is {len(line)} bytes, over the {max_line}-byte limit")
+    if b"\n" in line:
+        raise InvalidLine("line holds a newline")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidLine(f"line is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise InvalidLine(f"line is not one JSON value: {err}") from None
+    if type(doc) is not dict:
+        raise InvalidLine(f"line is a JSON {type(doc).__name__}, not an object")
+    return line
 
 
 def _stamp(second: int) -> bytes:

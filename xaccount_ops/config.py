@@ -177,6 +177,9 @@ class LogzioConfig:
         """The first route that takes this group's lines; None for the main account."""
         return next((r for r in self.routes if r.matches(account_id, log_group)), None)
 
+    # log-group prefix (or "re:<regex>") → type; the stack's LogzioTypeMap (shipper LOGZIO_TYPE_MAP)
+    type_map: Mapping[str, str] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class SubscriptionsConfig:
@@ -406,6 +409,7 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
             "compress",
             "additional_fields",
             "routes",
+            "type_map",
         },
     )
     shipping = _token_ref(table, "shipping_token", base_dir)
@@ -420,9 +424,27 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
         token_secret_arn=_text(table, "token_secret_arn", "logzio"),
         type=_text(table, "type", "logzio", "aws-cross-account") or "aws-cross-account",
         compress=_bool(table, "compress", "logzio", True),
-        additional_fields=_str_map(table, "additional_fields", "logzio"),
+        additional_fields=_shipper_checked(table, "additional_fields"),
+        type_map=_shipper_checked(table, "type_map"),
         routes=_routes(table.get("routes", []), base_dir),
     )
+
+
+def _shipper_checked(table: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A ``logzio`` table the shipper reads from its environment, checked by the shipper's own
+    rules (so the stack never deploys a value the function would refuse at its first record)."""
+    from shipper_lambda import config as shipper_config
+
+    values = _str_map(table, key, "logzio")
+    where = f"logzio.{key}"
+    try:
+        if key == "type_map":
+            shipper_config.check_type_map(values, where)
+        else:
+            shipper_config.check_additional_fields(values, where)
+    except shipper_config.ConfigError as err:
+        raise ConfigError("", str(err)) from None
+    return values
 
 
 def _routes(items: Any, base_dir: Path) -> tuple[RouteConfig, ...]:

@@ -2,7 +2,10 @@
 
 The zip holds the ``shipper_lambda/`` package at its root (the handler is
 ``shipper_lambda.handler.lambda_handler``) plus, unless told otherwise, the orjson and isal wheels
-for the Lambda runtime's Python version and architecture, unpacked. Same inputs give a
+for the Lambda runtime's Python version and architecture, unpacked. Which runtime and
+architecture: :func:`stack_target`, the stack's ``FunctionRuntime``/``FunctionArchitecture``
+(``stack.parameters`` or the template's defaults), because wheels for another Python or CPU do
+not import there (the shipper then logs a WARNING and runs stdlib-only, slower). Same inputs give a
 byte-identical zip: entries sorted, timestamps fixed at 1980-01-01, permissions fixed, no
 ``__pycache__``. The upload key contains the SHA-256, so a new build is a new key and a stack
 update that points at it replaces the code; an unchanged build changes nothing.
@@ -13,9 +16,11 @@ update that points at it replaces the code; an unchanged build changes nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,8 +40,12 @@ TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")
 PACKAGE_NAME = "shipper_lambda"
 
 SPEEDUP_PACKAGES = ("orjson", "isal")
-RUNTIMES = {"python3.13": "3.13", "python3.12": "3.12"}
+# Runtimes the shipper supports; python3.14 only where the pinned botocore knows it (see
+# supported_runtimes), so the template never offers a value Lambda's API would refuse here.
+CANDIDATE_RUNTIMES = {"python3.14": "3.14", "python3.13": "3.13", "python3.12": "3.12"}
+RUNTIMES = {"python3.13": "3.13", "python3.12": "3.12"}  # always known; see supported_runtimes
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+DEFAULT_RUNTIME, DEFAULT_ARCH = "python3.13", "x86_64"
 CACHE_ENV = "XACCOUNT_OPS_CACHE"
 PIP_TIMEOUT_S = 300
 
@@ -87,6 +96,48 @@ class UploadedArtifact:
         return f"{base}/{self.template_keys[name]}"
 
 
+@functools.cache
+def supported_runtimes() -> dict[str, str]:
+    """``{runtime: python version}``: the candidates botocore's Lambda model lists as Runtime."""
+    try:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("lambda")
+        known = set(model.shape_for("Runtime").enum)
+    except Exception:  # no botocore model: the runtimes every supported botocore knows
+        return dict(RUNTIMES)
+    return {name: version for name, version in CANDIDATE_RUNTIMES.items() if name in known}
+
+
+def template_default(parameter: str, template: str = "main.yaml") -> str | None:
+    """A parameter's ``Default`` in one of our templates (two-space indented, as they are)."""
+    text = (CFN_DIR / template).read_text()
+    match = re.search(rf"^  {re.escape(parameter)}:\s*\n((?:    .*\n)+)", text, flags=re.MULTILINE)
+    if not match:
+        return None
+    default = re.search(r"^    Default:\s*(.*?)\s*$", match.group(1), flags=re.MULTILINE)
+    return default.group(1).strip("\"'") if default else None
+
+
+def stack_target(parameters: Any = None) -> tuple[str, str]:
+    """(runtime, arch) the function runs with: ``FunctionRuntime``/``FunctionArchitecture`` from
+    ``parameters`` (the config's ``stack.parameters``), else the template's defaults."""
+    parameters = parameters or {}
+    runtime = parameters.get("FunctionRuntime") or template_default("FunctionRuntime")
+    arch = parameters.get("FunctionArchitecture") or template_default("FunctionArchitecture")
+    return str(runtime or DEFAULT_RUNTIME), str(arch or DEFAULT_ARCH)
+
+
+def check_matches(artifact: Artifact, runtime: str, arch: str) -> None:
+    """Refuse to deploy an artifact built for another runtime or architecture than the stack's."""
+    if (artifact.runtime, artifact.arch) != (runtime, arch) and not artifact.stdlib_only:
+        raise ArtifactError(
+            f"the artifact {artifact.path.name} is built for {artifact.runtime}/{artifact.arch} "
+            f"but the stack runs {runtime}/{arch} (stack.parameters FunctionRuntime/"
+            f"FunctionArchitecture); rebuild it with runtime={runtime!r}, arch={arch!r}"
+        )
+
+
 def default_cache_dir() -> Path:
     root = os.environ.get(CACHE_ENV) or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or "~/.cache", "xaccount-ops"
@@ -97,8 +148,8 @@ def default_cache_dir() -> Path:
 def build_artifact(
     out_dir: str | os.PathLike[str],
     *,
-    runtime: str = "python3.13",
-    arch: str = "x86_64",
+    runtime: str = DEFAULT_RUNTIME,
+    arch: str = DEFAULT_ARCH,
     include_speedups: bool = True,
     source_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -110,9 +161,10 @@ def build_artifact(
     when they cannot be fetched this raises :class:`ArtifactError`. ``include_speedups=False``
     builds a stdlib-only zip (the shipper works without them, slower) and logs that it did.
     """
-    if runtime not in RUNTIMES:
+    runtimes = supported_runtimes()
+    if runtime not in runtimes:
         raise ArtifactError(
-            f"runtime {runtime!r} is not supported; use one of {', '.join(RUNTIMES)}"
+            f"runtime {runtime!r} is not supported; use one of {', '.join(runtimes)}"
         )
     if arch not in PLATFORMS:
         raise ArtifactError(f"arch {arch!r} is not supported; use one of {', '.join(PLATFORMS)}")
@@ -124,6 +176,7 @@ def build_artifact(
     if include_speedups:
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
         for wheel in _wheels(runtime, arch, cache):
+            check_wheel(wheel.name, runtime, arch)
             entries.update(_wheel_entries(wheel))
         speedups = SPEEDUP_PACKAGES
     else:
@@ -166,6 +219,29 @@ def _source_entries(source: Path) -> dict[str, bytes]:
     return entries
 
 
+def check_wheel(filename: str, runtime: str, arch: str) -> None:
+    """Refuse a wheel whose tags (``name-ver-cp313-cp313-manylinux..._x86_64.whl``) do not fit
+    the runtime and architecture: bundled, it would not import and the shipper would run slower."""
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) < 5:
+        raise ArtifactError(
+            f"{filename} is not a wheel file name (name-version-python-abi-platform)"
+        )
+    python, abi, platform = parts[-3], parts[-2], parts[-1]
+    want = "cp" + supported_runtimes()[runtime].replace(".", "")
+    pythons = python.split(".")
+    fits_python = want in pythons or (
+        abi == "abi3"
+        and any(p.startswith("cp3") and int(p[3:] or 0) <= int(want[3:]) for p in pythons)
+    )
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[arch]
+    if not fits_python or not any(tag.endswith(machine) for tag in platform.split(".")):
+        raise ArtifactError(
+            f"wheel {filename} does not fit {runtime}/{arch} (needs {want}, {machine}); remove "
+            "it from the wheel cache so the right one is downloaded"
+        )
+
+
 def _wheel_entries(wheel: Path) -> dict[str, bytes]:
     entries: dict[str, bytes] = {}
     with zipfile.ZipFile(wheel) as archive:
@@ -191,7 +267,7 @@ def _zip_bytes(entries: dict[str, bytes]) -> bytes:
 
 def _wheels(runtime: str, arch: str, cache: Path) -> list[Path]:
     """The speed-up wheels for the runtime, from the cache, downloading what is missing."""
-    python_version = RUNTIMES[runtime]
+    python_version = supported_runtimes()[runtime]
     folder = cache / f"cp{python_version.replace('.', '')}-{PLATFORMS[arch]}"
     found = _cached(folder)
     missing = [name for name in SPEEDUP_PACKAGES if name not in found]

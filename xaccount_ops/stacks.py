@@ -37,8 +37,10 @@ from xaccount_ops.package import (
     Artifact,
     UploadedArtifact,
     build_artifact,
+    check_matches,
     default_bucket,
     default_cache_dir,
+    stack_target,
     upload_artifact,
 )
 
@@ -365,6 +367,9 @@ def main_parameters(
         "LogzioCOMPRESS": "true" if logzio.compress else "false",
         "LogzioTYPE": logzio.type,
         "AdditionalFields": ";".join(f"{k}={v}" for k, v in logzio.additional_fields.items()),
+        "LogzioTypeMap": json.dumps(dict(logzio.type_map), separators=(",", ":"))
+        if logzio.type_map
+        else "",
         **(accounts if accounts is not None else accounts_parameters(fleet)),
         **(token if token is not None else token_parameters(fleet)),
         **route_parameters(fleet),
@@ -826,13 +831,22 @@ def _artifact_location(
     include_speedups: bool,
     upload: bool,
 ) -> tuple[str, str, UploadedArtifact | None]:
-    """(bucket, key, uploaded) for the shipper zip: upload it, or (dry run) only name it."""
+    """(bucket, key, uploaded) for the shipper zip: upload it, or (dry run) only name it.
+
+    The zip is built for the stack's runtime and architecture (``package.stack_target``); a
+    given artifact built for others is refused (its speed-ups would not import).
+    """
+    runtime, arch = stack_target(fleet.config.stack.parameters)
     if isinstance(artifact, UploadedArtifact):
         return artifact.bucket, artifact.key, artifact
     if artifact is None:
         artifact = build_artifact(
-            default_cache_dir().parent / "build", include_speedups=include_speedups
+            default_cache_dir().parent / "build",
+            runtime=runtime,
+            arch=arch,
+            include_speedups=include_speedups,
         )
+    check_matches(artifact, runtime, arch)
     if upload:
         uploaded = upload_artifact(artifact, fleet=fleet)
         return uploaded.bucket, uploaded.key, uploaded

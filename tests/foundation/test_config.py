@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from shipper_lambda import config
 from xaccount_ops.config import TokenRef, filter_name, load_config, parse_config
 from xaccount_ops.errors import ConfigError, TokenError
+from xaccount_ops.stacks import main_parameters
 
 VALID = """
 [landing]
@@ -271,3 +275,23 @@ def test_routes_load_match_in_order_and_become_shipper_routes(tmp_path: Path) ->
 def test_bad_routes_name_the_key(tmp_path: Path, route: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, VALID + "\n[[logzio.routes]]\n" + route + "\n"))
+
+
+def test_type_map_and_additional_fields_are_checked_by_the_shippers_rules(tmp_path: Path) -> None:
+    """logzio.type_map reaches the stack as LogzioTypeMap (JSON) and the function as
+    LOGZIO_TYPE_MAP; a value the shipper would refuse is refused here, naming the key."""
+    text = VALID + '[logzio.type_map]\n"/ecs/orders" = "orders"\n"re:^/aws/lambda/prod-" = "prod"\n'
+    cfg = load_config(write(tmp_path, text))
+    assert dict(cfg.logzio.type_map) == {"/ecs/orders": "orders", "re:^/aws/lambda/prod-": "prod"}
+    values = main_parameters(
+        SimpleNamespace(config=cfg), bucket="b", key="k", token={}, accounts={}
+    )
+    assert json.loads(values["LogzioTypeMap"]) == dict(cfg.logzio.type_map)
+    assert config.load({"LOGZIO_TOKEN": "t", "LOGZIO_TYPE_MAP": values["LogzioTypeMap"]}).type_map
+    bad_regex = VALID + '[logzio.type_map]\n"re:(" = "x"\n'
+    with pytest.raises(ConfigError, match=r"logzio.type_map: rule 're:\(' is not a valid regex"):
+        load_config(write(tmp_path, bad_regex))
+    for key in ("message", "region", "messageType"):
+        text = VALID + f'[logzio.additional_fields]\n{key} = "x"\nenv = "prod"\n'
+        with pytest.raises(ConfigError, match=f"logzio.additional_fields may not set {key}:"):
+            load_config(write(tmp_path, text))

@@ -557,3 +557,62 @@ def test_mapping_properties_from_cloudformation_strings() -> None:
         MappingConfig.from_api("1", "us-east-1", {**base, "MaximumRetryAttempts": 0}).max_retries
         == 0
     )
+
+
+def test_a_1mb_event_arrives_in_the_logzio_emulator_as_parts_exactly_once(
+    esm: EsmEmulator, aws: Any, tmp_path: Path
+) -> None:
+    """CloudWatch events can be 1 MB (aws-facts / logzio-api references); a Logz.io line at
+    most 500,000 bytes. The deployed shipper, run by the mapping emulator, splits the event:
+    its parts' messages concatenate to the original, each (id, part) indexed exactly once, and
+    the small events around it are untouched."""
+    from xaccount_ops.local.logzio import LogzioEmulator
+    from xaccount_ops.logzio import SearchClient, marker_query
+
+    rng = __import__("random").Random(1)
+    words = ("order", "cart", "user", "支払い", "🚀", '"q"', "a\\b", "ok")
+    big = " ".join(rng.choice(words) for _ in range(200_000))[:1_000_000]
+    now = int(time.time() * 1000)
+    ids = ["37610000000000000000000000000000000000000000000000000001",
+           "37610000000000000000000000000000000000000000000000000002",
+           "37610000000000000000000000000000000000000000000000000003"]  # fmt: skip
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "111122223333",
+        "logGroup": "/ecs/orders-svc",
+        "logStream": "web/1",
+        "subscriptionFilters": ["logzio-xacct-eu-west-1"],
+        "logEvents": [
+            {"id": ids[0], "timestamp": now, "message": "before"},
+            {"id": ids[1], "timestamp": now + 1, "message": big},
+            {"id": ids[2], "timestamp": now + 2, "message": "after"},
+        ],
+    }
+    data = gzip.compress(json.dumps(payload, ensure_ascii=False).encode())
+    assert len(data) < 1024 * 1024  # a Kinesis record's limit
+    with LogzioEmulator(shipping_token="ship-1mb", api_token="api-1mb") as logzio:
+        s = Setup(
+            aws,
+            tmp_path,
+            env={"LOGZIO_LISTENER_URL": logzio.listener_url, "LOGZIO_TOKEN": "ship-1mb"},
+            code=shipper_zip(),
+            handler="shipper_lambda.handler.lambda_handler",
+        )
+        aws("kinesis").put_record(StreamName=s.name, Data=data, PartitionKey="p")
+        s.map(FunctionResponseTypes=["ReportBatchItemFailures"], MaximumRetryAttempts=2)
+        search = SearchClient(logzio.api_url, "api-1mb")
+        window = {"since_ms": now - 1000, "until_ms": now + 1000}
+        counts = wait_for(
+            lambda: (got := search.delivered_keys(ids, **window)) and len(got) >= 5 and got,
+            timeout=30,
+            what="the parts in the Logz.io emulator",
+        )
+        assert esm.wait_idle(10)
+        counts = search.delivered_keys(ids, **window)
+        assert counts == {(ids[0], 0): 1, (ids[1], 1): 1, (ids[1], 2): 1, (ids[1], 3): 1,
+                          (ids[2], 0): 1}  # fmt: skip
+        body = marker_query([ids[1]], field="id", size=10)
+        parts = sorted(search.hits(body), key=lambda line: line["part"])
+    assert [p["parts"] for p in parts] == [3, 3, 3]
+    assert "".join(p["message"] for p in parts) == big
+    assert all(p["type"] == "orders-svc" and p["region"] == "eu-west-1" for p in parts)

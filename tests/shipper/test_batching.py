@@ -21,6 +21,7 @@ from shipper_lambda.handler import lambda_handler
 def test_oversize_message_is_truncated_and_marked(
     env, listener, kinesis, context, summary, backend, unit, count
 ):
+    env.setenv("LOGZIO_OVERSIZE", "truncate")
     message = unit * count
     event = kinesis.event(kinesis.payload(messages=["small", message, "after"]))
 
@@ -42,6 +43,7 @@ def test_oversize_message_is_truncated_and_marked(
 
 
 def test_oversize_json_message_ships_as_truncated_text(env, listener, kinesis, context):
+    env.setenv("LOGZIO_OVERSIZE", "truncate")
     message = json.dumps({"level": "INFO", "blob": "z" * 600_000})
 
     lambda_handler(kinesis.event(kinesis.payload(messages=[message])), context)

@@ -31,6 +31,8 @@ def test_cloudtrail_sample_ships_each_event_with_truncated_json_kept_as_text(
             "owner": "123456789012",
             "logGroup": "CloudTrail",
             "logStream": "123456789012_CloudTrail_us-east-1",
+            "messageType": "DATA_MESSAGE",
+            "subscriptionFilters": ["Destination"],
             "type": "aws-cross-account",
         }
 

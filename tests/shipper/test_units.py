@@ -21,7 +21,7 @@ BASE = {"LOGZIO_TOKEN": "t"}
         ("/aws/events/scheduler/nightly", "scheduler"),
         ("/aws/event/bus/x", "bus"),
         ("/aws/events", "aws-cross-account"),
-        ("/ecs/app/web", "aws-cross-account"),
+        ("/ecs/app/web", "app"),
         ("CloudTrail", "aws-cross-account"),
         ("/aws/", "aws-cross-account"),
     ],
@@ -147,13 +147,13 @@ def test_message_parsing_rules(backend):
     assert lines[5]["pretty"] == 1 and "message" not in lines[5]
     assert lines[6]["message"] == "{}"
     assert lines[7]["big"] == 123456789012345678901234567890
-    assert lines[8]["s"] == "\ud800" or lines[8].get("message") == '{"s": "\\ud800"}'
+    assert lines[8]["s"] == "\ufffd"  # a lone surrogate cannot be UTF-8
 
 
 def test_codec_fallbacks_keep_odd_but_valid_json():
     codec.select()
     assert codec.loads('"\\ud800"') == "\ud800"
-    assert json.loads(codec.dumps_str("\ud800")) == "\ud800"
+    assert json.loads(codec.dumps_str("\ud800")) == "\ufffd"
     assert json.loads(codec.dumps_obj({"n": 10**30})) == {"n": 10**30}
     with pytest.raises(ValueError):
         codec.strict_loads('{"a": Infinity}')

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from xaccount_ops.package import ArtifactError, build_artifact, upload_artifact
+from xaccount_ops.package import (
+    ArtifactError,
+    build_artifact,
+    check_matches,
+    check_wheel,
+    stack_target,
+    supported_runtimes,
+    upload_artifact,
+)
 
 
 def make_source(root: Path) -> Path:
@@ -114,3 +122,53 @@ def test_upload_is_private_versioned_encrypted_and_immutable(fleet, artifact) ->
     assert rules["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert set(uploaded.template_keys) == {"main.yaml", "destination.yaml", "sender.yaml"}
     assert upload_artifact(artifact, fleet=fleet).uploaded is False  # same key: not re-sent
+
+
+def fake_wheels(cache: Path, python: str, platform: str) -> None:
+    folder = cache / f"{python}-{platform}"
+    folder.mkdir(parents=True)
+    for package in ("orjson", "isal"):
+        name = f"{package}-9.9.9-{python}-{python}-{platform}.whl"
+        with zipfile.ZipFile(folder / name, "w") as wheel:
+            wheel.writestr(f"{package}/__init__.py", f"NAME = {package!r}\n")
+
+
+def test_artifact_is_built_for_the_stacks_runtime_and_architecture(tmp_path: Path) -> None:
+    """stack.parameters FunctionRuntime/FunctionArchitecture pick the wheels; the template's
+    defaults apply otherwise; python3.14 is offered because the pinned botocore lists it."""
+    assert "python3.14" in supported_runtimes()
+    assert stack_target({}) == ("python3.13", "x86_64")  # cfn/main.yaml defaults
+    runtime, arch = stack_target({"FunctionRuntime": "python3.14", "FunctionArchitecture": "arm64"})
+    cache = tmp_path / "cache"
+    fake_wheels(cache, "cp314", "manylinux2014_aarch64")
+    fake_wheels(cache, "cp313", "manylinux2014_x86_64")  # present, must not be picked
+    artifact = build_artifact(
+        tmp_path / "out",
+        runtime=runtime,
+        arch=arch,
+        source_dir=make_source(tmp_path),
+        cache_dir=cache,
+    )
+    assert (artifact.runtime, artifact.arch) == ("python3.14", "arm64")
+    assert artifact.path.name.startswith("shipper-python3.14-arm64-")
+    check_matches(artifact, runtime, arch)
+    with pytest.raises(
+        ArtifactError, match="built for python3.14/arm64 but the stack runs python3.13/x86_64"
+    ):
+        check_matches(artifact, "python3.13", "x86_64")
+
+
+def test_a_wheel_for_another_runtime_in_the_cache_is_refused(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fake_wheels(cache, "cp312", "manylinux2014_x86_64")
+    (cache / "cp312-manylinux2014_x86_64").rename(cache / "cp313-manylinux2014_x86_64")
+    with pytest.raises(
+        ArtifactError, match="does not fit python3.13/x86_64 \\(needs cp313, x86_64\\)"
+    ):
+        build_artifact(tmp_path / "out", source_dir=make_source(tmp_path), cache_dir=cache)
+    check_wheel(
+        "orjson-3.10.0-cp313-cp313-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        "python3.13",
+        "arm64",
+    )
+    check_wheel("isal-1.7.0-cp39-abi3-manylinux2014_x86_64.whl", "python3.14", "x86_64")

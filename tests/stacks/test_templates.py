@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
+from xaccount_ops.package import supported_runtimes
+
 CFN = Path(__file__).resolve().parents[2] / "cfn"
 TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")
@@ -127,10 +129,8 @@ def test_function_settings() -> None:
     main = load("main.yaml")
     fn = main["Resources"]["ShipperFunction"]["Properties"]
     assert fn["Handler"] == "shipper_lambda.handler.lambda_handler"
-    assert set(main["Parameters"]["FunctionRuntime"]["AllowedValues"]) <= {
-        "python3.13",
-        "python3.12",
-    }
+    # Every runtime the template offers can be built for and is one the pinned botocore knows.
+    assert set(main["Parameters"]["FunctionRuntime"]["AllowedValues"]) <= set(supported_runtimes())
     env = fn["Environment"]["Variables"]
     for name in (
         "LOGZIO_TOKEN",
@@ -139,11 +139,13 @@ def test_function_settings() -> None:
         "LOGZIO_LISTENER_URL",
         "LOGZIO_COMPRESS",
         "LOGZIO_TYPE",
+        "LOGZIO_TYPE_MAP",
         "ADDITIONAL_FIELDS",
         "INCLUDE_LOG_GROUPS",
         "EXCLUDE_LOG_GROUPS",
     ):
         assert name in env
+    assert env["LOGZIO_TYPE_MAP"] == {"Ref": "LogzioTypeMap"}
     group = main["Resources"]["ShipperLogGroup"]["Properties"]
     assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${NamePrefix}-shipper"}
     assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}

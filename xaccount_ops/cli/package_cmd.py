@@ -19,18 +19,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-speedups", action="store_true", help="stdlib-only zip (no orjson/isal wheels)"
     )
     parser.add_argument("--out", default="dist", metavar="DIR", help="output folder (default dist)")
-    parser.add_argument("--runtime", default="python3.13", choices=("python3.13", "python3.12"))
-    parser.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"))
+    parser.add_argument(
+        "--runtime",
+        help="Lambda runtime to build for (default: the stack's FunctionRuntime from "
+        "stack.parameters, else the template's default)",
+    )
+    parser.add_argument(
+        "--arch",
+        choices=("x86_64", "arm64"),
+        help="architecture (default: the stack's FunctionArchitecture, as --runtime)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.package import build_artifact, upload_artifact
+    from xaccount_ops.errors import ConfigError
+    from xaccount_ops.package import build_artifact, stack_target, upload_artifact
 
+    try:
+        parameters = ctx.config.stack.parameters
+    except ConfigError:
+        if not args.no_upload:
+            raise
+        parameters = {}  # build-only without a config file: the template's defaults
+    runtime, arch = stack_target(parameters)
     artifact = build_artifact(
         args.out,
-        runtime=args.runtime,
-        arch=args.arch,
+        runtime=args.runtime or runtime,
+        arch=args.arch or arch,
         include_speedups=not args.no_speedups,
     )
     print(f"{artifact.path}\t{artifact.sha256}")
