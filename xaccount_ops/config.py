@@ -171,14 +171,13 @@ class LogzioConfig:
     type: str = "aws-cross-account"
     compress: bool = True
     additional_fields: Mapping[str, str] = field(default_factory=dict)
+    # log-group prefix (or "re:<regex>") → type; the stack's LogzioTypeMap (shipper LOGZIO_TYPE_MAP)
+    type_map: Mapping[str, str] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
 
     def route_for(self, account_id: str, log_group: str) -> RouteConfig | None:
         """The first route that takes this group's lines; None for the main account."""
         return next((r for r in self.routes if r.matches(account_id, log_group)), None)
-
-    # log-group prefix (or "re:<regex>") → type; the stack's LogzioTypeMap (shipper LOGZIO_TYPE_MAP)
-    type_map: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
