@@ -79,13 +79,15 @@ def process(
     *,
     started: float | None = None,
     table: routes.Table | None = None,
+    skip_parts: frozenset[tuple[str, int]] = frozenset(),
 ) -> Result:
     """Decode, transform and deliver Kinesis records (the handler's whole job, minus the event).
 
     The toolkit's ``replay`` and ``backfill`` call this with records they rebuilt, so what they
     ship is exactly what the function ships. ``budget_s`` is the time allowed, of which
     ``cfg.safety_margin_s`` is kept back. Records after the failed one are not sent. ``table``
-    routes records to sub-account tokens (``token`` is the main one).
+    routes records to sub-account tokens (``token`` is the main one). ``skip_parts`` names
+    parts of split events not to send again, as ``(id, part)``.
     """
     started = time.monotonic() if started is None else started
     deadline = started + budget_s - cfg.safety_margin_s
@@ -93,6 +95,7 @@ def process(
     main = Sender(Listener(cfg.listener_url, token), cfg, deadline, stats)
     with redact.guard(token) as redactor:  # whatever gets logged, the tokens do not
         invocation = _Invocation(cfg, main, table or routes.Table(), redactor)
+        invocation.encoder.skip_parts = skip_parts
         failed = invocation.run(records)
     if failed is not None:
         stats.records_failed = len(records) - failed

@@ -164,6 +164,9 @@ class LineEncoder:
         self.split = 0  # events shipped as parts
         self.parts = 0  # lines those events became
         self.renamed = 0  # message fields moved to msg_<key>
+        # (id, part) lines Logz.io already holds: replay/backfill resend only an event's missing
+        # parts (the split is deterministic, so part k is the same line again).
+        self.skip_parts: frozenset[tuple[str, int]] = frozenset()
         self.malformed: list[str] = []
         self._surrogates_at_start = codec.surrogates
 
@@ -222,7 +225,13 @@ class LineEncoder:
                 if len(line) > max_line:
                     tail = join((stamp, ms_id[ms], id_bytes))
                     if self.split_oversize:
-                        out.extend(self._parts(message, tail, line_suffix))
+                        parts = self._parts(message, tail, line_suffix)
+                        if self.skip_parts:
+                            key = str(event_id)
+                            parts = [
+                                p for n, p in enumerate(parts, 1) if (key, n) not in self.skip_parts
+                            ]
+                        out.extend(parts)
                         continue
                     line = check_line(self._truncated(message, tail + line_suffix), max_line)
                 append(line)

@@ -489,10 +489,15 @@ class _Shipper:
                 )
         return records
 
-    def ship(self, work: GroupWork, events: Sequence[Mapping[str, Any]]) -> None:
+    def ship(
+        self,
+        work: GroupWork,
+        events: Sequence[Mapping[str, Any]],
+        skip_parts: frozenset[tuple[str, int]] = frozenset(),
+    ) -> None:
         if not events:
             return
-        result = self.shipper.ship(self.records(work, events), SHIP_BUDGET_S)
+        result = self.shipper.ship(self.records(work, events), SHIP_BUDGET_S, skip_parts)
         if result.failed is not None:
             stats = result.stats
             raise BackfillError(
@@ -634,6 +639,7 @@ class _Run:
                 return
             result.calls += 1
             backlog, check = [], []
+            held = reship.Present(frozenset(), frozenset())
             for event in page.get("events", []):
                 ingested = int(event.get("ingestionTime", event["timestamp"]))
                 if ingested > created + BOUNDARY_GUARD_MS:
@@ -643,21 +649,23 @@ class _Run:
                 else:
                     backlog.append(event)
             if check:
-                found = self._delivered(check, start, end)
-                result.already_shipped += len(found)
-                backlog.extend(e for e in check if e["eventId"] not in found)
+                held = self._delivered(check, start, end)
+                result.already_shipped += len(held.touched)
+                backlog.extend(e for e in check if e["eventId"] not in held.whole)
             result.events += len(backlog)
             result.bytes += sum(len(e["message"].encode()) for e in backlog)
             if not self.dry_run and backlog and self.shipper is not None:
-                self.shipper.ship(work, backlog)
+                self.shipper.ship(work, backlog, held.parts)
                 result.shipped += len(backlog)
 
-    def _delivered(self, events: Sequence[Mapping[str, Any]], start: int, end: int) -> set[str]:
-        """The ids Logz.io already holds (any line: an event split into parts counts once)."""
+    def _delivered(
+        self, events: Sequence[Mapping[str, Any]], start: int, end: int
+    ) -> reship.Present:
+        """What Logz.io already holds of these events, by (id, part)."""
         keys = self.search().delivered_keys(
             [e["eventId"] for e in events], since_ms=start, until_ms=end
         )
-        return {event_id for event_id, _part in keys}
+        return reship.present(keys)
 
 
 def _overlaps(a: tuple[int, int] | None, b: tuple[int, int]) -> bool:

@@ -452,14 +452,14 @@ def _replay_one(
     found = search.delivered_keys(
         ids, since_ms=min(times) - SEARCH_SLACK_MS, until_ms=max(times) + SEARCH_SLACK_MS
     )
-    # An event counts as delivered when any of its lines is in Logz.io (part 0, or parts of a
-    # split event): resending it would duplicate what is there.
-    present = {event_id for event_id, _part in found}
-    missing = set(ids) - present
-    row["skipped_present"] = len(ids) - sum(1 for i in ids if i in missing)
-    if present & set(ids):
+    # The dedupe key is (id, part): a whole event found is not sent again; of an event split into
+    # parts, only the parts Logz.io lacks are (the shipper skips the others).
+    held = reship.present(found)
+    missing = set(ids) - held.whole
+    row["skipped_present"] = sum(1 for i in ids if i in held.touched)
+    if held.touched:
         log.info(
-            "s3://%s/%s: %d of %d events already in Logz.io, not sent again",
+            "s3://%s/%s: %d of %d events already in Logz.io (whole or in part), not sent again",
             batch.bucket,
             batch.key,
             row["skipped_present"],
@@ -477,7 +477,7 @@ def _replay_one(
     if shipper is None:
         row.update(status=WOULD_SEND, sent=0, detail=f"would send {to_send} events")
         return
-    result = shipper.ship(records, budget_s)
+    result = shipper.ship(records, budget_s, held.parts)
     stats = result.stats
     if result.failed is None:
         row.update(status="replayed", sent=to_send, detail=f"{stats.lines} lines")

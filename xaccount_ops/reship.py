@@ -44,12 +44,46 @@ class Reshipper:
     token: str = field(repr=False)
     table: Any = field(repr=False)  # shipper_lambda.routes.Table
 
-    def ship(self, records: list[dict[str, Any]], budget_s: float) -> Any:
-        """``process()`` the records; its ``Result`` (``failed`` is the first record not sent)."""
+    def ship(
+        self,
+        records: list[dict[str, Any]],
+        budget_s: float,
+        skip_parts: frozenset[tuple[str, int]] = frozenset(),
+    ) -> Any:
+        """``process()`` the records; its ``Result`` (``failed`` is the first record not sent).
+        ``skip_parts``: parts of split events Logz.io holds already (see :func:`present`)."""
         from shipper_lambda.handler import process
 
         with _LOCK:
-            return process(records, self.settings, self.token, budget_s, table=self.table)
+            return process(
+                records,
+                self.settings,
+                self.token,
+                budget_s,
+                table=self.table,
+                skip_parts=skip_parts,
+            )
+
+
+@dataclass(frozen=True)
+class Present:
+    """What Logz.io holds of some events, from ``SearchClient.delivered_keys``."""
+
+    whole: frozenset[str]  # ids shipped as one line (part 0): never send again
+    parts: frozenset[tuple[str, int]]  # (id, part) of split events: send only the other parts
+
+    @property
+    def touched(self) -> frozenset[str]:
+        """Ids with at least one line in Logz.io."""
+        return self.whole | {event_id for event_id, _ in self.parts}
+
+
+def present(found: Mapping[tuple[str, int], int]) -> Present:
+    """Split the lookup into whole events and parts: the dedupe key is ``(id, part)``."""
+    return Present(
+        whole=frozenset(i for i, p in found if p == 0),
+        parts=frozenset((i, p) for i, p in found if p > 0),
+    )
 
 
 def function_environment(fleet: Any) -> dict[str, str]:
