@@ -23,7 +23,7 @@ import threading
 from shipper_lambda.redact import MASK, Redactor
 
 # NoEcho parameters of cfn/*.yaml (tests/stacks check that this list covers the templates).
-NOECHO_PARAMETERS = ("LogzioTOKEN",)
+NOECHO_PARAMETERS = ("LogzioTOKEN", "LogzioRouteTokens")
 
 _SEP = r"""(?:'\s*:\s*'|"\s*:\s*"|>|=)"""  # 'k': 'v'  "k": "v"  <k>v  k=v
 _VALUE = r"""[^'"<&\s,}]+"""

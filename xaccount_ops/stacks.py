@@ -322,15 +322,10 @@ def token_parameters(fleet: Any) -> dict[str, str]:
 
 def route_parameters(fleet: Any) -> dict[str, str]:
     """``[[logzio.routes]]`` as the main stack takes them: the routes (no tokens), the tokens of
-    ``env`` routes (a NoEcho parameter), and the secrets/parameters the function may read."""
+    ``env`` routes (the NoEcho ``LogzioRouteTokens``, passed only when there are such tokens: a
+    NoEcho value always describes as ``****``, so an empty one would show in every dry run), and
+    the secrets/parameters the function may read."""
     routes = fleet.config.logzio.routes
-    if not routes:
-        return {
-            "LogzioRoutes": "",
-            "LogzioRouteTokens": "",
-            "RouteSecretArns": "",
-            "RouteSsmParameterArns": "",
-        }
     landing = fleet.config.landing
     env_tokens = {r.token.name: r.token.resolve() for r in routes if r.token.kind == "env"}
     secrets = [r.token.name for r in routes if r.token.kind == "secret"]
@@ -339,12 +334,16 @@ def route_parameters(fleet: Any) -> dict[str, str]:
         for r in routes
         if r.token.kind == "ssm"
     ]
-    return {
-        "LogzioRoutes": json.dumps([r.shipper_entry() for r in routes], separators=(",", ":")),
-        "LogzioRouteTokens": json.dumps(env_tokens, sort_keys=True) if env_tokens else "",
+    values = {
+        "LogzioRoutes": json.dumps([r.shipper_entry() for r in routes], separators=(",", ":"))
+        if routes
+        else "",
         "RouteSecretArns": ",".join(secrets),
         "RouteSsmParameterArns": ",".join(ssm),
     }
+    if env_tokens:
+        values["LogzioRouteTokens"] = json.dumps(env_tokens, sort_keys=True)
+    return values
 
 
 def main_parameters(

@@ -836,9 +836,17 @@ def _patch_change_sets() -> None:
     def parameter_list(self: Any) -> list[dict[str, Any]]:
         # AWS masks a NoEcho parameter's value with asterisks in every call that describes the
         # stack; moto 5.2.5 compares the value (not the key) with the NoEcho keys, so it never does.
+        # A CommaDelimitedList is described as the comma text it was given (moto: its Python list).
         no_echo = set(self.resource_map.no_echo_parameter_keys)
         return [
-            {"ParameterKey": k, "ParameterValue": "****" if k in no_echo else v}
+            {
+                "ParameterKey": k,
+                "ParameterValue": "****"
+                if k in no_echo
+                else ",".join(map(str, v))
+                if isinstance(v, list)
+                else v,
+            }
             for k, v in self.resource_map.resolved_parameters.items()
         ]
 
