@@ -1,35 +1,57 @@
 # The README's commands. Each one sets up .venv on first use, so a fresh clone needs nothing else.
+# Each installs only what it needs (one stamp per set of extras), pinned by constraints.txt.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
-EXTRAS := local,notebooks,dev,speed
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+DEMO_EXTRAS := local,notebooks
+LAB_EXTRAS := local,lab
+TEST_EXTRAS := local,dev,speed
+LAB_ARGS ?=
 
-.PHONY: install test lint demo lab bench clean
+.PHONY: install test lint demo lab bench constraints clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+# $(1): the stamp's name, $(2): the extras it installs.
+define extras_stamp
+$(VENV)/.stamp-$(1): pyproject.toml constraints.txt | $(VENV)/.created
+	$$(PIP_INSTALL) -e '.[$(2)]'
+	$$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $$@
+endef
+$(eval $(call extras_stamp,demo,$(DEMO_EXTRAS)))
+$(eval $(call extras_stamp,lab,$(LAB_EXTRAS)))
+$(eval $(call extras_stamp,test,$(TEST_EXTRAS)))
 
-lint: $(STAMP)
+install: $(VENV)/.stamp-test
+
+lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 test: lint
 	$(VENV)/bin/pytest -q
 
-demo: $(STAMP)
+demo: $(VENV)/.stamp-demo
 	$(PY) -m xaccount_ops.demo --out out
 
-lab: $(STAMP)
-	$(PY) -m xaccount_ops.demo --lab
+# Ctrl-C stops JupyterLab and the local cloud it started. LAB_ARGS go to the demo / jupyter lab.
+lab: $(VENV)/.stamp-lab
+	$(PY) -m xaccount_ops.demo --lab $(LAB_ARGS)
 
-bench: $(STAMP)
+bench: $(VENV)/.stamp-test
 	@for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Regenerate the lock file from a fresh venv with every extra (after changing dependencies).
+constraints:
+	rm -rf .venv-constraints
+	python3 -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install -q --disable-pip-version-check -e '.[local,dev,speed]'
+	( echo "# pip freeze --exclude-editable of a fresh venv with .[local,dev,speed]: make constraints"; \
+	  .venv-constraints/bin/python -m pip freeze --exclude-editable ) > constraints.txt
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf out .local-cloud
