@@ -113,3 +113,39 @@ KERNEL_IDLE_JS = """() => {
   const kernel = ctx && ctx.session && ctx.session.kernel;
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
+
+
+@contextmanager
+def chromium(user_data_dir: Path, width: int = 1280, height: int = 1400):
+    """Debian's headless Chromium through Playwright (skips the test when either is missing);
+    yields the browser context."""
+    import pytest
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(user_data_dir),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height},
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_and_run_all(page, url: str, notebook: str) -> None:
+    """Open ``notebook`` in JupyterLab (``url`` is the /lab?token= URL) and Run All, once its
+    kernel is connected and idle (never before: the known flake)."""
+    page.goto(url.replace("/lab?", f"/lab/tree/{notebook}.ipynb?"))
+    wait_until(lambda: page.evaluate(KERNEL_IDLE_JS), 90, f"the kernel of {notebook} to be idle")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def wait_kernel_idle(page, timeout: float, what: str) -> None:
+    """Wait until the current notebook's kernel is idle again (its cells have run)."""
+    wait_until(lambda: page.evaluate(KERNEL_IDLE_JS), timeout, what, interval=0.5)
