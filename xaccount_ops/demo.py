@@ -123,6 +123,10 @@ def run_demo(out: Path) -> int:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     cloud_dir = out / "local-cloud"
+    from xaccount_ops.local import lock
+
+    if lock.stop(cloud_dir) is not None:  # a fresh cloud each run: never reuse a stale demo's
+        print(f"stopped the local cloud left running in {cloud_dir}", flush=True)
     shutil.rmtree(cloud_dir, ignore_errors=True)
     print(f"starting the local cloud in {cloud_dir} ...", flush=True)
     with LocalCloudProcess(cloud_dir) as cloud:

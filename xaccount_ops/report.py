@@ -41,6 +41,10 @@ body { max-width: 100%; }
   white-space: normal !important; overflow-wrap: normal; word-break: normal;
   text-overflow: clip; max-width: none; vertical-align: top; text-align: left;
 }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 0.2em 0.4em !important; }
+/* Many columns: smaller text, and long values may break anywhere rather than leave the page. */
+.jp-RenderedHTMLCommon table:has(tr > :nth-child(10)) { font-size: 11px; }
+.jp-RenderedHTMLCommon table:has(tr > :nth-child(10)) td { overflow-wrap: anywhere; }
 .jp-RenderedHTMLCommon td[data-xacct-whole] { white-space: nowrap !important; overflow-wrap: normal; }
 .xacct-widget { margin: 2px 0; }
 .xacct-hbox { display: flex; flex-wrap: wrap; gap: 0 1em; align-items: baseline; }
