@@ -2,7 +2,8 @@
 # Each installs only what it needs (one stamp per set of extras), pinned by constraints.txt.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+# --no-compile: Python compiles what is imported on first use instead of every file up front.
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --no-compile -c constraints.txt
 DEMO_EXTRAS := local,notebooks
 LAB_EXTRAS := local,lab
 TEST_EXTRAS := local,dev,speed
