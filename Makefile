@@ -1,32 +1,45 @@
 # The README's commands. Each one sets up .venv on first use, so a fresh clone needs nothing else.
+# Each installs only what it needs (one stamp per set of extras), pinned by constraints.txt.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
-EXTRAS := local,notebooks,dev,speed
+# --no-compile: Python compiles what is imported on first use instead of every file up front.
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --no-compile -c constraints.txt
+DEMO_EXTRAS := local,notebooks
+LAB_EXTRAS := local,lab
+TEST_EXTRAS := local,dev,speed
+LAB_ARGS ?=
 # checkov lives in its own venv: it pins boto3==1.35.49 and packaging<24, which would downgrade
 # the project's boto3 (its botocore lacks newer Logs parameters) and break pytest 9.
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: install test lint demo lab bench clean
+.PHONY: install test lint demo lab bench constraints clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+# $(1): the stamp's name, $(2): the extras it installs.
+define extras_stamp
+$(VENV)/.stamp-$(1): pyproject.toml constraints.txt | $(VENV)/.created
+	$$(PIP_INSTALL) -e '.[$(2)]'
+	$$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $$@
+endef
+$(eval $(call extras_stamp,demo,$(DEMO_EXTRAS)))
+$(eval $(call extras_stamp,lab,$(LAB_EXTRAS)))
+$(eval $(call extras_stamp,test,$(TEST_EXTRAS)))
+
+install: $(VENV)/.stamp-test
 
 $(CHECKOV):
 	python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
 # checkov offline (no guideline download: BC_SKIP_MAPPING, --skip-download); a check that does
 # not apply is skipped in the resource's Metadata (checkov: skip:) with the reason.
-lint: $(STAMP) $(CHECKOV)
+lint: $(VENV)/.stamp-test $(CHECKOV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d cfn --framework cloudformation --compact --quiet --skip-download
@@ -34,14 +47,24 @@ lint: $(STAMP) $(CHECKOV)
 test: lint
 	$(VENV)/bin/pytest -q
 
-demo: $(STAMP)
+demo: $(VENV)/.stamp-demo
 	$(PY) -m xaccount_ops.demo --out out
 
-lab: $(STAMP)
-	$(PY) -m xaccount_ops.demo --lab
+# Ctrl-C stops JupyterLab and the local cloud it started. LAB_ARGS go to the demo / jupyter lab.
+lab: $(VENV)/.stamp-lab
+	$(PY) -m xaccount_ops.demo --lab $(LAB_ARGS)
 
-bench: $(STAMP)
+bench: $(VENV)/.stamp-test
 	@for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Regenerate the lock file from a fresh venv with every extra (after changing dependencies).
+constraints:
+	rm -rf .venv-constraints
+	python3 -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install -q --disable-pip-version-check -e '.[local,dev,speed]'
+	( echo "# pip freeze --exclude-editable of a fresh venv with .[local,dev,speed]: make constraints"; \
+	  .venv-constraints/bin/python -m pip freeze --exclude-editable ) > constraints.txt
+	rm -rf .venv-constraints
 
 clean:
 	rm -rf out .local-cloud

@@ -4,8 +4,9 @@
 against it (deploy, attach, audit, verify), writes the executed notebooks and their HTML reports
 to ``out/``, prints a short summary (with ``verify --reconcile`` over the whole run) and exits 0
 only if every notebook ran, every canary was delivered and no shipping log group is short.
-``--lab`` starts the local cloud and JupyterLab on ``notebooks/`` with ``XACCOUNT_OPS_CONFIG``
-pointing at it, until Ctrl-C.
+``--lab`` starts the local cloud (or uses the one running in ``--data``) and JupyterLab on
+``notebooks/`` with ``XACCOUNT_OPS_CONFIG`` pointing at it, until Ctrl-C, which stops both (a
+cloud it did not start keeps running). Arguments it does not know go to ``jupyter lab``.
 
 This is a command-line front end: it prints.
 """
@@ -55,9 +56,9 @@ def steps(config: Path, out: Path) -> list[Step]:
 
 def execute(step: Step, out: Path) -> tuple[Path, str]:
     """Run one notebook with papermill; write it and its HTML report. Returns (path, error)."""
-    import nbformat
     import papermill
-    from nbconvert import HTMLExporter
+
+    from xaccount_ops import report
 
     executed = out / f"{step.notebook}.ipynb"
     error = ""
@@ -76,8 +77,7 @@ def execute(step: Step, out: Path) -> tuple[Path, str]:
             f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
         )
     if executed.is_file():
-        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-        executed.with_suffix(".html").write_text(body)
+        report.export_html(executed)  # static: complete offline, no CDN
     return executed, error
 
 
@@ -180,6 +180,10 @@ def run_demo(out: Path) -> int:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     cloud_dir = out / "local-cloud"
+    from xaccount_ops.local import lock
+
+    if lock.stop(cloud_dir) is not None:  # a fresh cloud each run: never reuse a stale demo's
+        print(f"stopped the local cloud left running in {cloud_dir}", flush=True)
     shutil.rmtree(cloud_dir, ignore_errors=True)
     print(f"starting the local cloud in {cloud_dir} ...", flush=True)
     seeded = datetime.now(UTC)
@@ -208,16 +212,29 @@ def run_demo(out: Path) -> int:
     return 0 if delivered and not failed else 1
 
 
-def run_lab(data_dir: Path) -> int:
+def lab_command(extra: list[str]) -> list[str]:
+    """``jupyter lab`` on the notebooks; ``--allow-root`` only when we are root (containers), as
+    JupyterLab refuses to start as root without it and a user needs no such flag."""
+    root = ["--allow-root"] if os.geteuid() == 0 else []
+    return [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        f"--ServerApp.root_dir={NOTEBOOKS}",
+        *root,
+        *extra,
+    ]
+
+
+def run_lab(data_dir: Path, extra: list[str]) -> int:
     from xaccount_ops.local.process import LocalCloudProcess
 
     with LocalCloudProcess(data_dir) as cloud:
         env = {**os.environ, CONFIG_ENV: str(cloud.config_path)}
-        print(f"local cloud up; {CONFIG_ENV}={cloud.config_path}", flush=True)
-        lab = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={NOTEBOOKS}"],
-            env=env,
-        )
+        state = "already running, used" if cloud.reused else "up"
+        print(f"local cloud {state} in {data_dir}; {CONFIG_ENV}={cloud.config_path}", flush=True)
+        lab = subprocess.Popen(lab_command(extra), env=env)
         try:
             return lab.wait()
         except KeyboardInterrupt:
@@ -234,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument("--lab", action="store_true", help="start JupyterLab instead")
     parser.add_argument("--data", type=Path, default=Path(".local-cloud"), help="(--lab) data dir")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not args.lab:
+        parser.error(f"unrecognized arguments: {' '.join(extra)} (only --lab passes arguments on)")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbconvert's alt-text notes
     if args.lab:
-        return run_lab(args.data.resolve())
+        return run_lab(args.data.resolve(), extra)
     args.out.mkdir(parents=True, exist_ok=True)
     return run_demo(args.out)
 

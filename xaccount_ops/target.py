@@ -1,12 +1,14 @@
 """Choose what the notebooks work on: a config file for real AWS, or the embedded local cloud.
 
 ``open_fleet("")`` looks for a config the usual way ($XACCOUNT_OPS_CONFIG, ./xaccount-ops.toml)
-and, when there is none, starts the local cloud in ``.local-cloud/`` for the rest of the session.
+and, when there is none, uses the local cloud running in ``./.local-cloud/``, starting it there if
+none runs. Every kernel in that directory then shares one cloud (one SQLite file, one config),
+and the cloud outlives the kernel that started it, with its state, until
+``xaccount-ops local down`` stops it.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -20,27 +22,32 @@ from xaccount_ops.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_local_cloud = None
-
 
 def config_path(
     path: str | os.PathLike[str] | None = None, *, local_dir: str = ".local-cloud"
 ) -> Path:
-    """The config to use: ``path``, else the usual lookup, else a freshly started local cloud's."""
-    global _local_cloud
+    """The config to use: ``path``, else the usual lookup, else the local cloud's in ``local_dir``
+    (the one running there, or one started there now and left running)."""
     if path:
         return Path(path)
     if os.environ.get(CONFIG_ENV):
         return Path(os.environ[CONFIG_ENV])
     if Path(DEFAULT_CONFIG_NAME).is_file():
         return Path(DEFAULT_CONFIG_NAME)
-    if _local_cloud is None:
-        from xaccount_ops.local.process import LocalCloudProcess
+    from xaccount_ops.local.process import LocalCloudProcess
 
-        log.info("no config found: starting the local cloud in %s", local_dir)
-        _local_cloud = LocalCloudProcess(local_dir).start()
-        atexit.register(_local_cloud.stop)
-    return _local_cloud.config_path
+    data = Path(local_dir).resolve()
+    # Not stopped at exit: the next kernel (the next notebook) uses the same cloud and its state.
+    cloud = LocalCloudProcess(data).start()
+    log.warning(
+        "no config given or found: using the local cloud %s in %s (pid %s); "
+        "`xaccount-ops local down --data %s` stops it",
+        "already running" if cloud.reused else "started now",
+        data,
+        cloud.info.get("pid"),
+        data,
+    )
+    return cloud.config_path
 
 
 def open_fleet(path: str | os.PathLike[str] | None = None, *, stack_name: str = "") -> Fleet:

@@ -30,6 +30,10 @@ from xaccount_ops.errors import XaccountOpsError
 
 log = logging.getLogger(__name__)
 
+# Tables show text whole (a finding's fix, a canary's marker, an ARN): pandas' default cuts cells
+# at 50 characters with "...". Set for the notebook kernels that use these forms.
+pd.set_option("display.max_colwidth", None)
+
 ERROR_CLASS = "xacct-error"
 ERROR_STYLE = "color:#8a1c1c;background:#fdecea;border-left:4px solid #c0392b;padding:6px;white-space:pre-wrap"
 

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,8 +52,11 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.25):
 
 
 @contextmanager
-def jupyterlab(root: Path, home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `jupyter lab` serving ``root``; yields the base URL with its token."""
+def jupyterlab(
+    root: Path, home: Path, env: dict[str, str] | None = None, clear_env: Sequence[str] = ()
+) -> Iterator[str]:
+    """Run `jupyter lab` serving ``root`` (without the ``clear_env`` variables); yields the base
+    URL with its token."""
     port, token = free_port(), secrets.token_hex(16)
     dirs = {name: home / name for name in ("config", "data", "runtime")}
     for path in dirs.values():
@@ -66,6 +69,8 @@ def jupyterlab(root: Path, home: Path, env: dict[str, str] | None = None) -> Ite
         "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
         **(env or {}),
     }
+    for name in clear_env:
+        child_env.pop(name, None)
     log = (home / "jupyterlab.log").open("w")
     proc = subprocess.Popen(
         [
@@ -113,3 +118,71 @@ KERNEL_IDLE_JS = """() => {
   const kernel = ctx && ctx.session && ctx.session.kernel;
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
+
+
+@contextmanager
+def chromium(user_data_dir: Path, width: int = 1280, height: int = 1400):
+    """Debian's headless Chromium through Playwright (skips the test when either is missing);
+    yields the browser context."""
+    import pytest
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(user_data_dir),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height},
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_and_run_all(page, url: str, notebook: str) -> None:
+    """Open ``notebook`` in JupyterLab (``url`` is the /lab?token= URL) and Run All, once its
+    kernel is connected and idle (never before: the known flake). A page already showing
+    JupyterLab opens it in a new tab (no reload, so no "leave the page?" prompt)."""
+    if page.evaluate("() => !!window.jupyterapp"):
+        page.evaluate(
+            "name => { window.jupyterapp.commands.execute('docmanager:open', "
+            "{path: name, factory: 'Notebook'}); return true; }",
+            f"{notebook}.ipynb",
+        )
+    else:
+        page.goto(url.replace("/lab?", f"/lab/tree/{notebook}.ipynb?"))
+    wait_until(
+        lambda: (
+            page.evaluate(CURRENT_PATH_JS) == f"{notebook}.ipynb" and page.evaluate(KERNEL_IDLE_JS)
+        ),
+        90,
+        f"the kernel of {notebook} to be idle",
+    )
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def close_current(page) -> None:
+    """Shut the current notebook's kernel down, save it and close its tab (no prompt)."""
+    page.evaluate(
+        """async () => {
+          const widget = window.jupyterapp.shell.currentWidget;
+          await widget.sessionContext.shutdown();
+          await widget.context.save();
+          widget.close();
+        }"""
+    )
+
+
+CURRENT_PATH_JS = """() => {
+  const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  return widget && widget.context ? widget.context.path : null;
+}"""
+
+
+def wait_kernel_idle(page, timeout: float, what: str) -> None:
+    """Wait until the current notebook's kernel is idle again (its cells have run)."""
+    wait_until(lambda: page.evaluate(KERNEL_IDLE_JS), timeout, what, interval=0.5)

@@ -1,93 +1,121 @@
-"""One real browser: JupyterLab on loopback, 01-deploy-landing in headless Chromium, Run All,
-fill the form, press Deploy, and see the result a person would see. The screenshot is kept
-(pytest's tmp dir, and out/browser/ for people to look at)."""
+"""One real browser, as a person works (issue 16, item 5): JupyterLab started by hand on a folder
+holding the notebooks, no config anywhere, notebooks 00 → 05 opened one after the other (each in
+its own kernel, shut down before the next opens), Run All in each, the form values typed and the
+buttons pressed that a person presses (Deploy in 01, Apply in 02), and what the page shows
+asserted: 05 says every canary was delivered. With a blank `config` the first kernel starts the
+local cloud in ./.local-cloud and every later kernel uses that one; it outlives them all until
+`xaccount-ops local down`. Screenshots go to out/browser/."""
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
-from pathlib import Path
+import subprocess
+import sys
 
-import nbformat
 import pytest
 
 from tests.notebooks import nbrun
 from tests.notebooks.jupyterlab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    KERNEL_IDLE_JS,
+    chromium,
+    close_current,
     jupyterlab,
+    open_and_run_all,
     wait_until,
 )
 from xaccount_ops import stacks
+from xaccount_ops.config import CONFIG_ENV
+from xaccount_ops.local import lock
 from xaccount_ops.target import open_fleet
 
-STACK = "nb-browser"  # this module's pipeline on the shared local cloud
-NOTEBOOK = "01-deploy-landing"
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
+NOTEBOOKS = [
+    "00-start-here",
+    "01-deploy-landing",
+    "02-attach-senders",
+    "03-update-accounts",
+    "04-audit-log-groups",
+    "05-verify-delivery",
+]
+
+# Every code cell has run and the kernel is idle again.
+RUN_DONE_JS = """() => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
+  const cells = widget.content.widgets.filter(c => c.model.type === 'code');
+  return !!kernel && kernel.status === 'idle'
+    && cells.every(c => c.model.executionCount !== null);
+}"""
+ERRORS_JS = """() => [...document.querySelectorAll(
+  '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .xacct-error')]
+  .map(e => e.innerText).filter(t => /Error|Traceback/.test(t))"""
 
 
-def notebook_copy(root: Path, config: str) -> Path:
-    """The committed notebook with this test's parameters written into its parameters cell."""
-    nb = nbformat.read(nbrun.NOTEBOOKS / f"{NOTEBOOK}.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += (
-        f"\nconfig = {json.dumps(config)}\nstack_name = {STACK!r}\n"
-        "include_speedups = False\ndry_run = False\n"
-    )
-    path = root / f"{NOTEBOOK}.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def test_deploy_form_in_jupyterlab(local_cloud, tmp_path) -> None:
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    root = tmp_path / "root"
+def test_notebooks_00_to_05_in_jupyterlab(tmp_path) -> None:
+    root = tmp_path / "work"
     root.mkdir()
-    notebook_copy(root, local_cloud["config"])
-    shot = tmp_path / "01-deploy-landing.png"
-
-    with jupyterlab(root, tmp_path / "home") as url, playwright.sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 1400},
-        )
-        try:
-            page = browser.new_page()
-            page.goto(url.replace("/lab?", f"/lab/tree/{NOTEBOOK}.ipynb?"))
-            # Never Run All before the kernel is connected and idle (the known flake).
-            wait_until(lambda: page.evaluate(KERNEL_IDLE_JS), 60, "the kernel to be idle")
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            form = page.locator(".widget-vbox", has_text="Deploy the landing stacks").first
-            form.wait_for(timeout=30_000)
-
-            batch = form.locator(".widget-inline-hbox", has_text="Batch size").locator("input")
-            batch.fill("250")
-            batch.press("Enter")
-            form.get_by_role("button", name="Deploy", exact=True).click()
-            page.get_by_text("Stacks: deployed").wait_for(timeout=60_000)
-            # JupyterLab's "news?" toast is not part of what we test: keep it off the picture.
-            page.add_style_tag(content=".Toastify { display: none !important; }")
-            form.screenshot(path=str(shot))
-            content = page.content()
-        finally:
-            browser.close()
-
+    for name in NOTEBOOKS:
+        shutil.copy(nbrun.NOTEBOOKS / f"{name}.ipynb", root)
+    data = root / ".local-cloud"
     keep = nbrun.REPO / "out" / "browser"
     keep.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, keep / shot.name)
-    assert shot.stat().st_size > 10_000
-    assert "created" in content and "Failed" not in content
-    assert local_cloud["shipping_token"] not in content
-    assert local_cloud["api_token"] not in content
-    # The form's value reached the stack: what the person typed is what was deployed.
-    fleet = open_fleet(local_cloud["config"], stack_name=STACK)
-    main = stacks.describe_stack(fleet.landing_client("cloudformation"), STACK)
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
-    assert parameters["KinesisStreamBatchSize"] == "250"
+    texts: dict[str, str] = {}
+    try:
+        with (
+            jupyterlab(root, tmp_path / "home", clear_env=[CONFIG_ENV]) as url,
+            chromium(tmp_path / "chromium") as browser,
+        ):
+            page = browser.new_page()
+            for name in NOTEBOOKS:
+                open_and_run_all(page, url, name)
+                if name == "01-deploy-landing":
+                    form = page.locator(".widget-vbox", has_text="Deploy the landing stacks").first
+                    form.wait_for(timeout=120_000)
+                    wait_until(lambda: page.evaluate(RUN_DONE_JS), 180, "01's cells")
+                    batch = form.locator(".widget-inline-hbox", has_text="Batch size")
+                    batch.locator("input").fill("250")
+                    batch.locator("input").press("Enter")
+                    form.get_by_role("button", name="Deploy", exact=True).click()
+                    form.get_by_text("Stacks: deployed").wait_for(timeout=180_000)
+                elif name == "02-attach-senders":
+                    form = page.locator(".widget-vbox", has_text="Attach subscription filters")
+                    wait_until(lambda: page.evaluate(RUN_DONE_JS), 180, "02's cells")
+                    form.first.get_by_role("button", name="Apply", exact=True).click()
+                    form.first.get_by_text(re.compile(r"\b0 failed\b")).last.wait_for(
+                        timeout=180_000
+                    )
+                wait_until(lambda: page.evaluate(RUN_DONE_JS), 240, f"{name}'s cells", 0.5)
+                texts[name] = page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
+                assert page.evaluate(ERRORS_JS) == [], (name, page.evaluate(ERRORS_JS))
+                page.add_style_tag(content=".Toastify { display: none !important; }")
+                page.screenshot(path=str(keep / f"lab-{name}.png"))
+                # Its own kernel only: shut this one down before the next notebook opens.
+                close_current(page)
+        # What the person typed in 01's form is what was deployed.
+        fleet = open_fleet(data / "xaccount-ops.toml")
+        main = stacks.describe_stack(
+            fleet.landing_client("cloudformation"), fleet.config.landing.stack_name
+        )
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
+        assert parameters["KinesisStreamBatchSize"] == "250"
+    finally:
+        running = lock.running(data)
+        down = subprocess.run(
+            [sys.executable, "-m", "xaccount_ops", "local", "down", "--data", str(data)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    # One cloud for all six kernels: 00's kernel started it, and it was still there for 05.
+    assert running is not None, "no local cloud ran in the notebooks' folder"
+    assert f"using the local cloud started now in {data}" in texts["00-start-here"]
+    for name in NOTEBOOKS[1:]:
+        assert f"already running in {data} (pid {running['pid']})" in texts[name], name
+    assert "CREATE_COMPLETE" in texts["01-deploy-landing"]
+    targets = len(running["sending_accounts"]) * len(running["regions"])
+    assert f"delivered {targets}/{targets} canaries" in texts["05-verify-delivery"]
+    assert running["shipping_token"] not in "".join(texts.values())
+    assert running["api_token"] not in "".join(texts.values())
+    assert down.returncode == 0 and f"pid {running['pid']}" in down.stdout, down.stderr
+    assert lock.running(data) is None

@@ -4,6 +4,7 @@ outputs."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from nbclient.exceptions import CellExecutionError
 
 from tests.notebooks import nbrun
-from xaccount_ops import stacks
+from tests.notebooks.jupyterlab import chromium
+from xaccount_ops import report, stacks
 from xaccount_ops.target import open_fleet
 
 STACK = "nb-tests"  # this module's pipeline on the shared local cloud
@@ -123,8 +125,76 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
     assert "0 batches in the failure store" in executed["06-recover"]
     assert "the store is delivered" in executed["06-recover"]
 
+    check_reports(tmp_path, local_cloud["regions"])
+
     # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
     nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)
     assert nbrun.problems(nb) == []
     removed = nbrun.outputs_text(nb)
     assert "deleted" in removed and "0 failed" in removed
+
+
+OVERFLOW_JS = """() => Math.max(0, ...[...document.querySelectorAll('table')].map(
+  t => t.getBoundingClientRect().right - document.documentElement.clientWidth))"""
+WHOLE_CELLS_JS = """() => {
+  const cells = [...document.querySelectorAll('td[data-xacct-whole]')];
+  const broken = cells.filter(td => {
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    return range.getClientRects().length > 1;
+  }).map(td => td.textContent);
+  return [cells.length, broken];
+}"""
+
+
+def check_reports(run_dir: Path, regions: list[str]) -> None:
+    """The static HTML reports of 04 and 05 (issue 16, item 2), as a person opens them offline
+    in Chromium: nothing is fetched from the network, and the rendered text holds every finding's
+    full ``fix`` and every canary's full ``marker``. Screenshots go to out/reports/."""
+    export = run_dir / "export"
+    fixes = pd.read_csv(export / "findings.csv")["fix"].dropna().tolist()
+    markers = pd.read_csv(export / "canaries.csv")["marker"].dropna().tolist()
+    assert fixes and any(len(f) > 50 for f in fixes)  # longer than pandas' default cut
+    assert markers
+    pages = {
+        name: report.export_html(run_dir / f"{name}.ipynb")
+        for name in ("04-audit-log-groups", "05-verify-delivery")
+    }
+    for path in pages.values():
+        text = path.read_text()
+        assert "https://cdn" not in text and "require.min.js" not in text
+        assert "widget-state+json" not in text and "widget-view+json" not in text
+    keep = nbrun.REPO / "out" / "reports"
+    keep.mkdir(parents=True, exist_ok=True)
+    fetched: list[str] = []
+    with chromium(run_dir / "chromium", width=1100, height=900) as browser:
+        # Offline: anything but the file itself fails, and is recorded.
+        browser.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith(("file:", "data:"))
+                else (fetched.append(route.request.url), route.abort())
+            ),
+        )
+        page = browser.new_page()
+        shown, whole = {}, {}
+        for name, path in pages.items():
+            page.goto(path.as_uri())
+            shown[name] = page.inner_text("body")
+            # Fits the page width: nothing runs off the right edge.
+            overflow = page.evaluate(OVERFLOW_JS)
+            assert overflow <= 0, f"{name}: a table runs {overflow}px past the page's right edge"
+            # Region and account cells are whole: one line each (never "eu-" / "west-1").
+            whole[name], broken = page.evaluate(WHOLE_CELLS_JS)
+            assert broken == [], f"{name}: cells broken over lines: {broken[:5]}"
+            shot = run_dir / f"{name}.png"
+            page.screenshot(path=str(shot), full_page=True)
+            shutil.copy(shot, keep / shot.name)
+    assert fetched == []
+    audit_text = " ".join(shown["04-audit-log-groups"].split())
+    for fix in fixes:
+        assert " ".join(fix.split()) in audit_text, fix
+    for marker in markers:
+        assert marker in shown["05-verify-delivery"], marker
+    assert all(count > 0 for count in whole.values()), whole

@@ -1,4 +1,9 @@
-"""``xaccount-ops local up``: run the embedded local cloud in the foreground."""
+"""``xaccount-ops local up|down|status``: the embedded local cloud.
+
+``up`` runs it in the foreground and prints one JSON line; when one already runs in the data
+directory it prints that one's line and exits 0 (one cloud per directory). ``down`` stops the one
+running in the data directory, ``status`` prints its line.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from xaccount_ops.cli.context import Context
 
@@ -44,10 +50,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-seed", action="store_true", help="create the organization only, no log groups"
     )
     up.set_defaults(func=run_up)
+    down = commands.add_parser(
+        "down",
+        help="stop the local cloud running in the data directory",
+        description="Stops the local cloud that `local up` (or a notebook) started in DIR.",
+    )
+    status = commands.add_parser(
+        "status",
+        help="print the running local cloud's JSON line and pid (exit 1 when none runs)",
+        description="Prints the JSON line of the local cloud running in DIR; exit 1 if none.",
+    )
+    for sub in (down, status):
+        sub.add_argument("--data", metavar="DIR", default=".local-cloud", help=_DATA_HELP)
+    down.set_defaults(func=run_down)
+    status.set_defaults(func=run_status)
+
+
+_DATA_HELP = "the local cloud's data directory (default .local-cloud)"
+
+
+def _print_line(info: dict) -> None:
+    sys.stdout.write(json.dumps({k: v for k, v in info.items() if k != "pid"}) + "\n")
+    sys.stdout.flush()
 
 
 def run_up(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.local.cloud import LocalCloud
+    from xaccount_ops.local.cloud import AlreadyRunning, LocalCloud
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -62,9 +90,50 @@ def run_up(args: argparse.Namespace, ctx: Context) -> int:
         latency_ms=args.latency_ms,
         rate_limit=args.rate_limit,
         seed_data=not args.no_seed,
+        echo_access_log=getattr(args, "verbose", 0) > 0,
     )
-    with cloud:
-        sys.stdout.write(json.dumps(cloud.info()) + "\n")
-        sys.stdout.flush()
+    try:
+        cloud.start()
+    except AlreadyRunning as running:
+        if not running.info:
+            raise
+        # One cloud per data directory: use the running one (its accounts and regions).
+        _print_line(running.info)
+        print(f"xaccount-ops: {running}; using it", file=sys.stderr)
+        return 0
+    try:
+        _print_line(cloud.info())
+        print(
+            f"xaccount-ops: local cloud up in {cloud.data_dir} (access log: "
+            f"{cloud.data_dir / 'access.log'}); Ctrl-C or `xaccount-ops local down` stops it",
+            file=sys.stderr,
+            flush=True,
+        )
         stop.wait()
+    finally:
+        cloud.stop()
+    return 0
+
+
+def run_down(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.local import lock
+
+    data = Path(args.data).resolve()
+    stopped = lock.stop(data)
+    if stopped is None:
+        print(f"xaccount-ops: no local cloud runs in {data}; nothing to stop", file=sys.stderr)
+    else:
+        print(f"xaccount-ops: stopped the local cloud in {data} (pid {stopped['pid']})")
+    return 0
+
+
+def run_status(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.local import lock
+
+    data = Path(args.data).resolve()
+    info = lock.running(data, wait_s=0)
+    if info is None:
+        print(f"xaccount-ops: no local cloud runs in {data}", file=sys.stderr)
+        return 1
+    sys.stdout.write(json.dumps(info) + "\n")  # with its pid
     return 0

@@ -2,7 +2,10 @@
 
 Starts moto in server mode with our extension (``moto_ext``) behind the pace middleware, the
 Lambda event source mapping emulator, and the Logz.io emulator; seeds an organization; writes a
-config file pointing at itself, with the tokens in user-only files beside it.
+config file pointing at itself, with the tokens in user-only files beside it. One cloud per data
+directory (``lock``): starting a second one there raises :class:`AlreadyRunning` with the running
+one's JSON line. HTTP access lines go to ``DIR/access.log`` (``echo_access_log`` also sends them to
+the usual log handlers, for ``local up -v``).
 
 >>> with LocalCloud(accounts=3, regions=("us-east-1", "eu-west-1")) as cloud:  # doctest: +SKIP
 ...     print(cloud.info()["aws_endpoint"])
@@ -25,6 +28,9 @@ import boto3
 
 from xaccount_ops import aws
 from xaccount_ops.local import seed
+from xaccount_ops.local.lock import ACCESS_LOG_NAME, AlreadyRunning, DirLock
+
+__all__ = ["AlreadyRunning", "LocalCloud"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,7 @@ class LocalCloud:
         rate_limit: bool = False,
         seed_data: bool = True,
         host: str = "127.0.0.1",
+        echo_access_log: bool = False,
     ) -> None:
         from xaccount_ops import validate
 
@@ -75,6 +82,9 @@ class LocalCloud:
         self._logzio: Any = None
         self._esm: Any = None
         self.pace: Any = None  # the pace middleware: ``pace.stats()`` counts calls and throttles
+        self.echo_access_log = echo_access_log
+        self._lock = DirLock(self.data_dir)
+        self._access_handler: logging.Handler | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -90,19 +100,37 @@ class LocalCloud:
         from xaccount_ops.local import moto_ext
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        moto_ext.install()
-        mock_random.seed(RANDOM_SEED)
-        self._start_moto()
-        self._start_logzio()
-        from xaccount_ops.local.esm import EsmEmulator
+        self._lock.acquire()  # raises AlreadyRunning: never two clouds on one SQLite file
+        try:
+            self._log_access()
+            moto_ext.install()
+            mock_random.seed(RANDOM_SEED)
+            self._start_moto()
+            self._start_logzio()
+            from xaccount_ops.local.esm import EsmEmulator
 
-        self._esm = EsmEmulator(
-            aws_endpoint=self.aws_endpoint, work_dir=self.data_dir / "lambda"
-        ).start()
-        self._seed()
-        self.write_config()
+            self._esm = EsmEmulator(
+                aws_endpoint=self.aws_endpoint, work_dir=self.data_dir / "lambda"
+            ).start()
+            self._seed()
+            self.write_config()
+            self._lock.publish(self.info())
+        except BaseException:
+            self.stop()
+            raise
         log.info("local cloud up: %s", self.aws_endpoint)
         return self
+
+    def _log_access(self) -> None:
+        """werkzeug logs one line per request (moto's and the emulator's servers) to its logger,
+        and without a handler of its own that ends up on stderr: send it to a file instead."""
+        handler = logging.FileHandler(self.data_dir / ACCESS_LOG_NAME)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        werkzeug = logging.getLogger("werkzeug")
+        werkzeug.addHandler(handler)
+        werkzeug.setLevel(logging.INFO)
+        werkzeug.propagate = self.echo_access_log
+        self._access_handler = handler
 
     def stop(self) -> None:
         if self._esm is not None:
@@ -117,6 +145,11 @@ class LocalCloud:
             if self._server_thread:
                 self._server_thread.join(timeout=10)
             self._server = None
+        self._lock.release()
+        if self._access_handler is not None:
+            logging.getLogger("werkzeug").removeHandler(self._access_handler)
+            self._access_handler.close()
+            self._access_handler = None
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

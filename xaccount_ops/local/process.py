@@ -1,5 +1,9 @@
 """Run ``xaccount-ops local up`` as a child process: what tests, ``make demo`` and notebooks use
-when the local cloud must live apart from the caller (its own GIL, a clean stop)."""
+when the local cloud must live apart from the caller (its own GIL, a clean stop).
+
+One cloud per data directory: when one already runs there (see ``lock``), ``start`` uses it
+instead of starting another (``reused`` is then true and ``stop`` leaves it running).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from xaccount_ops.local import lock
 
 STARTUP_TIMEOUT_S = 60
 
@@ -45,6 +51,7 @@ class LocalCloudProcess:
         ]
         self.log_path = Path(log_path or self.data_dir / "local-cloud.log")
         self.info: dict[str, Any] = {}
+        self.reused = False
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> LocalCloudProcess:
@@ -55,10 +62,16 @@ class LocalCloudProcess:
 
     def start(self) -> LocalCloudProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        running = lock.running(self.data_dir, wait_s=STARTUP_TIMEOUT_S)
+        if running is not None:
+            self.info, self.reused = running, True
+            return self
         log = self.log_path.open("a")
+        # Its own session: a Ctrl-C meant for the caller (or the caller's death) does not stop it.
         self._proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
         )
+        log.close()
         assert self._proc.stdout is not None
         ready = selectors.DefaultSelector()
         ready.register(self._proc.stdout, selectors.EVENT_READ)
@@ -69,7 +82,14 @@ class LocalCloudProcess:
                 f"local cloud did not start (exit {code}); see {self.log_path}:\n"
                 + self.log_path.read_text()[-3000:]
             )
+        self._proc.stdout.close()  # nothing more comes: the cloud may outlive us
         self.info = json.loads(line)
+        state = lock.read_state(self.data_dir) or {}
+        if state.get("pid") != self._proc.pid:
+            # Another start won the race for this directory: the child printed its line and exits.
+            self._proc.wait(timeout=STARTUP_TIMEOUT_S)
+            self._proc, self.reused = None, True
+        self.info = {**self.info, "pid": state.get("pid")}
         return self
 
     @property
