@@ -7,6 +7,9 @@ tests' smaller retry budgets plug in here and nowhere else.
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -152,3 +155,27 @@ def error_code(error: BaseException) -> str:
         if code:
             return str(code)
     return type(error).__name__
+
+
+class Pacer:
+    """At most ``rate`` calls per second across the threads that share it (0: no limit).
+
+    Self-pacing under an API's per-account, per-region quota (PutSubscriptionFilter,
+    FilterLogEvents): cheaper than being throttled and retried by botocore."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] | None = None) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock or time.monotonic
+        self.sleep = time.sleep
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = self.clock()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            self.sleep(start - now)

@@ -419,28 +419,6 @@ def _windows(lo: int, hi: int, covered: tuple[int, int] | None) -> list[tuple[in
 # -- reading and shipping -------------------------------------------------------------------------
 
 
-class _Pacer:
-    """At most ``rate`` calls per second across the threads that share it (0: no limit)."""
-
-    def __init__(self, rate: float) -> None:
-        import time
-
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock, self.sleep = time.monotonic, time.sleep
-        self.lock = threading.Lock()
-        self.next_at = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = self.clock()
-            start = max(now, self.next_at)
-            self.next_at = start + self.interval
-        if start > now:
-            self.sleep(start - now)
-
-
 @dataclass
 class _Shipper:
     """Rebuilds CloudWatch payloads from FilterLogEvents and ships them (``reship``)."""
@@ -544,11 +522,11 @@ class _Run:
         self._search = search
         self.shipper = shipper
         self._lock = threading.Lock()
-        self._pacers: dict[Target, _Pacer] = {}
+        self._pacers: dict[Target, aws.Pacer] = {}
 
-    def pacer(self, target: Target) -> _Pacer:
+    def pacer(self, target: Target) -> aws.Pacer:
         with self._lock:
-            return self._pacers.setdefault(target, _Pacer(FILTER_TPS))
+            return self._pacers.setdefault(target, aws.Pacer(FILTER_TPS))
 
     def search(self) -> SearchClient:
         with self._lock:

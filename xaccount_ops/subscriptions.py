@@ -841,29 +841,6 @@ def _remove_policy_rows(
 # -- applying -------------------------------------------------------------------------------------
 
 
-class _Pacer:
-    """At most ``rate`` starts per second across the threads that share it (0: no limit)."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] | None = None) -> None:
-        import time
-
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock or time.monotonic
-        self.sleep = time.sleep
-        self.lock = threading.Lock()
-        self.next_at = 0.0
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = self.clock()
-            start = max(now, self.next_at)
-            self.next_at = start + self.interval
-        if start > now:
-            self.sleep(start - now)
-
-
 def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyResult:
     """Execute the plan's create/update/delete rows; every other row is reported as is.
 
@@ -893,7 +870,7 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
         def run(target: Target) -> None:
             logs = fleet.client("logs", target.account_id, target.region)
             fatal: list[tuple[str, str]] = []
-            pacer = _Pacer(CHANGES_PER_SECOND)
+            pacer = aws.Pacer(CHANGES_PER_SECOND)
 
             def one(index: int) -> None:
                 row = frame.loc[index]

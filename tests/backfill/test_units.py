@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shipper_lambda.routes import Table
-from xaccount_ops import backfill
+from xaccount_ops import aws, backfill
 from xaccount_ops.accounts import Target
 from xaccount_ops.backfill import Checkpoints, GroupWork, _Shipper, _windows, parse_when
 from xaccount_ops.reship import Reshipper
@@ -140,7 +140,7 @@ def test_emulator_filter_log_events_pages_at_one_megabyte(ext_endpoint: str) -> 
 
 def test_pacer_spaces_calls_at_the_quota() -> None:
     """FilterLogEvents is paced per target: N calls take (N - 1) / rate seconds, shared by threads."""
-    pacer = backfill._Pacer(10.0)
+    pacer = aws.Pacer(10.0)
     now = [100.0]
     slept: list[float] = []
 
@@ -152,4 +152,4 @@ def test_pacer_spaces_calls_at_the_quota() -> None:
     for _ in range(4):
         pacer.wait()
     assert slept == [0.1, 0.1, 0.1]
-    assert backfill._Pacer(0).interval == 0.0  # 0 turns pacing off
+    assert aws.Pacer(0).interval == 0.0  # 0 turns pacing off

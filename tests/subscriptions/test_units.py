@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from xaccount_ops import subscriptions
+from xaccount_ops import aws, subscriptions
 from xaccount_ops.config import parse_config
 
 
@@ -116,7 +116,7 @@ def test_pacer_spaces_starts_across_threads() -> None:
     now = [0.0]
     slept: list[float] = []
     lock = threading.Lock()
-    pacer = subscriptions._Pacer(5.0, clock=lambda: now[0])
+    pacer = aws.Pacer(5.0, clock=lambda: now[0])
 
     def fake_sleep(seconds: float) -> None:
         with lock:
@@ -130,7 +130,7 @@ def test_pacer_spaces_starts_across_threads() -> None:
         t.join()
     # the first starts at once, the others 0.2 s apart (time frozen at 0)
     assert sorted(slept) == [0.2, 0.4, 0.6, 0.8]
-    assert subscriptions._Pacer(0).interval == 0.0
+    assert aws.Pacer(0).interval == 0.0
 
 
 def _context(problem: str = "") -> object:
