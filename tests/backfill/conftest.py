@@ -108,25 +108,13 @@ class World:
 
 
 def make_world(local_cloud: dict[str, Any], directory: Path, unique: Callable[[str], str]) -> World:
-    from xaccount_ops.local import seed
-
-    local = load_config(local_cloud["config"])
     stack = unique("bf")
     regions = tuple(local_cloud["regions"])
     senders = list(local_cloud["sending_accounts"])
-    path = verify.write_config(
+    path = verify.local_config(
         directory,
-        endpoint=local_cloud["aws_endpoint"],
-        landing=local_cloud["landing_account"],
-        accounts=senders,
-        regions=regions,
-        stack=stack,
-        canary_group=f"/xaccount-ops/{stack}-canary",
-        api_url=local_cloud["api_url"],
-        listener_url=local_cloud["listener_url"],
-        api_token_file=local.logzio.api_token.name,
-        shipping_token_file=local.logzio.shipping_token.name,
-        role_name=seed.ROLE_NAME,
+        local_cloud,
+        stack,
     )
     prefix = f"/backfill/{stack}"
     with path.open("a") as config:

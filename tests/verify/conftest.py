@@ -301,6 +301,39 @@ timeout_s = {timeout_s}
     return path
 
 
+def local_config(
+    directory: Path,
+    local_cloud: dict[str, Any],
+    stack: str,
+    *,
+    accounts: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+    canary_group: str | None = None,
+    **kwargs: Any,
+) -> Path:
+    """:func:`write_config` for a pipeline of this test's own on the shared local cloud: its
+    endpoints, tokens and role; every sending account and region unless narrowed."""
+    from xaccount_ops.config import load_config
+    from xaccount_ops.local import seed
+
+    local = load_config(local_cloud["config"])
+    return write_config(
+        directory,
+        endpoint=local_cloud["aws_endpoint"],
+        landing=local_cloud["landing_account"],
+        accounts=list(accounts if accounts is not None else local_cloud["sending_accounts"]),
+        regions=tuple(regions if regions is not None else local_cloud["regions"]),
+        stack=stack,
+        canary_group=canary_group or f"/xaccount-ops/{stack}-canary",
+        api_url=local_cloud["api_url"],
+        listener_url=local_cloud["listener_url"],
+        api_token_file=local.logzio.api_token.name,
+        shipping_token_file=local.logzio.shipping_token.name,
+        role_name=seed.ROLE_NAME,
+        **kwargs,
+    )
+
+
 @pytest.fixture(scope="session")
 def helpers() -> Any:
     """This module's helpers (test modules cannot import conftest under importlib mode)."""
@@ -311,6 +344,7 @@ def helpers() -> Any:
         build_landing=build_landing,
         put_policy=put_policy,
         write_config=write_config,
+        local_config=local_config,
         search_hits=search_hits,
         shipper_zip=shipper_zip,
     )

@@ -40,27 +40,16 @@ def admin(url: str, method: str, body: dict[str, Any] | None = None) -> None:
 def world(
     local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
 ) -> Iterator[Any]:
-    from xaccount_ops.local import seed
-
-    local = load_config(local_cloud["config"])
     stack = helpers.unique("vlc")
     regions = tuple(local_cloud["regions"])
     senders = list(local_cloud["sending_accounts"])
 
     def config_for(canary_group: str, directory: str) -> Path:
-        return helpers.write_config(
+        return helpers.local_config(
             tmp_path_factory.mktemp(directory),
-            endpoint=local_cloud["aws_endpoint"],
-            landing=local_cloud["landing_account"],
-            accounts=senders,
-            regions=regions,
-            stack=stack,
+            local_cloud,
+            stack,
             canary_group=canary_group,
-            api_url=local_cloud["api_url"],
-            listener_url=local_cloud["listener_url"],
-            api_token_file=local.logzio.api_token.name,
-            shipping_token_file=local.logzio.shipping_token.name,
-            role_name=seed.ROLE_NAME,
             timeout_s=60,
         )
 

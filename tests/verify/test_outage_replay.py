@@ -64,25 +64,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 def world(
     local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
 ) -> Iterator[Any]:
-    from xaccount_ops.local import seed
-
-    local = load_config(local_cloud["config"])
     stack = helpers.unique("rpl")
     region = local_cloud["regions"][0]
     sender = local_cloud["sending_accounts"][0]
-    path = helpers.write_config(
+    path = helpers.local_config(
         tmp_path_factory.mktemp("replay"),
-        endpoint=local_cloud["aws_endpoint"],
-        landing=local_cloud["landing_account"],
+        local_cloud,
+        stack,
         accounts=[sender],
         regions=[region],
-        stack=stack,
-        canary_group=f"/xaccount-ops/{stack}-canary",
-        api_url=local_cloud["api_url"],
-        listener_url=local_cloud["listener_url"],
-        api_token_file=local.logzio.api_token.name,
-        shipping_token_file=local.logzio.shipping_token.name,
-        role_name=seed.ROLE_NAME,
     )
     fleet = Fleet.from_config(load_config(path))
     landing = helpers.build_landing(
@@ -334,25 +324,16 @@ def test_template_stack_outage_lands_in_its_store_and_replays_once(
     """The same outage on the stack cfn/main.yaml deploys: its S3 store (KMS, TLS-only policy)
     receives the batches, its queue one message per batch, and replay empties the queue."""
     from xaccount_ops import stacks
-    from xaccount_ops.local import seed
 
-    local = load_config(local_cloud["config"])
     stack = helpers.unique("rpt")
     region = local_cloud["regions"][0]
     sender = local_cloud["sending_accounts"][1]
-    path = helpers.write_config(
+    path = helpers.local_config(
         tmp_path_factory.mktemp("replay-template"),
-        endpoint=local_cloud["aws_endpoint"],
-        landing=local_cloud["landing_account"],
+        local_cloud,
+        stack,
         accounts=[sender],
         regions=[region],
-        stack=stack,
-        canary_group=f"/xaccount-ops/{stack}-canary",
-        api_url=local_cloud["api_url"],
-        listener_url=local_cloud["listener_url"],
-        api_token_file=local.logzio.api_token.name,
-        shipping_token_file=local.logzio.shipping_token.name,
-        role_name=seed.ROLE_NAME,
     )
     with path.open("a") as config:  # test-sized retries, through the template's parameters
         config.write(

@@ -46,25 +46,11 @@ def admin_faults(url: str, method: str, body: dict[str, Any] | None = None) -> N
 def world(
     local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
 ) -> Iterator[Any]:
-    from xaccount_ops.local import seed
-
-    local = load_config(local_cloud["config"])
     stack = helpers.unique("rec")
     regions = tuple(local_cloud["regions"])
     senders = list(local_cloud["sending_accounts"])[:2]
-    path = helpers.write_config(
-        tmp_path_factory.mktemp("reconcile"),
-        endpoint=local_cloud["aws_endpoint"],
-        landing=local_cloud["landing_account"],
-        accounts=senders,
-        regions=regions,
-        stack=stack,
-        canary_group=f"/xaccount-ops/{stack}-canary",
-        api_url=local_cloud["api_url"],
-        listener_url=local_cloud["listener_url"],
-        api_token_file=local.logzio.api_token.name,
-        shipping_token_file=local.logzio.shipping_token.name,
-        role_name=seed.ROLE_NAME,
+    path = helpers.local_config(
+        tmp_path_factory.mktemp("reconcile"), local_cloud, stack, accounts=senders
     )
     fleet = Fleet.from_config(load_config(path))
     landing = helpers.build_landing(

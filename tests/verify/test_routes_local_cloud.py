@@ -32,7 +32,6 @@ def sub_account(url: str, name: str) -> tuple[str, str]:
 def test_each_route_gets_its_lines_and_verify_finds_them_with_its_token(
     local_cloud: dict[str, Any], tmp_path, monkeypatch, helpers: Any, capsys
 ) -> None:
-    from xaccount_ops.local import seed
 
     stack = helpers.unique("rte")
     senders = list(local_cloud["sending_accounts"])
@@ -44,7 +43,6 @@ def test_each_route_gets_its_lines_and_verify_finds_them_with_its_token(
     for name, (ship, api) in (("PROD", prod), ("DEV", dev)):
         monkeypatch.setenv(f"XO_TEST_{name}_SHIP", ship)
         monkeypatch.setenv(f"XO_TEST_{name}_API", api)
-    local = load_config(local_cloud["config"])
     routes = f"""
 [[logzio.routes]]
 name = "prod"
@@ -59,19 +57,10 @@ log_groups = ["/xaccount-ops/*"]
 token = {{ env = "XO_TEST_DEV_SHIP" }}
 api_token = {{ env = "XO_TEST_DEV_API" }}
 """
-    path = helpers.write_config(
+    path = helpers.local_config(
         tmp_path,
-        endpoint=local_cloud["aws_endpoint"],
-        landing=local_cloud["landing_account"],
-        accounts=senders,
-        regions=regions,
-        stack=stack,
-        canary_group=f"/xaccount-ops/{stack}-canary",
-        api_url=local_cloud["api_url"],
-        listener_url=local_cloud["listener_url"],
-        api_token_file=local.logzio.api_token.name,
-        shipping_token_file=local.logzio.shipping_token.name,
-        role_name=seed.ROLE_NAME,
+        local_cloud,
+        stack,
         extra=routes,
     )
     fleet = Fleet.from_config(load_config(path))
