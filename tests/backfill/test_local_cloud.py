@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.logzio_faults import faults as fault
 from xaccount_ops import backfill, reship
 from xaccount_ops.cli import main
 from xaccount_ops.inventory import cache_dir
@@ -32,18 +32,6 @@ FAIL_MARKER = "bf-listener-rejects-this"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def fault(url: str, method: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{url}/__admin/faults",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201, 204)
 
 
 @pytest.fixture(scope="module")

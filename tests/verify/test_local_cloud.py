@@ -18,22 +18,11 @@ from typing import Any
 
 import pytest
 
+from tests.logzio_faults import faults as admin
 from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
 from xaccount_ops.verify import health, verify
-
-
-def admin(url: str, method: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{url}/__admin/faults",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201, 204)
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import time
 import types
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from tests.logzio_faults import faults
 from xaccount_ops import replay as replay_job
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
@@ -36,18 +36,6 @@ SHIPPER_TEST_ENV = {
     "LOGZIO_TIMEOUT_SECONDS": "5",
     "LOGZIO_SAFETY_MARGIN_MS": "500",
 }
-
-
-def faults(url: str, method: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{url}/__admin/faults",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201, 204)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.logzio_faults import faults as admin_faults
 from xaccount_ops import plots
 from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
@@ -28,18 +29,6 @@ from xaccount_ops.verify import reconcile
 from xaccount_ops.verify.reconcile import count_query
 
 DELIVERY_TIMEOUT_S = 90.0
-
-
-def admin_faults(url: str, method: str, body: dict[str, Any] | None = None) -> None:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{url}/__admin/faults",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status in (200, 201, 204)
 
 
 @pytest.fixture(scope="module")
