@@ -61,6 +61,11 @@ def jupyterlab(
     dirs = {name: home / name for name in ("config", "data", "runtime")}
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
+    # Notebook windowing off: JupyterLab 4 leaves cells scrolled out of view out of the page, and
+    # the tests read the page's text as a person reads it by scrolling.
+    tracker = home / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}\n')
     child_env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(dirs["config"]),
@@ -87,6 +92,7 @@ def jupyterlab(
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--LabApp.user_settings_dir={home / 'settings'}",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
