@@ -512,17 +512,20 @@ class FunctionRuntime:
         log.info("started %s (%s) in %s", spec.name, spec.code_sha256[:12], self.code_dir)
 
     def _read_protocol(self, stream: Any) -> None:
-        for line in stream:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("type") == "log":
-                self._log(str(message.get("m", "")))
-                continue
-            with self._cond:
-                self._inbox.append(message)
-                self._cond.notify_all()
+        try:
+            for line in stream:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if message.get("type") == "log":
+                    self._log(str(message.get("m", "")))
+                    continue
+                with self._cond:
+                    self._inbox.append(message)
+                    self._cond.notify_all()
+        except (ValueError, OSError):
+            pass  # the pipe was closed under us: the environment was killed (a timeout); as EOF
         with self._cond:
             self._inbox.append({"type": "eof"})
             self._cond.notify_all()
