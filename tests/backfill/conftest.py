@@ -122,14 +122,9 @@ def make_world(local_cloud: dict[str, Any], directory: Path, unique: Callable[[s
     # verify's config retries twice only; FilterLogEvents and friends are paced: give botocore room.
     path.write_text(path.read_text().replace("max_attempts = 2", "max_attempts = 10"))
     fleet = Fleet.from_config(load_config(path))
-    verify.build_landing(
-        lambda service, region: fleet.landing_client(service, region),
-        stack=stack,
-        landing_region=regions[0],
-        regions=regions,
-        sending_accounts=senders,
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    verify.local_landing(
+        fleet,
+        local_cloud,
     )
     return World(
         path=path,

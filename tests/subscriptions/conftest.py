@@ -210,6 +210,7 @@ def verify_helpers() -> Any:
     """tests/verify/conftest.py's helpers (``build_landing`` for the local cloud)."""
     return types.SimpleNamespace(
         build_landing=_verify.build_landing,
+        local_landing=_verify.local_landing,
         put_policy=put_policy,
         unique=unique,
         write_config=_verify.write_config,

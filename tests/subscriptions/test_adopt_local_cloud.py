@@ -61,14 +61,9 @@ def e2e(
         max_attempts=10,
     )
     fleet = Fleet.from_config(load_config(path))
-    landing = verify_helpers.build_landing(
-        lambda service, r: fleet.landing_client(service, r),
-        stack=stack,
-        landing_region=region,
-        regions=[region],
-        sending_accounts=senders,
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    landing = verify_helpers.local_landing(
+        fleet,
+        local_cloud,
     )
     verify_path = verify_helpers.write_config(
         tmp_path_factory.mktemp("adopt-verify"),

@@ -334,6 +334,22 @@ def local_config(
     )
 
 
+def local_landing(fleet: Any, local_cloud: dict[str, Any], **kwargs: Any) -> Landing:
+    """:func:`build_landing` for ``fleet``'s own stack, regions and senders on the local cloud,
+    shipping to its Logz.io emulator (``kwargs``: ``mapping``, ``environment``)."""
+    cfg = fleet.config
+    return build_landing(
+        lambda service, region: fleet.landing_client(service, region),
+        stack=cfg.landing.stack_name,
+        landing_region=cfg.landing.region,
+        regions=cfg.senders.regions,
+        sending_accounts=cfg.senders.accounts,
+        listener_url=local_cloud["listener_url"],
+        shipping_token=local_cloud["shipping_token"],
+        **kwargs,
+    )
+
+
 @pytest.fixture(scope="session")
 def helpers() -> Any:
     """This module's helpers (test modules cannot import conftest under importlib mode)."""
@@ -345,6 +361,7 @@ def helpers() -> Any:
         put_policy=put_policy,
         write_config=write_config,
         local_config=local_config,
+        local_landing=local_landing,
         search_hits=search_hits,
         shipper_zip=shipper_zip,
     )

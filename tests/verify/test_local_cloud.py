@@ -44,14 +44,9 @@ def world(
 
     path = config_for(f"/xaccount-ops/{stack}-canary", "verify-main")
     fleet = Fleet.from_config(load_config(path))
-    landing = helpers.build_landing(
-        lambda service, region: fleet.landing_client(service, region),
-        stack=stack,
-        landing_region=regions[0],
-        regions=regions,
-        sending_accounts=senders,
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    landing = helpers.local_landing(
+        fleet,
+        local_cloud,
     )
     yield types.SimpleNamespace(
         fleet=fleet,

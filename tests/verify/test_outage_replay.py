@@ -63,14 +63,9 @@ def world(
         regions=[region],
     )
     fleet = Fleet.from_config(load_config(path))
-    landing = helpers.build_landing(
-        lambda service, r: fleet.landing_client(service, r),
-        stack=stack,
-        landing_region=region,
-        regions=[region],
-        sending_accounts=[sender],
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    landing = helpers.local_landing(
+        fleet,
+        local_cloud,
         mapping=False,
     )
     awslambda = fleet.landing_client("lambda")

@@ -42,14 +42,9 @@ def world(
         tmp_path_factory.mktemp("reconcile"), local_cloud, stack, accounts=senders
     )
     fleet = Fleet.from_config(load_config(path))
-    landing = helpers.build_landing(
-        lambda service, region: fleet.landing_client(service, region),
-        stack=stack,
-        landing_region=regions[0],
-        regions=regions,
-        sending_accounts=senders,
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    landing = helpers.local_landing(
+        fleet,
+        local_cloud,
     )
     search = SearchClient.from_config(fleet.config)
     # History: events a group received before our filter existed (test 3 subscribes it later).

@@ -66,14 +66,9 @@ api_token = {{ env = "XO_TEST_DEV_API" }}
     fleet = Fleet.from_config(load_config(path))
     params = stacks.route_parameters(fleet)
     assert prod[0] not in params["LogzioRoutes"]  # the routes say where tokens are, not what
-    helpers.build_landing(
-        lambda service, region: fleet.landing_client(service, region),
-        stack=stack,
-        landing_region=regions[0],
-        regions=regions,
-        sending_accounts=senders,
-        listener_url=local_cloud["listener_url"],
-        shipping_token=local_cloud["shipping_token"],
+    helpers.local_landing(
+        fleet,
+        local_cloud,
         environment={
             "LOGZIO_ROUTES": params["LogzioRoutes"],
             "LOGZIO_ROUTE_TOKENS": params["LogzioRouteTokens"],
