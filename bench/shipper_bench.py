@@ -37,7 +37,7 @@ REPO = HERE.parent
 TOKEN = "bench-token"
 VARIANTS = {
     "naive": {},
-    "shipper orjson+isal": {},
+    "shipper speed-ups": {},
     "shipper stdlib-only": {"SHIPPER_STDLIB_ONLY": "1"},
 }
 
@@ -196,7 +196,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         event_path = Path(tmp) / "event.json"
         event_path.write_text(json.dumps(event))
-        variants = {"shipper orjson+isal": {}} if args.profile else VARIANTS
+        variants = {"shipper speed-ups": {}} if args.profile else VARIANTS
         for round_ in range(1 if args.profile else args.rounds):
             for variant, extra_env in variants.items():
                 env = {k: v for k, v in os.environ.items() if k != "SHIPPER_STDLIB_ONLY"}

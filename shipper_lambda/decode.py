@@ -43,7 +43,7 @@ def decode_record(record: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
     if not isinstance(data, str | bytes):
         raise UndecodableRecord(f"kinesis.data is a {type(data).__name__}, not base64 text")
     try:
-        raw = binascii.a2b_base64(data)
+        raw = codec.b64decode(data)
     except (binascii.Error, ValueError) as err:
         raise UndecodableRecord(f"not base64: {err}") from None
     if raw[:2] == GZIP_MAGIC:

@@ -263,11 +263,11 @@ class LineEncoder:
         re-serialisation. Otherwise it is re-serialised, clashing keys renamed, parsed without
         orjson's big-integer loss (:func:`codec.exact_loads`).
         """
-        text = message.rstrip()
+        text = message if message[-1:] == "}" else message.rstrip()  # no copy when it can
         if text[-1:] != "}":
             return None
-        # A text the raw backend parsed holds no lone surrogate when that backend is orjson
-        # (it refuses them, escaped or raw), so the surrogate scan below is skipped then.
+        # A text the raw backend parsed holds no lone surrogate when that backend is orjson or
+        # msgspec (they refuse them, escaped or raw), so the surrogate scan below is skipped then.
         clean = codec.RAW_LOADS_REFUSES_SURROGATES
         try:
             doc = codec.raw_strict_loads(text)
@@ -279,13 +279,14 @@ class LineEncoder:
                 return None
         if type(doc) is not dict or not doc:
             return None  # not an object, or {}: nothing to merge, ship the text
-        clash = reserved.intersection(doc)
-        reusable = not clash and "\n" not in text and "\r" not in text
-        if reusable and (clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text)):
+        one_line = "\n" not in text and "\r" not in text
+        no_escape = clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text)
+        if reserved.isdisjoint(doc) and one_line and no_escape:
             try:
                 return text[:-1].encode()
             except UnicodeEncodeError:
                 pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
+        clash = reserved.intersection(doc)
         try:
             doc = codec.exact_loads(text)
             for key in clash:

@@ -1,7 +1,7 @@
 """Build the shipper's deployable zip, deterministically, and upload it with the templates.
 
 The zip holds the ``shipper_lambda/`` package at its root (the handler is
-``shipper_lambda.handler.lambda_handler``) plus, unless told otherwise, the orjson and isal wheels
+``shipper_lambda.handler.lambda_handler``) plus, unless told otherwise, the speed-up wheels (orjson, msgspec, pybase64, isal)
 for the Lambda runtime's Python version and architecture, unpacked. Which runtime and
 architecture: :func:`stack_target`, the stack's ``FunctionRuntime``/``FunctionArchitecture``
 (``stack.parameters`` or the template's defaults), because wheels for another Python or CPU do
@@ -39,7 +39,7 @@ CFN_DIR = REPO / "cfn"
 TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")
 PACKAGE_NAME = "shipper_lambda"
 
-SPEEDUP_PACKAGES = ("orjson", "isal")
+SPEEDUP_PACKAGES = ("orjson", "msgspec", "pybase64", "isal")  # shipper_lambda/codec.py
 # Runtimes the shipper supports; python3.14 only where the pinned botocore knows it (see
 # supported_runtimes), so the template never offers a value Lambda's API would refuse here.
 CANDIDATE_RUNTIMES = {"python3.14": "3.14", "python3.13": "3.13", "python3.12": "3.12"}
@@ -156,7 +156,7 @@ def build_artifact(
 ) -> Artifact:
     """Build the shipper zip into ``out_dir`` and return its path, SHA-256 and size.
 
-    With ``include_speedups`` the orjson and isal wheels for ``runtime``/``arch`` are downloaded
+    With ``include_speedups`` the speed-up wheels for ``runtime``/``arch`` are downloaded
     once into ``cache_dir`` (default ``~/.cache/xaccount-ops/wheels``) and unpacked into the zip;
     when they cannot be fetched this raises :class:`ArtifactError`. ``include_speedups=False``
     builds a stdlib-only zip (the shipper works without them, slower) and logs that it did.

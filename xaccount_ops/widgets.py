@@ -318,7 +318,7 @@ def deploy_form(
         ),
         "include_speedups": w.Checkbox(
             value=include_speedups,
-            description="Speed-ups (orjson, isal wheels) in the shipper artifact",
+            description="Speed-ups (orjson, msgspec, pybase64, isal wheels) in the shipper artifact",
             indent=False,
             layout=_WIDE,
         ),

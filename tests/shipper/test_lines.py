@@ -462,7 +462,7 @@ def test_no_warning_when_speedups_are_simply_absent(tmp_path):
         "import logging, sys, builtins\n"
         "real = builtins.__import__\n"
         "def fake(name, *a, **k):\n"
-        "    if name in ('orjson', 'isal'): raise ImportError(name)\n"
+        "    if name in ('orjson', 'msgspec', 'pybase64', 'isal'): raise ImportError(name)\n"
         "    return real(name, *a, **k)\n"
         "builtins.__import__ = fake\n"
         "import importlib.util\n"

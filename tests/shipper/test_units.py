@@ -157,3 +157,46 @@ def test_codec_fallbacks_keep_odd_but_valid_json():
     assert json.loads(codec.dumps_obj({"n": 10**30})) == {"n": 10**30}
     with pytest.raises(ValueError):
         codec.strict_loads('{"a": Infinity}')
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value", "surrogates"),
+    [
+        # Lone surrogate escapes nested where the fast key reader skips: the stdlib decides.
+        ('{"a": {"b": "\\ud800"}}', "a", {"b": "\ufffd"}, 1),
+        ('{"a": [1, {"b": "\\udfff x"}]}', "a", [1, {"b": "\ufffd x"}], 1),
+        # Numbers orjson would turn into floats: the message's own text is reused.
+        ('{"n": 123456789012345678901234567890}', "n", 123456789012345678901234567890, 0),
+    ],
+)
+def test_nested_values_the_fast_key_reader_skips_still_make_valid_lines(
+    backend, text, field, value, surrogates
+):
+    """msgspec reads only the keys of a JSON-object message; a nested value it refuses sends the
+    message down the stdlib path, never into a bad line."""
+    encoder = LineEncoder(config.load(BASE))
+    ctx = RecordContext(
+        owner="1", region=None, log_group="/g", log_stream="s", type="t", additional={}
+    )
+    (line,) = encoder.lines([{"id": "1", "timestamp": 0, "message": text}], ctx)
+    doc = json.loads(line.decode("utf-8"))  # strict UTF-8: a lone surrogate would fail here
+    assert doc[field] == value
+    assert encoder.surrogates == surrogates
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("eyJhIjogMX0=", b'{"a": 1}'),
+        ("eyJhIjog\nMX0=", b'{"a": 1}'),  # a stray newline: skipped, as binascii does
+    ],
+)
+def test_base64_fast_path_is_as_lenient_as_the_stdlib(backend, data, expected):
+    assert codec.b64decode(data) == expected
+
+
+def test_base64_garbage_raises_on_both_backends(backend):
+    import binascii
+
+    with pytest.raises((binascii.Error, ValueError)):
+        codec.b64decode("eyJhIjogMX0")  # bad padding

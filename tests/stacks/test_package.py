@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from xaccount_ops.package import (
+    SPEEDUP_PACKAGES,
     ArtifactError,
     build_artifact,
     check_matches,
@@ -72,19 +73,16 @@ def test_speedups_come_from_the_cache_without_network(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     folder = cache / "cp313-manylinux2014_x86_64"
     folder.mkdir(parents=True)
-    for name in (
-        "orjson-9.9.9-cp313-cp313-manylinux2014_x86_64.whl",
-        "isal-9.9.9-cp313-cp313-manylinux2014_x86_64.whl",
-    ):
-        package = name.split("-")[0]
+    for package in SPEEDUP_PACKAGES:
+        name = f"{package}-9.9.9-cp313-cp313-manylinux2014_x86_64.whl"
         with zipfile.ZipFile(folder / name, "w") as wheel:
             wheel.writestr(f"{package}/__init__.py", f"NAME = {package!r}\n")
             wheel.writestr(f"{package}/__pycache__/x.pyc", b"junk")
     artifact = build_artifact(tmp_path / "out", source_dir=make_source(tmp_path), cache_dir=cache)
     names = zipfile.ZipFile(artifact.path).namelist()
-    assert "orjson/__init__.py" in names and "isal/__init__.py" in names
+    assert all(f"{package}/__init__.py" in names for package in SPEEDUP_PACKAGES)
     assert not any("__pycache__" in n for n in names)
-    assert artifact.speedups == ("orjson", "isal")
+    assert artifact.speedups == ("orjson", "msgspec", "pybase64", "isal")
     again = build_artifact(
         tmp_path / "out2", source_dir=make_source(tmp_path / "x"), cache_dir=cache
     )
@@ -127,7 +125,7 @@ def test_upload_is_private_versioned_encrypted_and_immutable(fleet, artifact) ->
 def fake_wheels(cache: Path, python: str, platform: str) -> None:
     folder = cache / f"{python}-{platform}"
     folder.mkdir(parents=True)
-    for package in ("orjson", "isal"):
+    for package in SPEEDUP_PACKAGES:
         name = f"{package}-9.9.9-{python}-{python}-{platform}.whl"
         with zipfile.ZipFile(folder / name, "w") as wheel:
             wheel.writestr(f"{package}/__init__.py", f"NAME = {package!r}\n")

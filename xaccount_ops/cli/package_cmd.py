@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-upload", action="store_true", help="build only (no AWS access)")
     parser.add_argument(
-        "--no-speedups", action="store_true", help="stdlib-only zip (no orjson/isal wheels)"
+        "--no-speedups", action="store_true", help="stdlib-only zip (no speed-up wheels)"
     )
     parser.add_argument("--out", default="dist", metavar="DIR", help="output folder (default dist)")
     parser.add_argument(
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     )
     print(f"{artifact.path}\t{artifact.sha256}")
     if artifact.stdlib_only:
-        print("stdlib-only artifact: no orjson/isal speed-ups", file=sys.stderr)
+        print("stdlib-only artifact: no speed-up wheels", file=sys.stderr)
     if not args.no_upload:
         uploaded = upload_artifact(artifact, fleet=ctx.fleet())
         state = "uploaded" if uploaded.uploaded else "already there"

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="main stack as usual; other regions' destinations (and, in account-policy mode, the senders' policies) as SELF_MANAGED StackSets (roles: cfn/README.md)",
     )
     deploy.add_argument(
-        "--no-speedups", action="store_true", help="stdlib-only shipper zip (no orjson/isal)"
+        "--no-speedups", action="store_true", help="stdlib-only shipper zip (no speed-up wheels)"
     )
     add_output_arguments(deploy)
     deploy.set_defaults(func=run_deploy)
