@@ -202,7 +202,8 @@ class _Invocation:
         stats.events += len(events)
         ctx = record_context(payload, self.cfg)
         route = self._route(index, payload) if self.table else routes.DEFAULT
-        self.batcher.add_record(index, self.encoder.lines(events, ctx), route)
+        data, count = self.encoder.record(events, ctx)
+        self.batcher.add_record(index, data, count, route)
 
 
 def _budget_s(context: Any) -> float:

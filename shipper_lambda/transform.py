@@ -49,6 +49,9 @@ _EVENT_KEYS = frozenset({"id", "timestamp", "message"})
 # The seed's derivation takes the fourth piece after these third pieces (case as the seed has it).
 _EVENT_PIECES = frozenset({"event", "Event", "events"})
 _MIN_PART_ROOM = 64  # bytes of message a part must be able to hold
+# A line's bytes besides the message (or merged head), the id and the suffix, at most: the
+# message head, ',"@timestamp":"' and a year of up to 5 digits, '.123Z","id":"'.
+_TAIL_MAX = len(_MESSAGE_HEAD) + len(b',"@timestamp":"99999-12-31T23:59:59') + len(_MS_ID[0])
 
 
 class MalformedEvent(ValueError):
@@ -118,8 +121,9 @@ class RecordContext:
         self.suffix, self.reserved = self.suffix_for(self.owner, self.region)
 
     def suffix_for(self, owner: str, region: str | None) -> tuple[bytes, frozenset[str]]:
-        """``","owner":...,"type":...,<additional>}`` (everything after the event id's digits)
-        and the keys the line carries (a merged message loses those to the metadata)."""
+        """``","owner":...,"type":...,<additional>}\\n`` (everything after the event id's digits,
+        the line's newline included) and the keys the line carries (a merged message loses those
+        to the metadata)."""
         key = (owner, region)
         cached = self._suffixes.get(key)
         if cached is None:
@@ -132,7 +136,7 @@ class RecordContext:
             meta["subscriptionFilters"] = self.filters
             meta["type"] = self.type
             meta.update(self.additional)
-            suffix = b'",' + codec.dumps_obj(meta)[1:]
+            suffix = b'",' + codec.dumps_obj(meta)[1:] + b"\n"
             cached = self._suffixes[key] = (suffix, frozenset(meta) | {"@timestamp", "id"})
         return cached
 
@@ -176,32 +180,44 @@ class LineEncoder:
         return codec.surrogates - self._surrogates_at_start
 
     def lines(self, events: list[Any], ctx: RecordContext) -> list[bytes]:
-        """The lines of well-formed events, in order (one per event, or its parts). Malformed
-        events are counted, logged with their id, not shipped.
+        """The lines of well-formed events, in order (one per event, or its parts), without
+        their newlines: :meth:`record` split (lines never hold a raw newline)."""
+        data, _ = self.record(events, ctx)
+        return data.split(b"\n")[:-1]
 
-        A line is joined once from six pieces (head, message, timestamp to the second, the
-        milliseconds and ``"id":"``, the id, the record's suffix): one copy of the message bytes.
-        This loop runs per event: everything it needs is a local, the backend's functions are
-        called without their fallback wrappers (the fallback is the except branch).
+    def record(self, events: list[Any], ctx: RecordContext) -> tuple[bytes, int]:
+        """The record's lines as one ``bytes``, each ended by a newline, and how many lines:
+        one per well-formed event, or its parts. Malformed events are counted, logged with their
+        id, not shipped.
+
+        A line is six pieces (head, message, timestamp to the second, the milliseconds and
+        ``"id":"``, the id, the record's suffix with the newline) and the record is one join of
+        all of them: the message bytes are copied once, no object per line is made, and the
+        batcher appends the record in one copy. This loop runs per event: everything it needs
+        is a local, the backend's functions are called without their fallback wrappers (the
+        fallback is the except branch). The line limit is checked against a bound that holds
+        for every timestamp up to year 99999; only a line near the limit is joined to measure.
         """
         dumps = codec.raw_dumps_str
-        join = b"".join
         seconds = self._seconds
         ms_id = _MS_ID
-        max_line = self.max_line
         suffix, reserved = ctx.suffix, ctx.reserved
+        # Bytes left for the message (or merged head) and the id on a line within the limit.
+        room = self.max_line - len(suffix) - _TAIL_MAX
         merged_head = self._merged_head
-        out: list[bytes] = []
-        append = out.append
+        pieces: list[bytes] = []
+        extend = pieces.extend
+        count = 0
         for event in events:
             try:
                 message = event["message"]
                 timestamp = event["timestamp"]
                 event_id = event["id"]
                 if len(event) <= 3:
-                    line_suffix, line_reserved = suffix, reserved
+                    line_suffix, line_reserved, line_room = suffix, reserved, room
                 else:
                     line_suffix, line_reserved = self._event_suffix(event, ctx)
+                    line_room = self.max_line - len(line_suffix) - _TAIL_MAX
                 if type(message) is not str:
                     message = str(message)
                 if type(timestamp) is not int:
@@ -219,25 +235,32 @@ class LineEncoder:
                         text = dumps(message)
                     except (TypeError, ValueError):  # lone surrogates: the wrapper scrubs them
                         text = codec.dumps_str(message)
-                    line = join((_MESSAGE_HEAD, text, stamp, ms_id[ms], id_bytes, line_suffix))
+                    line = (_MESSAGE_HEAD, text, stamp, ms_id[ms], id_bytes, line_suffix)
+                    fits = len(text) + len(id_bytes) <= line_room
                 else:
-                    line = join((head, stamp, ms_id[ms], id_bytes, line_suffix))
-                if len(line) > max_line:
-                    tail = join((stamp, ms_id[ms], id_bytes))
-                    if self.split_oversize:
-                        parts = self._parts(message, tail, line_suffix)
-                        if self.skip_parts:
-                            key = str(event_id)
-                            parts = [
-                                p for n, p in enumerate(parts, 1) if (key, n) not in self.skip_parts
-                            ]
-                        out.extend(parts)
-                        continue
-                    line = check_line(self._truncated(message, tail + line_suffix), max_line)
-                append(line)
+                    line = (head, stamp, ms_id[ms], id_bytes, line_suffix)
+                    fits = len(head) + len(id_bytes) <= line_room
+                if fits or len(b"".join(line)) - 1 <= self.max_line:  # - 1: the newline
+                    extend(line)
+                    count += 1
+                    continue
+                tail = b"".join((stamp, ms_id[ms], id_bytes))
+                if self.split_oversize:
+                    parts = self._parts(message, tail, line_suffix[:-1])
+                    if self.skip_parts:
+                        key = str(event_id)
+                        parts = [
+                            p for n, p in enumerate(parts, 1) if (key, n) not in self.skip_parts
+                        ]
+                else:
+                    truncated = self._truncated(message, tail + line_suffix[:-1])
+                    parts = [check_line(truncated, self.max_line)]
+                for part in parts:
+                    extend((part, b"\n"))
+                count += len(parts)
             except (KeyError, TypeError, ValueError, OverflowError, OSError) as err:
                 self._malformed(event, err)
-        return out
+        return b"".join(pieces), count
 
     def _event_suffix(
         self, event: Mapping[str, Any], ctx: RecordContext
