@@ -3,15 +3,15 @@
 Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Three variants, each in
 its own subprocess so peak RSS is fair, interleaved over R rounds (a load change on a shared
 machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
-orjson+isal, and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
+its speed-ups (pybase64, orjson, msgspec, isal), and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
 process (no GIL shared with the measured code), records every body, and after each run the ids are
 checked: every (event id, part) of the workload exactly once per run. Prints events/s, input MB/s
 (payload JSON before gzip), peak RSS, and against the baseline: the speed-up and its inverse, the
 time ratio (wall clock, best runs: what issue #13 called the CPU ratio, 0.14 before it), and the
 CPU ratio (best process CPU seconds over the baseline's: stricter, and steadier on a shared
-machine, where wall time swings with the load). Target for orjson+isal: <= 0.12. Numbers, not
+machine, where wall time swings with the load). Target for the speed-ups: <= 0.12. Numbers, not
 assertions: a failed delivery check exits non-zero, a slow run does not. ``--profile`` prints the
-cProfile top functions of one orjson+isal run instead.
+cProfile top functions of one speed-ups run instead.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def main() -> int:
         help="rounds of one child per variant, interleaved so load changes hit every variant",
     )
     parser.add_argument(
-        "--profile", action="store_true", help="print the cProfile top of an orjson+isal run"
+        "--profile", action="store_true", help="print the cProfile top of a speed-ups run"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--event", help=argparse.SUPPRESS)

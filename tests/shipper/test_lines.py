@@ -492,3 +492,21 @@ def test_gunzip_one_member_fast_path_keeps_multi_member_and_refuses_truncation(b
     for cut in (one[:-4], one[:-10]):
         with pytest.raises((EOFError, OSError, ValueError)):
             codec.gunzip(cut)
+
+
+@pytest.mark.parametrize("json_message", [False, True])
+def test_a_line_exactly_at_the_limit_ships_whole_one_byte_more_is_split(backend, json_message):
+    """The encoder checks lines against a bound and measures only near it: the limit itself
+    must still be exact on both sides, for text and merged JSON messages."""
+    cfg = dataclasses.replace(cfg_of(), max_line_bytes=1_000)
+
+    def message(size: int) -> str:
+        return f'{{"k":"{"x" * size}"}}' if json_message else "x" * size
+
+    (probe,) = raw_lines(payload([message(100)]), cfg)
+    at_limit = message(100 + 1_000 - len(probe))
+    (line,) = raw_lines(payload([at_limit]), cfg)
+    assert len(line) == 1_000 and "part" not in json.loads(line)
+    over = raw_lines(payload([message(101 + 1_000 - len(probe))]), cfg)
+    assert len(over) == 2 and all(len(part) <= 1_000 for part in over)
+    assert [json.loads(part)["part"] for part in over] == [1, 2]
