@@ -3,9 +3,10 @@
 Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Three variants, each in
 its own subprocess so peak RSS is fair, interleaved over R rounds (a load change on a shared
 machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
-its speed-ups (pybase64, orjson, msgspec, isal), and the shipper stdlib-only (``SHIPPER_STDLIB_ONLY=1``). The sink runs in this
-process (no GIL shared with the measured code), records every body, and after each run the ids are
-checked: every (event id, part) of the workload exactly once per run. Prints events/s, input MB/s
+its speed-ups (pybase64, orjson, msgspec, isal), and the shipper stdlib-only
+(``SHIPPER_STDLIB_ONLY=1``). The sink runs in this process (no GIL shared with the measured
+code), records every body, and after each run the ids are checked: every (event id, part) of the
+workload exactly once per run. Prints events/s, input MB/s
 (payload JSON before gzip), peak RSS, and against the baseline: the speed-up and its inverse, the
 time ratio (wall clock, best runs: what issue #13 called the CPU ratio, 0.14 before it), and the
 CPU ratio (best process CPU seconds over the baseline's: stricter, and steadier on a shared

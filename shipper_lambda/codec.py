@@ -42,31 +42,25 @@ _c_encode_str = json.encoder.c_encode_basestring or json.encoder.py_encode_bases
 _std_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 _broken: list[str] = []
-try:
-    import orjson as _orjson
-except ImportError as err:  # depends on the artifact
-    _orjson = None
-    if importlib.util.find_spec("orjson") is not None:
-        _broken.append(f"orjson ({err})")
-try:
-    import msgspec as _msgspec
-except ImportError as err:  # depends on the artifact
-    _msgspec = None
-    if importlib.util.find_spec("msgspec") is not None:
-        _broken.append(f"msgspec ({err})")
-try:
-    import pybase64 as _pybase64
-except ImportError as err:  # depends on the artifact
-    _pybase64 = None
-    if importlib.util.find_spec("pybase64") is not None:
-        _broken.append(f"pybase64 ({err})")
-try:
-    from isal import igzip as _igzip
-    from isal import isal_zlib as _isal_zlib
-except ImportError as err:  # depends on the artifact
-    _igzip = _isal_zlib = None
-    if importlib.util.find_spec("isal") is not None:
-        _broken.append(f"isal ({err})")
+
+
+def _speedup(package: str, *submodules: str) -> Any:
+    """The bundled ``package`` (its ``submodules`` imported), or None. Absent is fine (the
+    artifact may be stdlib-only); present but failing to import is noted for the WARNING."""
+    try:
+        return __import__(package, fromlist=submodules)
+    except ImportError as err:
+        if importlib.util.find_spec(package) is not None:
+            _broken.append(f"{package} ({err})")
+        return None
+
+
+_orjson = _speedup("orjson")
+_msgspec = _speedup("msgspec", "json")
+_pybase64 = _speedup("pybase64")
+_isal = _speedup("isal", "igzip", "isal_zlib")
+_igzip = _isal.igzip if _isal else None
+_isal_zlib = _isal.isal_zlib if _isal else None
 if _broken:
     # Bundled but unusable: a wheel for another runtime/architecture. Still correct, slower.
     log.warning(
@@ -218,8 +212,8 @@ b64decode = binascii.a2b_base64  # lenient: characters outside the alphabet are 
 def select(stdlib_only: bool = False) -> str:
     """Bind the module functions to the fastest available backends (or the stdlib ones).
 
-    Returns the backend name, e.g. ``"pybase64+orjson+msgspec+isal"`` or ``"stdlib"``. Callers look the functions
-    up on this module at use time, so a switch takes effect on the next record.
+    Returns the backend name, e.g. ``"pybase64+orjson+msgspec+isal"`` or ``"stdlib"``. Callers
+    look the functions up on this module at use time, so a switch takes effect on the next record.
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
     global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES, b64decode
