@@ -16,7 +16,7 @@ from typing import Any
 
 FIXTURES = Path(__file__).with_name("fixtures")
 _PLACEHOLDER = re.compile(r"<[^<>]+>")
-_VOLATILE = {"timestamp", "datetime", "id"}
+_VOLATILE = {"timestamp", "datetime", "id", "starting_hash", "ending_hash"}
 
 
 def fixture(name: str) -> dict[str, Any]:

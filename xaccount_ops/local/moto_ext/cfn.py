@@ -837,7 +837,12 @@ def _patch_change_sets() -> None:
         # AWS masks a NoEcho parameter's value with asterisks in every call that describes the
         # stack; moto 5.2.5 compares the value (not the key) with the NoEcho keys, so it never does.
         # A CommaDelimitedList is described as the comma text it was given (moto: its Python list).
-        no_echo = set(self.resource_map.no_echo_parameter_keys)
+        # moto lists only the NoEcho parameters that were given; AWS masks one left at its
+        # Default too (tests/fidelity fixture cloudformation/no_echo).
+        slots = (self.template_dict or {}).get("Parameters", {}) or {}
+        no_echo = set(self.resource_map.no_echo_parameter_keys) | {
+            k for k, v in slots.items() if str(v.get("NoEcho", "")).lower() == "true"
+        }
         return [
             {
                 "ParameterKey": k,

@@ -12,6 +12,9 @@ Recorded on AWS (fixture ``tests/fidelity/fixtures/cloudformation/no_echo.json``
   per changed property).
 - ``DescribeChangeSet`` lists every parameter of the new template (defaults included) and masks
   each NoEcho one as ``****`` (moto: the given values, in clear).
+- ``CreateChangeSet`` without ``ChangeSetType`` is an ``UPDATE`` (the API reference: "By
+  default, CloudFormation specifies UPDATE"; the recording above relies on it). moto defaults to
+  ``CREATE`` and so makes a second stack of the same name.
 
 Whether a changed property replaces the resource (``RequiresRecreation``) comes from
 :data:`REPLACING_PROPERTIES`, taken from the CloudFormation resource reference ("Update requires:
@@ -147,9 +150,23 @@ def replacement(details: list[dict[str, Any]]) -> str:
 def install() -> None:
     """Patch moto's ChangeSet: rows with details, parameters masked (idempotent)."""
     from moto.cloudformation.models import Change, ChangeSet
+    from moto.cloudformation.responses import CloudFormationResponse
 
     if getattr(ChangeSet, _MARK, False):
         return
+    plain_create_response = CloudFormationResponse.create_change_set
+
+    def create_change_set_response(self: Any) -> Any:
+        if self._get_param("ChangeSetType") is None:
+            plain_get = self._get_param
+
+            def get_param(name: str, if_none: Any = None) -> Any:
+                return "UPDATE" if name == "ChangeSetType" else plain_get(name, if_none)
+
+            self._get_param = get_param
+        return plain_create_response(self)
+
+    CloudFormationResponse.create_change_set = create_change_set_response  # type: ignore[method-assign]
     plain_diff = ChangeSet.diff
 
     def diff(self: Any) -> list[Any]:
