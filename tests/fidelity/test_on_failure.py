@@ -112,7 +112,7 @@ def test_record_age_exceeded_while_retrying(
 ) -> None:
     """fixture lambda/on_failure_record_age_while_retrying: no responseContext; the invocation
     count is how often it ran (8 on AWS's clock, more or fewer here)."""
-    monkeypatch.setattr(esm, "record_age_speedup", 60.0)  # 60 s of age in 1 s
+    monkeypatch.setattr(esm, "record_age_speedup", 12.0)  # 60 s of age in 5 s
     s = Setup(aws, tmp_path, code=handler_zip(FAILS))
     s.put("w0")
     failure = _mapped(s, MaximumRecordAgeInSeconds=60, MaximumRetryAttempts=-1)

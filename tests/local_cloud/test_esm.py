@@ -402,8 +402,8 @@ def test_record_age_exceeded_skips_with_its_condition(
     esm: EsmEmulator, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a failing function, infinite retries and records allowed to be 60 s old (AWS's
-    # minimum; the API refuses less), on the emulator's test clock: 60 s of age in 1 s
-    monkeypatch.setattr(esm, "record_age_speedup", 60.0)
+    # minimum; the API refuses less), on the emulator's test clock: 60 s of age in 5 s
+    monkeypatch.setattr(esm, "record_age_speedup", 12.0)
     s = Setup(aws, tmp_path, env={"ALWAYS_FAIL": "1"})
     s.put("i0")
     s.map(

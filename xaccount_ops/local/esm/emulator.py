@@ -25,7 +25,9 @@ from xaccount_ops.local.esm.runtime import Functions
 
 log = logging.getLogger(__name__)
 
-_ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
+# A mapping is polled once Enabled (AWS: not while Creating or Enabling), and keeps being polled
+# while an update of an enabled mapping is applied. moto_ext.awslambda settles the states.
+_ENABLED_STATES = frozenset({"Enabled", "Updating"})
 
 
 @dataclass

@@ -199,8 +199,9 @@ def install() -> None:
         result = plain_update(self, uuid, spec)
         if "Enabled" in spec and bool(spec["Enabled"]) != was_enabled:
             _set_state(esm, "Enabling" if spec["Enabled"] else "Disabling")
-        else:
+        elif was_enabled:
             _set_state(esm, "Updating")
+        # A disabled mapping's other settings change while it stays Disabled (an assumption).
         return result
 
     def create_response(self: Any) -> Any:
