@@ -105,3 +105,61 @@ def test_no_echo_masked_and_parameter_change_set_rows(ext_endpoint: str) -> None
         _by_key(recording["describe_stack_on_create_complete"]["Stacks"][0]["Parameters"]),
         _by_key(again["Parameters"]),
     )
+
+
+def _cfn(endpoint: str) -> Any:
+    return boto3.client(
+        "cloudformation",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+SIMPLE = "Resources:\n  MyTopic:\n    Type: AWS::SNS::Topic\n"
+
+
+def test_no_change_answers(ext_endpoint: str) -> None:
+    """fixtures cloudformation/create_change_set_no_changes (validated 2025-09-09) and
+    cloudformation/update_stack_no_change (2024-05-07): the toolkit's "unchanged" reads both."""
+    from botocore.exceptions import ClientError
+
+    cfn = _cfn(ext_endpoint)
+    name = f"fidelity-same-{time.monotonic_ns() % 10**9}"
+    cfn.create_stack(StackName=name, TemplateBody=SIMPLE)
+    _wait(cfn, name)
+    cfn.create_change_set(
+        StackName=name, ChangeSetName="same", ChangeSetType="UPDATE", TemplateBody=SIMPLE
+    )
+    described = _wait(cfn, name, "same")
+    expected = recorded("cloudformation/create_change_set_no_changes", "change-set-description")
+    for key in ("Status", "StatusReason", "ExecutionStatus", "Changes"):
+        assert described[key] == expected[key], key
+    try:
+        cfn.update_stack(StackName=name, TemplateBody=SIMPLE)
+    except ClientError as err:
+        error = err.response["Error"]
+    else:
+        error = {}
+    assert (
+        error == recorded("cloudformation/update_stack_no_change", "no_change_exception")["Error"]
+    )
+
+
+def test_missing_stack_answer(ext_endpoint: str) -> None:
+    """fixture cloudformation/describe_stacks_missing (validated 2025-07-21)."""
+    from botocore.exceptions import ClientError
+
+    from tests.fidelity.shapes import error_answer
+
+    name = f"non-existing-{time.monotonic_ns() % 10**9}"
+    try:
+        _cfn(ext_endpoint).describe_stacks(StackName=name)
+    except ClientError as err:
+        ours = error_answer(err)
+    else:
+        ours = {}
+    expected = recorded("cloudformation/describe_stacks_missing", "Error")
+    assert_same_shape(expected, ours, ignore=("$.Error.Message",), why="names the stack")
+    assert ours["Error"]["Message"] == f"Stack with id {name} does not exist"

@@ -71,6 +71,10 @@ def source(ext_endpoint: str) -> Iterator[tuple[str, str]]:
         "StreamARN"
     ]
     yield arn, function
+    # The moto server is shared: leave no mapping for another module's emulator to run.
+    lam = client(ext_endpoint, "lambda")
+    for mapping in lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
 def _state(lam: Any, uuid: str, wanted: str, timeout: float = 10.0) -> dict[str, Any]:

@@ -46,10 +46,13 @@ def esm(ext_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     ).start()
     yield emulator
     emulator.stop()
+    # The moto server is shared: leave no mapping for a later module's emulator to run.
+    lam = _session(ext_endpoint).client("lambda", region_name=REGION, endpoint_url=ext_endpoint)
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-@pytest.fixture
-def aws(ext_endpoint: str) -> Callable[[str], Any]:
+def _session(ext_endpoint: str) -> boto3.Session:
     sts = boto3.client(
         "sts",
         region_name=REGION,
@@ -60,11 +63,16 @@ def aws(ext_endpoint: str) -> Callable[[str], Any]:
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", RoleSessionName="fidelity")[
         "Credentials"
     ]
-    session = boto3.Session(
+    return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
+
+
+@pytest.fixture
+def aws(ext_endpoint: str) -> Callable[[str], Any]:
+    session = _session(ext_endpoint)
     return lambda service: session.client(service, region_name=REGION, endpoint_url=ext_endpoint)
 
 

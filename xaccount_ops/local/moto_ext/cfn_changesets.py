@@ -15,6 +15,8 @@ Recorded on AWS (fixture ``tests/fidelity/fixtures/cloudformation/no_echo.json``
 - ``CreateChangeSet`` without ``ChangeSetType`` is an ``UPDATE`` (the API reference: "By
   default, CloudFormation specifies UPDATE"; the recording above relies on it). moto defaults to
   ``CREATE`` and so makes a second stack of the same name.
+- ``UpdateStack`` with the deployed template and parameters is refused: ``ValidationError`` "No
+  updates are to be performed." (fixture ``cloudformation/update_stack_no_change``); moto ran it.
 
 Whether a changed property replaces the resource (``RequiresRecreation``) comes from
 :data:`REPLACING_PROPERTIES`, taken from the CloudFormation resource reference ("Update requires:
@@ -167,6 +169,22 @@ def install() -> None:
         return plain_create_response(self)
 
     CloudFormationResponse.create_change_set = create_change_set_response  # type: ignore[method-assign]
+
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+
+    plain_update = CloudFormationBackend.update_stack
+
+    def update_stack(
+        self: Any, name: str, template: str, role_arn: Any, parameters: Any, tags: Any
+    ) -> Any:
+        stack = self.get_stack(name)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters)
+        if not tags and stack.has_template(template) and stack.has_parameters(resolved):
+            raise ValidationError(message="No updates are to be performed.")
+        return plain_update(self, name, template, role_arn, parameters, tags)
+
+    CloudFormationBackend.update_stack = update_stack  # type: ignore[method-assign]
     plain_diff = ChangeSet.diff
 
     def diff(self: Any) -> list[Any]:
@@ -187,6 +205,10 @@ def install() -> None:
                 continue
             details = resource_details(new.get("Type", ""), old, new, changed)
             if not details:
+                # moto stores a resource without Properties as "Properties": {} and then reads
+                # the unchanged template as a Modify: AWS lists no row (and no change at all).
+                if name in rows and rows[name].action == "Modify":
+                    changes.remove(rows.pop(name))
                 continue
             row = rows.get(name)
             if row is None:
