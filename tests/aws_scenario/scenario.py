@@ -91,6 +91,7 @@ class Timing:
     delivery: float = 600.0
     store: float = 900.0
     verify: int = 600
+    poll: float = 5.0
 
 
 def cost_estimate(prices_file: Path | None = None) -> str:
@@ -162,6 +163,7 @@ class Scenario:
         self.report = Report(cost=cost_estimate())
         self.created_role = False
         self.paths: dict[str, Path] = {}
+        self._fleets: dict[str, Fleet] = {}
 
     # -- configs ----------------------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Scenario:
             doc.setdefault(table, {}).update(values)
         path = write_toml(self.work / f"{name}.toml", doc)
         self.paths[name] = path
+        self._fleets.pop(name, None)
         return path
 
     @property
@@ -205,7 +208,10 @@ class Scenario:
         return str(self.base["landing"]["region"])
 
     def fleet(self, name: str = "with") -> Fleet:
-        return Fleet.from_config(load_config(self.paths[name]))
+        """The fleet of one of this run's configs (made once: sessions and clients are reused)."""
+        if name not in self._fleets:
+            self._fleets[name] = Fleet.from_config(load_config(self.paths[name]))
+        return self._fleets[name]
 
     # -- running ----------------------------------------------------------------------------
 
@@ -318,7 +324,7 @@ class Scenario:
             found = self.lines(group, label)
             if len(found) >= count:
                 return found
-            time.sleep(2.0)
+            time.sleep(self.timing.poll)
         raise AssertionError(f"{len(found)} of {count} {label!r} lines of {group} in Logz.io")
 
     def events(self) -> str:
@@ -344,7 +350,7 @@ class Scenario:
             self.put(self.groups["with"], "outage", 10)
             deadline = time.monotonic() + self.timing.store
             while time.monotonic() < deadline and self.stored("outage") < 10:
-                time.sleep(2.0)
+                time.sleep(self.timing.poll)
             stored = self.stored("outage")
         finally:
             lam.update_function_configuration(

@@ -230,3 +230,21 @@ def test_disable_answers_disabling_then_disabled(
     updated = lam.update_event_source_mapping(UUID=created["UUID"], Enabled=False)
     assert (updated["State"], updated["ResponseMetadata"]["HTTPStatusCode"]) == ("Disabling", 202)
     assert _state(lam, created["UUID"], "Disabled")["State"] == "Disabled"
+
+
+def test_configuration_update_moves_last_modified(
+    ext_endpoint: str, source: tuple[str, str]
+) -> None:
+    """AWS: UpdateFunctionConfiguration sets LastModified (API reference, FunctionConfiguration:
+    "The date and time that the function was last updated"). The mapping emulator starts a fresh
+    environment when it changes; moto kept the creation time, so an updated environment (a
+    rotated token) was never used."""
+    _, function = source
+    lam = client(ext_endpoint, "lambda")
+    before = lam.get_function_configuration(FunctionName=function)["LastModified"]
+    lam.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {"ROTATED": "yes"}}
+    )
+    after = lam.get_function_configuration(FunctionName=function)
+    assert after["LastModified"] != before
+    assert after["Environment"]["Variables"] == {"ROTATED": "yes"}

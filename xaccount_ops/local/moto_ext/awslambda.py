@@ -21,6 +21,10 @@ Recorded on AWS (fixtures under ``tests/fidelity/fixtures/lambda/``):
   Update and Delete of an unknown UUID answer 404 ``ResourceNotFoundException`` (moto: an empty
   404 body, which boto3 reads as an unnamed error).
 
+- ``UpdateFunctionConfiguration`` sets a new ``LastModified`` (AWS: every update does; moto kept
+  the creation time, so the mapping emulator, which starts a fresh environment when it changes,
+  ran a function with its old environment after an update).
+
 How long a mapping stays in a transitional state is :data:`TRANSITION_S` (AWS: seconds; not
 recorded, see ``xaccount_ops/local/README.md``), set from ``XACCOUNT_OPS_LOCAL_ESM_TRANSITION_S``.
 
@@ -221,6 +225,16 @@ def install() -> None:
             raise not_found()
         return plain_delete(self)
 
+    plain_update_configuration = models.LambdaFunction.update_configuration
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        from moto.core.utils import iso_8601_datetime_with_nanoseconds
+
+        self.last_modified = iso_8601_datetime_with_nanoseconds()
+        result: dict[str, Any] = plain_update_configuration(self, config_updates)
+        return result
+
+    models.LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
     models.EventSourceMapping.__init__ = esm_init  # type: ignore[method-assign]
     models.EventSourceMapping.get_configuration = esm_config  # type: ignore[method-assign]
     models.LambdaBackend.create_event_source_mapping = create  # type: ignore[method-assign]
