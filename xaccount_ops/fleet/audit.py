@@ -29,6 +29,7 @@ from xaccount_ops.fleet.inventory import (
     class_problem,
     is_adopted,
 )
+from xaccount_ops.fleet.pipeline import landing_destinations
 from xaccount_ops.fleet.selection import is_pipeline_group, selection
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def audit(
     landing = fleet.landing_account
     destinations: dict[str, Any] = {}
     try:
-        destinations = _landing_destinations(fleet)
+        destinations = landing_destinations(fleet)
     except Exception as err:
         rows.append(_lookup_failed(fleet, "destinations", err))
 
@@ -467,9 +468,3 @@ def _shipper_checks(fleet: Fleet) -> Iterator[Finding]:
 
 
 # -- lookups shared with the destinations module ----------------------------------------------
-
-
-def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
-    from xaccount_ops.fleet.inventory import _landing_destinations as lookup
-
-    return lookup(fleet)

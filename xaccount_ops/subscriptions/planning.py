@@ -68,6 +68,7 @@ from xaccount_ops.fleet.inventory import (
     InventoryResult,
     class_problem,
     is_adopted,
+    iter_log_groups,
     log_groups,
 )
 from xaccount_ops.fleet.pipeline import landing_destinations
@@ -449,8 +450,6 @@ def active_filters(
     removed from the policy is stopped from sending any more log data"), but its filters stay and
     keep a slot taken until someone deletes them.
     """
-    from xaccount_ops.fleet.inventory import iter_log_groups
-
     destinations = {r: d.arn for r, d in landing_destinations(fleet).items()}
     targets = [Target(a, r) for a in dict.fromkeys(account_ids) for r in fleet.regions]
 
