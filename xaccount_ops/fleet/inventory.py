@@ -147,6 +147,16 @@ def filter_slots(fleet: Fleet, target: Target) -> tuple[int, str]:
 # -- fetching ----------------------------------------------------------------------------------
 
 
+def group_slots(row: Any) -> int:
+    """An inventory row's filters-per-group quota: its ``filter_slots`` (an inventory cached
+    before the column existed: :data:`FILTER_SLOTS`).
+
+    The one lookup audit and subscriptions both read.
+    """
+    value = getattr(row, "filter_slots", None)
+    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
+
+
 def log_groups(
     fleet: Fleet,
     *,
