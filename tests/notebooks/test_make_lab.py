@@ -19,7 +19,7 @@ import requests
 from tests.notebooks.jupyterlab import chromium, free_port, open_and_run_all, wait_until
 from xaccount_ops import demo
 from xaccount_ops.config import CONFIG_ENV
-from xaccount_ops.local import lock
+from xaccount_ops.local import lock, proctree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,6 +105,6 @@ def test_make_lab_serves_the_notebooks_and_ctrl_c_stops_everything(tmp_path) -> 
     output = (tmp_path / "make-lab.log").read_text()
     assert "Running as root is not recommended" not in output
     assert lock.running(data) is None, "make lab left its local cloud running"
-    assert not lock._alive(int(cloud["pid"])), output[-2000:]
+    assert not proctree.alive(int(cloud["pid"])), output[-2000:]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{base}/api/status", timeout=2)
