@@ -240,6 +240,7 @@ def run_lab(data_dir: Path, extra: list[str]) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)  # as Ctrl-C: KeyboardInterrupt
+    proctree.signal_when_parent_exits(signal.SIGTERM)  # `make lab` SIGTERMed alone
     with LocalCloudProcess(data_dir) as cloud:
         env = {**os.environ, CONFIG_ENV: str(cloud.config_path)}
         state = "already running, used" if cloud.reused else "up"

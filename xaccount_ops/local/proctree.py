@@ -11,6 +11,7 @@ Linux only, like the rest of the local cloud (``flock``, ``/proc``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import time
@@ -116,3 +117,31 @@ def terminate(pid: int, grace_s: float, kill_wait_s: float = 2.0) -> bool:
     kill([pid, *tree])
     wait_gone([pid, *tree], kill_wait_s)
     return False
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def become_subreaper() -> bool:
+    """Adopt this process's orphaned descendants (``PR_SET_CHILD_SUBREAPER``): a process whose
+    parent exits is re-parented here instead of to init, so :func:`descendants` still finds
+    it. False where the kernel or libc does not offer it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def signal_when_parent_exits(signum: int = signal.SIGTERM) -> bool:
+    """Have the kernel send ``signum`` to this process when its parent exits
+    (``PR_SET_PDEATHSIG``): ``make lab`` killed on its own must not leave the demo running.
+    False where the kernel or libc does not offer it."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
