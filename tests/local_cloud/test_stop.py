@@ -169,6 +169,46 @@ def test_a_stop_signal_stops_the_cloud_and_releases_its_lock(tmp_path: Path, how
         cloud.stop()
 
 
+def test_local_down_while_the_cloud_starts_aborts_the_start(tmp_path: Path) -> None:
+    # GIVEN a cloud still seeding (every AWS call 300 ms slower): it holds the lock, no state yet
+    data = tmp_path / "cloud"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "xaccount_ops",
+            "local",
+            "up",
+            "--data",
+            str(data),
+            "--accounts",
+            "1",
+            "--regions",
+            REGION,
+            "--latency-ms",
+            "300",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: lock.holder_pid(data) == up.pid, 120, "the start to take the lock")
+        assert lock.read_state(data) is None
+
+        stopped = lock.stop(data)
+
+        out, err = up.communicate(timeout=10)
+        assert stopped == {"pid": up.pid}
+        assert up.returncode == 0 and out == "", err
+        assert "while starting; stopped" in err
+        assert not lock.is_locked(data)
+    finally:
+        proctree.kill([up.pid, *(p.pid for p in proctree.descendants(up.pid))])
+        up.wait(timeout=10)
+
+
 STUBBORN = r"""
 import signal, subprocess, sys, time
 from pathlib import Path

@@ -87,14 +87,16 @@ class _Stopped(BaseException):
     KeyboardInterrupt, so no ``except Exception`` on the way swallows it)."""
 
 
-def _on_stop_signals(stop: threading.Event, starting: threading.Event) -> None:
+def _on_stop_signals(stop: threading.Event, starting: threading.Event, limit_s: float) -> None:
     """SIGINT, SIGTERM and SIGHUP (the terminal closed) set ``stop``; while the cloud starts they
-    abort the start instead (its ``except BaseException`` cleans up what had started)."""
+    abort the start instead (its ``except BaseException`` cleans up what had started, within
+    ``limit_s``)."""
 
     def handler(signum: int, _frame: object) -> None:
         stop.set()
         if starting.is_set():
             starting.clear()
+            _exit_unless_done(limit_s)
             raise _Stopped(signal.Signals(signum).name)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -107,19 +109,7 @@ def _stop_within(cloud: Any, limit_s: float) -> None:
     lock with us). Either way nothing outlives the cloud."""
     from xaccount_ops.local import proctree
 
-    done = threading.Event()
-
-    def watchdog() -> None:
-        if done.wait(limit_s):
-            return
-        left = proctree.descendants(os.getpid())
-        log.error(
-            "the local cloud did not stop within %.0f s; killing %d processes", limit_s, len(left)
-        )
-        proctree.kill([p.pid for p in left])
-        os._exit(1)
-
-    threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
+    done = _exit_unless_done(limit_s)
     try:
         cloud.stop()
     finally:
@@ -128,6 +118,27 @@ def _stop_within(cloud: Any, limit_s: float) -> None:
         if left:
             log.warning("killing %d processes the local cloud left: %s", len(left), left)
             proctree.kill(left)
+
+
+def _exit_unless_done(limit_s: float) -> threading.Event:
+    """A watchdog: unless the returned event is set within ``limit_s``, kill every process this
+    one started and exit at once."""
+    from xaccount_ops.local import proctree
+
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(limit_s):
+            return
+        left = proctree.descendants(os.getpid())
+        log.error(
+            "the local cloud did not stop within %.1f s; killing %d processes", limit_s, len(left)
+        )
+        proctree.kill([p.pid for p in left])
+        os._exit(1)  # not even logging.shutdown(): a stuck thread may hold a handler's lock
+
+    threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
+    return done
 
 
 def _exit_now(code: int) -> None:
@@ -147,8 +158,6 @@ def run_up(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.local.lock import CLOUD_STOP_S
 
     stop, starting = threading.Event(), threading.Event()
-    starting.set()
-    _on_stop_signals(stop, starting)
     cloud = LocalCloud(
         accounts=args.accounts,
         regions=[r for r in args.regions.split(",") if r.strip()],
@@ -161,6 +170,8 @@ def run_up(args: argparse.Namespace, ctx: Context) -> int:
         seed_data=not args.no_seed,
         echo_access_log=getattr(args, "verbose", 0) > 0,
     )
+    starting.set()
+    _on_stop_signals(stop, starting, CLOUD_STOP_S)
     try:
         try:
             cloud.start()
