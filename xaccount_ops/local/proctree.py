@@ -59,10 +59,12 @@ def descendants(pid: int, table: dict[int, Proc] | None = None) -> list[Proc]:
     for proc in table.values():
         children.setdefault(proc.ppid, []).append(proc)
     found: list[Proc] = []
+    seen = {pid}
     queue = [pid]
     while queue:
         for child in children.get(queue.pop(0), []):
-            if child.pid != pid and child not in found:
+            if child.pid not in seen:
+                seen.add(child.pid)
                 found.append(child)
                 queue.append(child.pid)
     return found
