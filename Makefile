@@ -48,12 +48,12 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 demo: $(VENV)/.stamp-demo
-	$(PY) -m xaccount_ops.demo --out out
+	$(PY) -m xaccount_ops.lab.demo --out out
 
 # Ctrl-C, SIGTERM or SIGHUP stops JupyterLab and the local cloud it started (exec: make is the
 # demo's parent, so a SIGTERM to make alone reaches it too). LAB_ARGS go to the demo / jupyter lab.
 lab: $(VENV)/.stamp-lab
-	exec $(PY) -m xaccount_ops.demo --lab $(LAB_ARGS)
+	exec $(PY) -m xaccount_ops.lab.demo --lab $(LAB_ARGS)
 
 bench: $(VENV)/.stamp-test
 	@for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done
