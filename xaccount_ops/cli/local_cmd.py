@@ -75,7 +75,8 @@ def _print_line(info: dict) -> None:
 
 
 def run_up(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.local.cloud import AlreadyRunning, LocalCloud
+    from xaccount_ops.local.cloud import LocalCloud
+    from xaccount_ops.local.lock import AlreadyRunning
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
