@@ -154,8 +154,8 @@ def _exit_now(code: int) -> None:
 
 
 def run_up(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.local.cloud import AlreadyRunning, LocalCloud
-    from xaccount_ops.local.lock import CLOUD_STOP_S
+    from xaccount_ops.local.cloud import LocalCloud
+    from xaccount_ops.local.lock import CLOUD_STOP_S, AlreadyRunning
 
     stop, starting = threading.Event(), threading.Event()
     cloud = LocalCloud(
