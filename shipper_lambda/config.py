@@ -48,10 +48,15 @@ REGION_HOSTS = {
 # Fields the shipper sets on a line (some only when they have a value: region, extractedFields,
 # part/parts, truncated/originalSize). A JSON message's own field of the same name loses its key
 # to the metadata and is kept under CLASH_PREFIX + name (see transform).
+# The dedupe keys (``id``, ``part``) and what counts a line's events (``joined``, ``joined_ids``):
+# a JSON message's own field of these names always moves to msg_<key>, even on a line that does
+# not carry the key, so that no message can pose as part 3 or as a join.
+ALWAYS_RESERVED = frozenset({"part", "parts", "joined", "joined_ids"})
 METADATA_KEYS = frozenset(
     {"@timestamp", "id", "owner", "region", "logGroup", "logStream", "type"}
-    | {"messageType", "subscriptionFilters", "extractedFields"}
-    | {"part", "parts", "truncated", "originalSize"}
+    | {"messageType", "subscriptionFilters", "extractedFields", "sourceLog"}
+    | {"truncated", "originalSize"}
+    | ALWAYS_RESERVED
 )
 # ADDITIONAL_FIELDS may name none of these: ``message`` is the event's text.
 RESERVED_KEYS = METADATA_KEYS | {"message"}

@@ -1,0 +1,148 @@
+"""Redaction of log messages (``LOGZIO_REDACT``), per event, before the line is built.
+
+A rule replaces its matches in the message text. A message that is a JSON object (strict JSON,
+starts with ``{``) is redacted value by value: every string value at any depth, or only the
+values at the rule's ``fields`` paths, then re-serialised; keys and the line's metadata (``id``,
+``@timestamp``, ``owner``, ``region``, ``logGroup``, ``logStream``, ``type``: added later, by
+the encoder) are never touched. So a match never straddles JSON syntax, an escaped character
+(``\\u0040`` for ``@``) is matched as the character it is, and a replacement holding a quote
+cannot break the JSON. A rule with ``fields`` applies to JSON-object messages only.
+
+Each rule is searched only where its prefilter literals occur (``rules``): in a JSON text, a
+literal may also hide behind an escape, so a text holding ``\\u`` (or a backslash, for literals
+with characters JSON escapes short) is searched value by value. Counts are replacements per rule
+(the metrics line's ``redacted_<name>``). An oversize event is redacted whole, before it is
+split into parts, so no match hides across a cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shipper_lambda import codec
+from shipper_lambda.rules import RegexRule
+
+_SHORT_ESCAPED = frozenset('/"\\\b\f\n\r\t')
+
+
+class Redactor:
+    """Applies rules to messages and counts replacements per rule name."""
+
+    def __init__(self, rules: Sequence[RegexRule]) -> None:
+        self.rules = tuple(rules)
+        self.counts: dict[str, int] = {rule.name: 0 for rule in self.rules}
+        self._by_group: dict[str, tuple[RegexRule, ...]] = {}
+        # Per rule: may a prefilter literal hide behind a short JSON escape (\/ \" \\ \n ...)?
+        self._short = {
+            rule.name: bool(rule.literals)
+            and any(c in _SHORT_ESCAPED for lit in rule.literals or () for c in lit)
+            for rule in self.rules
+        }
+
+    def for_group(self, log_group: str) -> tuple[RegexRule, ...]:
+        """The rules whose ``log_groups`` take this group (cached per group)."""
+        rules = self._by_group.get(log_group)
+        if rules is None:
+            rules = self._by_group[log_group] = tuple(
+                r for r in self.rules if r.applies_to(log_group)
+            )
+        return rules
+
+    def message(self, text: str, rules: Sequence[RegexRule]) -> str:
+        """``text`` with every rule applied (the same object when nothing matched)."""
+        if text[:1] == "{":
+            candidates = [r for r in rules if self._json_may_match(r, text)]
+            if not candidates:
+                return text
+            redacted = self._json(text, candidates)
+            if redacted is not None:
+                return redacted
+            rules = candidates  # not a JSON object after all: redact it as text
+        for rule in rules:
+            if rule.fields is None and rule.may_match(text):
+                text = self._apply(rule, text)
+        return text
+
+    def _json_may_match(self, rule: RegexRule, text: str) -> bool:
+        if rule.may_match(text) or rule.literals is None:
+            return True
+        return "\\u" in text or (self._short[rule.name] and "\\" in text)
+
+    def _json(self, text: str, rules: list[RegexRule]) -> str | None:
+        """The JSON-object message redacted value by value and re-serialised (the text itself
+        when nothing matched); None when it is not a JSON object (redact it as text)."""
+        try:
+            doc = codec.exact_loads(text)
+        except (ValueError, TypeError, RecursionError):
+            return None
+        if type(doc) is not dict:
+            return None
+        changed = False
+        for rule in rules:
+            if rule.fields is None:
+                changed |= self._walk(rule, doc)
+            else:
+                for path in rule.fields:
+                    changed |= self._at_path(rule, doc, path)
+        if not changed:
+            return text
+        try:
+            return codec.dumps_finite(doc).decode()
+        except (ValueError, TypeError):
+            return None  # a number beyond a double: redact the text instead
+
+    def _walk(self, rule: RegexRule, node: Any) -> bool:
+        changed = False
+        items = node.items() if type(node) is dict else enumerate(node)
+        for key, value in items:
+            kind = type(value)
+            if kind is str:
+                if rule.may_match(value):
+                    new = self._apply(rule, value)
+                    if new is not value:
+                        node[key] = new
+                        changed = True
+            elif kind is dict or kind is list:
+                changed |= self._walk(rule, value)
+        return changed
+
+    def _at_path(self, rule: RegexRule, doc: dict[str, Any], path: tuple[str, ...]) -> bool:
+        node: Any = doc
+        for key in path[:-1]:
+            node = node.get(key) if type(node) is dict else None
+        if type(node) is not dict or path[-1] not in node:
+            return False
+        value = node[path[-1]]
+        if type(value) is str:
+            if not rule.may_match(value):
+                return False
+            new = self._apply(rule, value)
+            node[path[-1]] = new
+            return new is not value
+        if type(value) in (dict, list):
+            return self._walk(rule, value)  # a field holding an object: all its strings
+        return False
+
+    def _apply(self, rule: RegexRule, text: str) -> str:
+        """One rule on one string; the same object when nothing was replaced."""
+        replaced = 0
+        replacement, group, check = rule.replacement, rule.group, rule.check
+
+        def substitute(match: Any) -> str:
+            nonlocal replaced
+            whole = match.group(0)
+            if check is not None and not check(whole):
+                return whole
+            replaced += 1
+            if not group:
+                return replacement
+            start, end = match.span(group)
+            base = match.start()
+            return whole[: start - base] + replacement + whole[end - base :]
+
+        new = rule.regex.sub(substitute, text)
+        if not replaced:
+            return text
+        self.counts[rule.name] += replaced
+        return new
