@@ -88,7 +88,7 @@ class Redactor:
         if not changed:
             return text
         try:
-            return codec.dumps_finite(doc).decode()
+            return codec.dumps_finite(doc, text).decode()
         except (ValueError, TypeError):
             return None  # a number beyond a double: redact the text instead
 

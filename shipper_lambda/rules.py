@@ -82,7 +82,7 @@ BUILTINS: dict[str, Builtin] = {
     "ipv6": Builtin(
         rf"(?<![0-9A-Fa-f:])(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:(?:{_H}(?::{_H}){{0,5}})?"
         rf"|::(?:{_H}(?::{_H}){{0,6}})?)(?![0-9A-Fa-f:])",
-        ("::",) + tuple(f"{c}:" for c in "0123456789abcdefABCDEF"),
+        ("::", *tuple(f"{c}:" for c in "0123456789abcdefABCDEF")),
     ),
     # 13-19 digits, optionally grouped by spaces or dashes, Luhn-checked.
     "credit_card": Builtin(
@@ -91,7 +91,9 @@ BUILTINS: dict[str, Builtin] = {
         check=lambda text: _luhn(re.sub(r"[ -]", "", text)),
     ),
     # Access key ids: AKIA (long-term) and ASIA (temporary) followed by 16 upper-case/digits.
-    "aws_access_key_id": Builtin(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])", ("AKIA", "ASIA")),
+    "aws_access_key_id": Builtin(
+        r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])", ("AKIA", "ASIA")
+    ),
     # 40 base64 characters after a key-ish word (aws_secret_access_key=..., "SecretAccessKey": "...").
     "aws_secret_key": Builtin(
         r"(?i:secret_?(?:access_?)?key|aws_?secret)[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
@@ -125,10 +127,7 @@ class RegexRule:
         literals = self.literals
         if literals is None:
             return True
-        for literal in literals:
-            if literal in text:
-                return True
-        return False
+        return any(literal in text for literal in literals)
 
     def search(self, text: str) -> bool:
         return self.may_match(text) and self.regex.search(text) is not None
@@ -257,7 +256,9 @@ def parse_multiline(text: str | list[Any], where: str = MULTILINE_ENV) -> tuple[
                 start=_compile(item["start"], f"{at} ({name}).start"),
                 log_groups=_log_groups(item, f"{at} ({name})"),
                 max_lines=_bounded(item, "max_lines", MAX_LINES, 2, 100_000, f"{at} ({name})"),
-                max_bytes=_bounded(item, "max_bytes", MAX_BYTES, 1_000, 10_485_760, f"{at} ({name})"),
+                max_bytes=_bounded(
+                    item, "max_bytes", MAX_BYTES, 1_000, 10_485_760, f"{at} ({name})"
+                ),
             )
         )
     return tuple(rules)
@@ -299,11 +300,15 @@ def _items(text: str | list[Any], where: str) -> list[tuple[int, dict[str, Any]]
         try:
             value = json.loads(text)
         except ValueError as err:
-            raise ConfigError(f"{where} is not JSON ({err}): expected an array of rule objects") from None
+            raise ConfigError(
+                f"{where} is not JSON ({err}): expected an array of rule objects"
+            ) from None
     else:
         value = text
     if not isinstance(value, list):
-        raise ConfigError(f"{where} must be a JSON array of rule objects, got {type(value).__name__}")
+        raise ConfigError(
+            f"{where} must be a JSON array of rule objects, got {type(value).__name__}"
+        )
     out = []
     for index, item in enumerate(value):
         if not isinstance(item, dict):
@@ -354,7 +359,9 @@ def _fields(item: Mapping[str, Any], at: str) -> tuple[tuple[str, ...], ...] | N
         or not value
         or not all(isinstance(p, str) and p and "" not in p.split(".") for p in value)
     ):
-        raise ConfigError(f"{at}.fields must be a non-empty list of dotted paths (a.b.c), got {value!r}")
+        raise ConfigError(
+            f"{at}.fields must be a non-empty list of dotted paths (a.b.c), got {value!r}"
+        )
     return tuple(tuple(p.split(".")) for p in value)
 
 

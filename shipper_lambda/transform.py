@@ -390,9 +390,9 @@ class LineEncoder:
             except (ValueError, TypeError, RecursionError):
                 return None  # beyond a double: orjson would write null, the stdlib refuse
         try:
-            if raw and body:  # msgspec's raw values: rename at the top, values byte for byte
-                doc = dict(doc)
-            else:
+            # msgspec's raw values: rename at the top, values byte for byte; else a re-parse.
+            keep_raw = raw and bool(body)
+            if not keep_raw:
                 doc = codec.exact_loads(text)
             for key in clash:
                 name = CLASH_PREFIX + key
@@ -400,7 +400,7 @@ class LineEncoder:
                     name = CLASH_PREFIX + name
                 doc[name] = doc.pop(key)
             self.renamed += len(clash)
-            out = codec.raw_object_bytes(doc) if raw and body else codec.dumps_obj(doc)
+            out = codec.raw_object_bytes(doc) if keep_raw else codec.dumps_obj(doc)
             return out[:-1]  # valid by construction: codec output
         except (ValueError, TypeError, RecursionError):
             return None

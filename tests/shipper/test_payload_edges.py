@@ -76,7 +76,7 @@ def test_values_are_kept_as_written_when_the_text_is_reused(backend):
 
 def test_a_message_part_is_never_read_as_the_dedupe_key(backend):
     message = '{"part":3,"parts":"body","joined":2,"joined_ids":["x"],"msg":"hi"}'
-    (raw,), (line,) = encode([event(message)], filters=["HandMade"])
+    (_raw,), (line,) = encode([event(message)], filters=["HandMade"])
     for key in ("part", "parts", "joined", "joined_ids"):
         assert key not in line, key  # an unsplit, unjoined line: part 0
     assert (line["msg_part"], line["msg_parts"]) == (3, "body")
