@@ -88,10 +88,8 @@ class EventRules:
             if not isinstance(message, str):
                 kept.append(event)  # not text: the encoder ships or refuses it as usual
                 continue
-            if (
-                (keep
-                and not any(r.search(message) for r in keep))
-                or any(r.search(message) for r in drop)
+            if (keep and not any(r.search(message) for r in keep)) or any(
+                r.search(message) for r in drop
             ):
                 ids = [str(event.get("id")), *event.get(multiline.JOINED_IDS, ())]
                 self.filtered_events += len(ids)
