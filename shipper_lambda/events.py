@@ -76,7 +76,7 @@ class EventRules:
         if group.keep or group.drop:
             events = self._filter(events, group)
         if group.redact:
-            events = [self._redact(e, group.redact) for e in events]
+            events = self.redactor.events(events, group.redact)
         return events
 
     def _filter(self, events: list[Any], group: _GroupRules) -> list[Any]:
@@ -99,14 +99,3 @@ class EventRules:
         if dropped and log.isEnabledFor(logging.DEBUG):
             log.debug("filtered %d events: ids %s", len(dropped), ",".join(dropped))
         return kept
-
-    def _redact(self, event: Any, rules: tuple[RegexRule, ...]) -> Any:
-        message = event.get("message") if isinstance(event, dict) else None
-        if not isinstance(message, str):
-            return event
-        redacted = self.redactor.message(message, rules)
-        if redacted is message:
-            return event
-        event = dict(event)
-        event["message"] = redacted
-        return event

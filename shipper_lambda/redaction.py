@@ -49,6 +49,30 @@ class Redactor:
             )
         return rules
 
+    def events(self, events: list[Any], rules: Sequence[RegexRule]) -> list[Any]:
+        """A record's events redacted (the same list when nothing can match).
+
+        The prefilters first run once over the record's messages joined: most records hold
+        no candidate for any rule, and then no event is looked at one by one."""
+        try:
+            joined = "\n".join([event["message"] for event in events])
+        except (TypeError, KeyError):  # a malformed event or a non-text message: one by one
+            joined = None
+        if joined is not None:
+            rules = [r for r in rules if self._json_may_match(r, joined)]
+            if not rules:
+                return events
+        out = []
+        for event in events:
+            message = event.get("message") if isinstance(event, dict) else None
+            if type(message) is str:
+                redacted = self.message(message, rules)
+                if redacted is not message:
+                    event = dict(event)
+                    event["message"] = redacted
+            out.append(event)
+        return out
+
     def message(self, text: str, rules: Sequence[RegexRule]) -> str:
         """``text`` with every rule applied (the same object when nothing matched)."""
         if text[:1] == "{":
@@ -67,7 +91,7 @@ class Redactor:
     def _json_may_match(self, rule: RegexRule, text: str) -> bool:
         if rule.may_match(text) or rule.literals is None:
             return True
-        return "\\u" in text or (self._short[rule.name] and "\\" in text)
+        return "\\" in text and ("\\u" in text or self._short[rule.name])
 
     def _json(self, text: str, rules: list[RegexRule]) -> str | None:
         """The JSON-object message redacted value by value and re-serialised (the text itself
@@ -126,22 +150,19 @@ class Redactor:
 
     def _apply(self, rule: RegexRule, text: str) -> str:
         """One rule on one string; the same object when nothing was replaced."""
-        replaced = 0
-        replacement, group, check = rule.replacement, rule.group, rule.check
-
-        def substitute(match: Any) -> str:
-            nonlocal replaced
-            whole = match.group(0)
-            if check is not None and not check(whole):
-                return whole
-            replaced += 1
-            if not group:
-                return replacement
-            start, end = match.span(group)
-            base = match.start()
-            return whole[: start - base] + replacement + whole[end - base :]
-
-        new = rule.regex.sub(substitute, text)
+        if rule.finder is None and rule.check is None and not rule.group:
+            # A literal replacement: re.sub reads backslashes in it as escapes, so double them.
+            new, replaced = rule.regex.subn(rule.replacement.replace("\\", "\\\\"), text)
+        else:
+            spans = rule.spans(text)
+            replaced = len(spans)
+            if replaced:
+                pieces, at = [], 0
+                for start, end in spans:
+                    pieces += (text[at:start], rule.replacement)
+                    at = end
+                pieces.append(text[at:])
+                new = "".join(pieces)
         if not replaced:
             return text
         self.counts[rule.name] += replaced

@@ -41,6 +41,10 @@ BUILTIN_CASES = [
     ("email", "mail bob.smith+x@mail.example.co.uk now", "bob.smith+x@mail.example.co.uk"),
     ("ipv4", "from 10.20.30.40:443 ok", "10.20.30.40"),
     ("ipv6", "peer 2001:db8::8a2e:370:7334 closed", "2001:db8::8a2e:370:7334"),
+    ("ipv6", "bound to ::1 port 80", "::1"),
+    ("ipv4", "[10.0.0.1]", "10.0.0.1"),
+    ("credit_card", "amex 3782-822463-10005.", "3782-822463-10005"),
+    ("credit_card", "pan=4111111111111111&x", "4111111111111111"),
     ("credit_card", "card 4111 1111 1111 1111 charged", "4111 1111 1111 1111"),
     ("aws_access_key_id", "key=AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
     (
@@ -57,9 +61,9 @@ BUILTIN_CASES = [
 ]
 NOT_MATCHED = {
     "email": "user at example dot com; a@b",
-    "ipv4": "version 1.2.3 and 300.1.1.1 and 1.2.3.4.5",
-    "ipv6": "time 12:30:45 and a::b::c",
-    "credit_card": "card 4111 1111 1111 1112 (Luhn fails)",
+    "ipv4": "version 1.2.3 and 300.1.1.1 and 1.2.3.4.5 and v2.10.1.3.4",
+    "ipv6": "time 12:30:45, a::b::c, std::vector, Foo::Bar, arn:aws:s3:::bucket",
+    "credit_card": "card 4111 1111 1111 1112 (Luhn fails); 1715688000 1715688060 1715688000123",
     "aws_access_key_id": "AROAIOSFODNN7EXAMPLE is a role id",
     "aws_secret_key": "secret is short: abc",
     "bearer_token": "no token here",
@@ -212,9 +216,9 @@ def test_a_rule_is_not_searched_where_its_prefilter_says_it_cannot_match():
             self.inner, self.searched = re.compile(pattern), 0
             self.pattern, self.flags = self.inner.pattern, self.inner.flags
 
-        def sub(self, repl, text):
+        def subn(self, repl, text):
             self.searched += 1
-            return self.inner.sub(repl, text)
+            return self.inner.subn(repl, text)
 
     (rule,) = rules.parse_redact([{"builtin": "email"}])
     counting = Counting(rule.regex.pattern)
