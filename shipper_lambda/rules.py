@@ -200,10 +200,8 @@ class RegexRule:
     def may_match(self, text: str) -> bool:
         """False only when no match is possible (the prefilter found nothing)."""
         if self.literals is not None:
-            for char, literal in self._gates:  # type: ignore[attr-defined]
-                if char in text and literal in text:
-                    return True
-            return False
+            gates = self._gates  # type: ignore[attr-defined]
+            return any(char in text and literal in text for char, literal in gates)
         scan = self.scan
         return scan is None or scan.search(text) is not None
 
