@@ -53,9 +53,7 @@ _MIN_LITERAL = 2  # shorter literal runs hardly filter anything
 Span = tuple[int, int]
 # Characters by how often they occur in log text, commonest first (letters by English
 # frequency, lower case before upper case); anything not listed counts as rarest.
-_COMMON = (
-    " etaoinsrhldcumfpgwybvkxjqz0123456789.:-/\"=,_[]{}()\n\tETAOINSRHLDCUMFPGWYBVKXJQZ"
-)
+_COMMON = ' etaoinsrhldcumfpgwybvkxjqz0123456789.:-/"=,_[]{}()\n\tETAOINSRHLDCUMFPGWYBVKXJQZ'
 _RANK = {char: rank for rank, char in enumerate(_COMMON)}
 
 
@@ -213,9 +211,7 @@ class RegexRule:
         if self.finder is not None:
             return self.finder(text)
         check, group = self.check, self.group
-        return [
-            m.span(group) for m in self.regex.finditer(text) if check is None or check(m)
-        ]
+        return [m.span(group) for m in self.regex.finditer(text) if check is None or check(m)]
 
 
 @dataclass(frozen=True)

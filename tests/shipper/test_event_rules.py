@@ -4,6 +4,7 @@ every change counted in the metrics line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -222,7 +223,7 @@ def test_a_rule_is_not_searched_where_its_prefilter_says_it_cannot_match():
 
     (rule,) = rules.parse_redact([{"builtin": "email"}])
     counting = Counting(rule.regex.pattern)
-    redactor = Redactor([rule.__class__(**{**rule.__dict__, "regex": counting})])
+    redactor = Redactor([dataclasses.replace(rule, regex=counting)])
     assert redactor.message("no at sign here", redactor.rules) == "no at sign here"
     assert redactor.message('{"a": "nor here"}', redactor.rules) == '{"a": "nor here"}'
     assert counting.searched == 0
