@@ -315,9 +315,9 @@ class SearchClient:
         for start in range(0, len(wanted), MARKERS_PER_SEARCH):
             chunk = wanted[start : start + MARKERS_PER_SEARCH]
             body = marker_query(chunk, field="id", size=MAX_SEARCH_SIZE)
-            body["query"]["bool"]["should"] += marker_query(chunk, field=JOINED_IDS_FIELD)[
-                "query"
-            ]["bool"]["should"]
+            body["query"]["bool"]["should"] += marker_query(chunk, field=JOINED_IDS_FIELD)["query"][
+                "bool"
+            ]["should"]
             body["query"]["bool"]["filter"] = [time_range]
             body["_source"] = ["id", "part", JOINED_IDS_FIELD]
             chunk_set = set(chunk)

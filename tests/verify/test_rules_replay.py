@@ -120,9 +120,7 @@ def put(logs: Any, group: str, calls: int) -> None:
     """``calls`` PutLogEvents of MESSAGES (each call one payload, so one Kinesis record)."""
     for call in range(calls):
         now = int(time.time() * 1000)
-        events = [
-            {"timestamp": now + i, "message": f"{m} #{call}"} for i, m in enumerate(MESSAGES)
-        ]
+        events = [{"timestamp": now + i, "message": f"{m} #{call}"} for i, m in enumerate(MESSAGES)]
         logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
 
 
