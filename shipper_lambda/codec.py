@@ -117,7 +117,8 @@ _std_strict_loads = json.JSONDecoder(
     parse_constant=_reject_constant, object_pairs_hook=_root_duplicates
 ).decode
 # A number that may not fit a double (1e400, 1.8e308, 309+ digits): orjson would write it null.
-HUGE_NUMBER = re.compile(r"[0-9][eE]\+?[0-9]{3}|[0-9]{309}")
+# Only a number token: not preceded by a word character or a dot (hex ids like "a3e412" are not).
+HUGE_NUMBER = re.compile(r"(?<![\w.])-?[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3}|(?<![\w.])-?[0-9]{309}")
 
 
 def _std_loads(data: bytes | str) -> Any:

@@ -125,6 +125,9 @@ class Builtin:
     group: int = 0
     check: Callable[[re.Match[str]], bool] | None = None
     finder: Callable[[str], list[Span]] | None = None
+    # It may match across a JSON key and its value ("SecretAccessKey": "..."): a JSON object's
+    # values are also tested as key=value.
+    key_value: bool = False
 
 
 _H = r"[0-9A-Fa-f]{1,4}"
@@ -161,6 +164,7 @@ BUILTINS: dict[str, Builtin] = {
         r"(?![A-Za-z0-9/+=])",
         literals=("ecret", "ECRET"),
         group=1,
+        key_value=True,
     ),
     "bearer_token": Builtin(
         r"(?i:bearer)\s+([A-Za-z0-9._~+/-]+=*)", literals=("earer", "EARER"), group=1
@@ -185,6 +189,10 @@ class RegexRule:
     check: Callable[[re.Match[str]], bool] | None = None
     finder: Callable[[str], list[Span]] | None = None
     fields: tuple[tuple[str, ...], ...] | None = None
+    key_value: bool = False
+    # A built-in: no match can run past a string's quote, so a JSON text without escapes may be
+    # redacted in place (redaction.Redactor._json_text). User patterns never are.
+    text_safe: bool = False
 
     def applies_to(self, log_group: str) -> bool:
         return self.log_groups is None or any(p.search(log_group) for p in self.log_groups)
@@ -279,10 +287,12 @@ def parse_redact(text: str | list[Any], where: str = REDACT_ENV) -> tuple[RegexR
             regex, literals = re.compile(spec.pattern), spec.literals
             scan = re.compile(spec.scan) if spec.scan else None
             group, check, finder = spec.group, spec.check, spec.finder
+            key_value, text_safe = spec.key_value, True
         else:
             name = _name(item.get("name", f"pattern{index + 1}"), at)
             regex = _compile(item["pattern"], f"{at} ({name}).pattern")
             literals, scan, group, check, finder = required_literals(regex), None, 0, None, None
+            key_value = text_safe = False
         replacement = item.get("replacement", f"[REDACTED:{name}]")
         if not isinstance(replacement, str):
             raise ConfigError(f"{at} ({name}).replacement must be a string, got {replacement!r}")
@@ -298,6 +308,8 @@ def parse_redact(text: str | list[Any], where: str = REDACT_ENV) -> tuple[RegexR
                 check=check,
                 finder=finder,
                 fields=_fields(item, f"{at} ({name})"),
+                key_value=key_value,
+                text_safe=text_safe,
             )
         )
     _unique(rules, where)

@@ -358,3 +358,39 @@ def test_a_bad_multiline_rule_is_a_config_error_naming_it():
         )
     with pytest.raises(ConfigError, match=r"LOGZIO_MULTILINE\[0\] \(multiline1\) needs start"):
         config.load({"LOGZIO_TOKEN": "t", "LOGZIO_MULTILINE": "[{}]"})
+
+
+@pytest.mark.parametrize("escape", ["", "\n"], ids=["in-place", "parsed"])
+def test_json_redaction_is_the_same_in_place_and_parsed(backend, escape):
+    """A JSON text without a backslash is redacted in its text (no parse, no re-serialisation);
+    with one it is parsed, redacted value by value and re-serialised: the same result."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    doc = {
+        "ann@example.com": "key stays",
+        "who": f"ann@example.com{escape}",
+        "ip": "10.0.0.1",
+        "n": 10.1,
+        "nested": [{"SecretAccessKey": secret, "peer": "bob@example.org"}],
+        "card_as_number": 4111111111111111,
+    }
+    text = json.dumps(doc, separators=(",", ":"))
+    assert ("\\" in text) == bool(escape)
+    redactor = Redactor(
+        rules.parse_redact(
+            [
+                {"builtin": "email"},
+                {"builtin": "ipv4"},
+                {"builtin": "aws_secret_key"},
+                {"builtin": "credit_card"},
+            ]
+        )
+    )
+    out = json.loads(redactor.message(text, redactor.rules))
+    assert out["ann@example.com"] == "key stays"
+    assert out["who"] == f"[REDACTED:email]{escape}"
+    assert (out["ip"], out["n"]) == ("[REDACTED:ipv4]", 10.1)
+    assert out["nested"] == [
+        {"SecretAccessKey": "[REDACTED:aws_secret_key]", "peer": "[REDACTED:email]"}
+    ]
+    assert out["card_as_number"] == 4111111111111111  # string values only
+    assert redactor.counts == {"email": 2, "ipv4": 1, "aws_secret_key": 1, "credit_card": 0}
