@@ -107,8 +107,9 @@ class Redactor:
         match in the decoded value, and replacing it in place keeps the JSON valid. Saves a
         parse, a walk over every value and a re-serialisation (CloudTrail events: ~3 KB of
         nested JSON each). None when the text is not a strict JSON object."""
-        try:
-            codec.raw_object(text)
+        try:  # msgspec validates without building values; the stdlib parses
+            if type(codec.raw_strict_loads(text)) is not dict:
+                return None
         except (ValueError, TypeError, RecursionError):
             return None
         for rule in rules:
