@@ -80,12 +80,22 @@ class EventRules:
         return events
 
     def _filter(self, events: list[Any], group: _GroupRules) -> list[Any]:
+        keep, drop = group.keep, group.drop
+        if not keep:
+            # The drop rules' prefilters once over the record: mostly no event can match.
+            try:
+                joined = "\n".join([event["message"] for event in events])
+            except (TypeError, KeyError):
+                joined = None
+            if joined is not None:
+                drop = tuple(r for r in drop if r.may_match(joined))
+                if not drop:
+                    return events
         kept: list[Any] = []
         dropped: list[str] = []
-        keep, drop = group.keep, group.drop
         for event in events:
             message = event.get("message") if isinstance(event, dict) else None
-            if not isinstance(message, str):
+            if type(message) is not str:
                 kept.append(event)  # not text: the encoder ships or refuses it as usual
                 continue
             if (keep and not any(r.search(message) for r in keep)) or any(

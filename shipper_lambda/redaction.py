@@ -120,8 +120,8 @@ class Redactor:
         return text
 
     def _json_may_match(self, rule: RegexRule, text: str) -> bool:
-        if rule.may_match(text) or rule.literals is None:
-            return True
+        if rule.may_match(text):
+            return True  # (also when the rule has no prefilter)
         return "\\" in text and ("\\u" in text or self._short[rule.name])
 
     def _json(self, text: str, rules: list[RegexRule]) -> str | None:

@@ -156,7 +156,7 @@ BUILTINS: dict[str, Builtin] = {
     ),
     # Access key ids: AKIA (long-term) and ASIA (temporary) followed by 16 upper-case/digits.
     "aws_access_key_id": Builtin(
-        r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])", literals=("AKIA", "ASIA")
+        r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])", scan="A[KS]IA"
     ),
     # 40 base64 characters after a key-ish word (aws_secret_access_key=..., "SecretAccessKey": "...").
     "aws_secret_key": Builtin(
