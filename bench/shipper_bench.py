@@ -1,18 +1,22 @@
 """Shipper benchmark: the deterministic workload through the handler to a loopback HTTP sink.
 
-Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Three variants, each in
+Run ``.venv/bin/python bench/shipper_bench.py [--rounds R] [--runs N]``. Variants, each in
 its own subprocess so peak RSS is fair, interleaved over R rounds (a load change on a shared
 machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
-its speed-ups (pybase64, orjson, msgspec, isal), and the shipper stdlib-only
-(``SHIPPER_STDLIB_ONLY=1``). The sink runs in this process (no GIL shared with the measured
-code), records every body, and after each run the ids are checked: every (event id, part) of the
-workload exactly once per run. Prints events/s, input MB/s
+its speed-ups (pybase64, orjson, msgspec, isal), the shipper stdlib-only
+(``SHIPPER_STDLIB_ONLY=1``), and with issue #22's event rules: three redaction rules, a drop
+rule, ipv4 redaction, and on a second workload (a Java service's stack traces, one event per
+line, with its own baseline run) a multiline rule. The sink runs in this process (no GIL shared
+with the measured code), records every body, and after each run the ids are checked: every
+(event id, part) of the workload exactly once per run, a joined line's ``joined_ids`` included,
+the events a drop rule filters never. Prints events/s, input MB/s
 (payload JSON before gzip), peak RSS, and against the baseline: the speed-up and its inverse, the
 time ratio (wall clock, best runs: what issue #13 called the CPU ratio, 0.14 before it), and the
 CPU ratio (best process CPU seconds over the baseline's: stricter, and steadier on a shared
-machine, where wall time swings with the load). Target for the speed-ups: <= 0.12. Numbers, not
-assertions: a failed delivery check exits non-zero, a slow run does not. ``--profile`` prints the
-cProfile top functions of one speed-ups run instead.
+machine, where wall time swings with the load). Targets: <= 0.12 for the speed-ups, <= 0.13 with three
+redaction rules, peak RSS within +30 MB. Numbers, not assertions: a failed delivery check exits
+non-zero, a slow run does not. ``--profile [VARIANT]`` prints the cProfile top functions of one
+run of a variant instead.
 """
 
 from __future__ import annotations
