@@ -5,8 +5,9 @@ its own subprocess so peak RSS is fair, interleaved over R rounds (a load change
 machine then hits every variant): the naive baseline (``bench/naive_shipper.py``), the shipper with
 its speed-ups (pybase64, orjson, msgspec, isal), the shipper stdlib-only
 (``SHIPPER_STDLIB_ONLY=1``), and with issue #22's event rules: three redaction rules, a drop
-rule, ipv4 redaction, and on a second workload (a Java service's stack traces, one event per
-line, with its own baseline run) a multiline rule. The sink runs in this process (no GIL shared
+rule, ipv4 redaction; the same workload as a filter with ``emitSystemFields`` delivers it
+(``@aws.*`` in every event's ``extractedFields``); and a Java service's stack traces, one event
+per line, with a multiline rule. Each workload has its own baseline run. The sink runs in this process (no GIL shared
 with the measured code), records every body, and after each run the ids are checked: every
 (event id, part) of the workload exactly once per run, a joined line's ``joined_ids`` included,
 the events a drop rule filters never. Prints events/s, input MB/s
@@ -57,6 +58,8 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "+ 3 redaction rules": ("mixed", {"LOGZIO_REDACT": json.dumps(REDACT_3)}),
     "+ drop rule": ("mixed", {"LOGZIO_DROP_EVENTS": json.dumps(DROP)}),
     "+ ipv4 redaction": ("mixed", {"LOGZIO_REDACT": json.dumps([{"builtin": "ipv4"}])}),
+    "naive (system fields)": ("system", {}),
+    "system fields": ("system", {}),
     "naive (java)": ("java", {}),
     "java, no rules": ("java", {}),
     "java + multiline": ("java", {"LOGZIO_MULTILINE": json.dumps(MULTILINE)}),
@@ -214,6 +217,7 @@ def main() -> int:
 
     workloads = {
         "mixed": shipper_workload.payloads(),
+        "system": shipper_workload.with_system_fields(shipper_workload.payloads()),
         "java": shipper_workload.java_payloads(),
     }
     sink = Sink()
@@ -284,7 +288,11 @@ def main() -> int:
         f"{'MB/s':>7} {'peak RSS':>9} {'vs naive':>9} {'time ratio':>10} {'CPU ratio':>9} "
         f"{'RSS +MB':>8}"
     )
-    baselines = {"mixed": results["naive"], "java": results["naive (java)"]}
+    baselines = {
+        "mixed": results["naive"],
+        "system": results["naive (system fields)"],
+        "java": results["naive (java)"],
+    }
     for variant, r in results.items():
         workload = VARIANTS[variant][0]
         base = baselines[workload]

@@ -256,3 +256,15 @@ def java_payloads() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def with_system_fields(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The payloads as a filter with ``emitSystemFields`` delivers them: ``@aws.account`` and
+    ``@aws.region`` inside every event's ``extractedFields`` (AWS's shape)."""
+    out = []
+    for index, payload in enumerate(items):
+        region = REGIONS[index % len(REGIONS)]
+        system = {"@aws.account": payload["owner"], "@aws.region": region}
+        events = [{**e, "extractedFields": dict(system)} for e in payload["logEvents"]]
+        out.append({**payload, "logEvents": events})
+    return out
