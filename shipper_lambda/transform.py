@@ -258,6 +258,9 @@ class LineEncoder:
         pieces: list[bytes] = []
         extend = pieces.extend
         count = 0
+        last_extracted: Any = None  # the previous event's extractedFields and its suffix
+        last_suffix: tuple[bytes, frozenset[str]] = (suffix, reserved)
+        last_room = room
         for event in events:
             try:
                 message = event["message"]
@@ -265,6 +268,15 @@ class LineEncoder:
                 event_id = event["id"]
                 if len(event) <= 3:
                     line_suffix, line_reserved, line_room = suffix, reserved, room
+                elif len(event) == 4 and (extracted := event.get("extractedFields")) is not None:
+                    # emitSystemFields: id, timestamp, message, extractedFields, mostly the same
+                    # extractedFields as the event before (a dict compare, in C).
+                    if extracted != last_extracted or last_extracted is None:
+                        last_extracted = extracted
+                        last_suffix = self._event_suffix(event, ctx)
+                        last_room = self.max_line - len(last_suffix[0]) - _TAIL_MAX
+                    line_suffix, line_reserved = last_suffix
+                    line_room = last_room
                 else:
                     line_suffix, line_reserved = self._event_suffix(event, ctx)
                     line_room = self.max_line - len(line_suffix) - _TAIL_MAX

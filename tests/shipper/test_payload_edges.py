@@ -216,3 +216,26 @@ def test_payload_origin_for_replay_and_backfill():
     assert payload_origin(payload) == ("999", "eu-west-1")
     payload["subscriptionFilters"] = ["mine"]
     assert payload_origin(payload) == ("999", None)
+
+
+def test_each_event_keeps_its_own_system_fields_in_a_mixed_payload(backend):
+    """Suffixes are reused between events with equal extractedFields, never across different
+    ones (an account-level policy's payload is one group, yet the cache must not assume it)."""
+    a = {"@aws.account": "111111111111", "@aws.region": "eu-west-1"}
+    b = {"@aws.account": "222222222222", "@aws.region": "us-east-2", "status": "5"}
+    events = [
+        {**event(f"m{i}", extractedFields=dict(x)), "id": f"{i:056d}"}
+        for i, x in enumerate([a, a, b, b, a])
+    ]
+    events.append({**event("joined", extractedFields=dict(b)), "id": "9" * 56, "joined_ids": ["x"]})
+    _, got = encode(events, filters=["HandMade"], owner="999")
+    assert [(g["owner"], g["region"]) for g in got] == [
+        ("111111111111", "eu-west-1"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-2"),
+        ("222222222222", "us-east-2"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-2"),
+    ]
+    assert [g.get("extractedFields") for g in got] == [None, None, {"status": "5"}] * 2
+    assert got[-1]["joined"] == 2 and got[-1]["joined_ids"] == ["x"]
