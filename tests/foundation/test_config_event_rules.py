@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cfnlint.decode import decode_str
 
 from shipper_lambda import config as shipper_config
 from xaccount_ops.config import load_config
+from xaccount_ops.delivery import reship
+from xaccount_ops.landing.templates import main_parameters
 from xaccount_ops.errors import ConfigError
 
 CFN = Path(__file__).resolve().parents[2] / "cfn"
@@ -78,6 +81,25 @@ def test_rules_reach_the_shipper_as_it_parses_them(tmp_path: Path) -> None:
     params = lz.rules_parameters()
     assert json.loads(params["LogzioRedact"]) == json.loads(env["LOGZIO_REDACT"])
     assert json.loads(params["LogzioMultiline"])[0]["max_lines"] == 200
+
+
+def test_deploy_and_replay_pass_the_rules(tmp_path: Path) -> None:
+    """The main stack's parameters carry the rules (deploy), and replay/backfill without the
+    function's environment use the config's (reship.config_environment)."""
+    cfg = load_config(write(tmp_path, VALID + RULES))
+    fleet = SimpleNamespace(config=cfg)
+    values = main_parameters(fleet, bucket="b", key="k", token={}, accounts={})
+    for name, variable in (
+        ("LogzioRedact", "LOGZIO_REDACT"),
+        ("LogzioDropEvents", "LOGZIO_DROP_EVENTS"),
+        ("LogzioKeepEvents", "LOGZIO_KEEP_EVENTS"),
+        ("LogzioMultiline", "LOGZIO_MULTILINE"),
+    ):
+        assert values[name] == cfg.logzio.rules_environment()[variable]
+    env = reship.config_environment(fleet)
+    assert env["LOGZIO_MULTILINE"] == values["LogzioMultiline"]
+    plain = SimpleNamespace(config=load_config(write(tmp_path, VALID)))
+    assert main_parameters(plain, bucket="b", key="k", token={}, accounts={})["LogzioRedact"] == ""
 
 
 def test_no_rules_clear_the_parameters(tmp_path: Path) -> None:

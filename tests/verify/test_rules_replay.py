@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from tests.logzio_faults import faults
-from xaccount_ops import replay as replay_job
-from xaccount_ops import reship
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.delivery import replay as replay_job
+from xaccount_ops.delivery import reship
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.logzio import SearchClient
 
 START = r"^\d{4}-\d{2}-\d{2} "
