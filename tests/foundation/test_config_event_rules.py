@@ -14,8 +14,8 @@ from cfnlint.decode import decode_str
 from shipper_lambda import config as shipper_config
 from xaccount_ops.config import load_config
 from xaccount_ops.delivery import reship
-from xaccount_ops.landing.templates import main_parameters
 from xaccount_ops.errors import ConfigError
+from xaccount_ops.landing.templates import main_parameters
 
 CFN = Path(__file__).resolve().parents[2] / "cfn"
 VALID = """
