@@ -100,14 +100,23 @@ _DIGITS = frozenset("0123456789")
 
 def _ipv4_spans(text: str) -> list[Span]:
     spans = []
+    digits = _DIGITS
     for match in _IPV4_TAIL.finditer(text):
         end = match.start()
         start = end
-        while start > 0 and end - start < 3 and text[start - 1] in _DIGITS:
+        while start > 0 and end - start < 3 and text[start - 1] in digits:
             start -= 1
-        if start == end or (start > 0 and (text[start - 1] in _DIGITS or text[start - 1] == ".")):
+        if start == end or (start > 0 and (text[start - 1] in digits or text[start - 1] == ".")):
             continue  # no first octet, or part of a longer dotted number (a version, an OID)
-        if int(text[start:end]) <= 255 and all(int(o) <= 255 for o in match.groups()):
+        a, b, c = match.groups()
+        first = text[start:end]
+        # An octet over 255 has three digits: comparing the digit strings is enough.
+        if (
+            (len(first) < 3 or first <= "255")
+            and (len(a) < 3 or a <= "255")
+            and (len(b) < 3 or b <= "255")
+            and (len(c) < 3 or c <= "255")
+        ):
             spans.append((start, match.end()))
     return spans
 

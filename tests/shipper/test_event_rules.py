@@ -394,3 +394,30 @@ def test_json_redaction_is_the_same_in_place_and_parsed(backend, escape):
     ]
     assert out["card_as_number"] == 4111111111111111  # string values only
     assert redactor.counts == {"email": 2, "ipv4": 1, "aws_secret_key": 1, "credit_card": 0}
+
+
+def test_a_record_is_redacted_whole_and_message_by_message_alike(backend):
+    """Built-ins run once over a record's text messages joined by NUL; a message holding a NUL
+    itself sends the record down the one-by-one path: the same result either way."""
+    messages = [
+        "from 10.0.0.1 to 10.0.0.2",
+        '{"10.9.9.9": "key", "peer": "10.0.0.3"}',
+        "x Bearer\n tok-1 end",  # a \s+ match inside one message, across its newline
+        "end of 1.2.3.4",
+        "5.6.7.8 starts this one",
+    ]
+    rule_set = rules.parse_redact([{"builtin": "ipv4"}, {"builtin": "bearer_token"}])
+    results = []
+    for extra in ([], ["nul \x00 inside 10.1.1.1"]):
+        redactor = Redactor(rule_set)
+        events = [{"id": str(i), "message": m} for i, m in enumerate(messages + extra)]
+        out = redactor.events(events, redactor.rules)
+        assert [e["message"] for e in events] == messages + extra  # the payload is not changed
+        results.append(([e["message"] for e in out][: len(messages)], redactor.counts))
+    (whole, counts), (one_by_one, _) = results
+    assert whole == one_by_one
+    assert whole[0] == "from [REDACTED:ipv4] to [REDACTED:ipv4]"
+    assert json.loads(whole[1]) == {"10.9.9.9": "key", "peer": "[REDACTED:ipv4]"}
+    assert whole[2] == "x Bearer\n [REDACTED:bearer_token] end"
+    assert whole[3:] == ["end of [REDACTED:ipv4]", "[REDACTED:ipv4] starts this one"]
+    assert counts == {"ipv4": 5, "bearer_token": 1}
