@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from shipper_lambda.errors import ConfigError as ConfigError  # re-exported: callers use config's
+
 if TYPE_CHECKING:
     from shipper_lambda.rules import Rules
 
@@ -70,10 +72,6 @@ TYPE_MAP_REGEX = "re:"
 OVERSIZE_MODES = ("split", "truncate")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-
-
-class ConfigError(ValueError):
-    """An environment variable holds a value the shipper cannot use. Never includes a token."""
 
 
 @dataclass(frozen=True)

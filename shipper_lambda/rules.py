@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shipper_lambda.config import ConfigError
+from shipper_lambda.errors import ConfigError
 
 try:  # the regex parser: Python 3.11+ names it re._parser (sre_parse before, deprecated)
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
