@@ -64,7 +64,8 @@ class EventRules:
         return cached
 
     def apply(self, events: list[Any], log_group: str) -> list[Any]:
-        """The record's events as they will ship (a new list; the payload is not changed)."""
+        """The record's events as they will ship. The payload's events are never changed in
+        place: a changed event is a new dict (the list itself is returned when nothing applies)."""
         group = self._for(log_group)
         if group.multiline is not None:
             events, appended = multiline.join(events, group.multiline)
