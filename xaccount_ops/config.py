@@ -472,7 +472,7 @@ def _event_rules(table: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any],
     """``[[logzio.<key>]]`` tables, checked (and every regex compiled) by the shipper's own
     parser, so a rule the function would refuse is a config error naming the rule."""
     from shipper_lambda import rules as shipper_rules
-    from shipper_lambda.config import ConfigError as ShipperConfigError
+    from shipper_lambda.errors import ConfigError as ShipperConfigError
 
     items = table.get(key, [])
     where = f"logzio.{key}"
