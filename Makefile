@@ -9,8 +9,9 @@ LAB_EXTRAS := local,lab
 TEST_EXTRAS := local,dev,speed
 LAB_ARGS ?=
 # One pytest-xdist worker per core; a module's tests stay on one worker (module fixtures such as
-# the executed notebooks are built once), and the 15 slowest tests are printed.
-PYTEST_ARGS ?= -n auto --dist loadscope --durations=15
+# the executed notebooks are built once), slow modules first (tests/conftest.py), and the 15
+# slowest tests are printed.
+PYTEST_ARGS ?= -n auto --dist loadscope --no-loadscope-reorder --durations=15
 # checkov lives in its own venv: it pins boto3==1.35.49 and packaging<24, which would downgrade
 # the project's boto3 (its botocore lacks newer Logs parameters) and break pytest 9.
 CHECKOV_VERSION := 3.3.30

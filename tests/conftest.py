@@ -16,6 +16,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Modules that take minutes (their own local clouds, kernels, JupyterLab, a minute boundary).
+SLOW_MARKS = ("slow", "browser", "notebooks")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow modules first, otherwise collection order (a stable sort): under ``pytest-xdist
+    --dist loadscope --no-loadscope-reorder`` a worker takes whole modules in this order, so
+    the long ones start early instead of leaving one worker busy at the end."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_MARKS))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _moto_as_the_local_cloud_runs_it() -> None:
     """``moto_ext`` installed and moto's own Kinesis -> Lambda delivery off (the ESM emulator
