@@ -3,8 +3,10 @@ and moto servers in this process, patched as the local cloud patches its moto.
 
 moto's backends and our patches to them are process-wide, so every test process puts its moto in
 one state before its first test (:func:`_moto_as_the_local_cloud_runs_it`): whichever tests a
-pytest-xdist worker gets, in whatever order, they see the same moto. Patching later would change
-the classes under state made before (a worker once got 500s from FilterLogEvents that way)."""
+pytest-xdist worker gets, in whatever order, they see the same moto. Before, a test saw whatever
+earlier tests in its process had installed: an xdist worker that had ``moto_ext`` but not yet the
+ESM emulator's switch-off of moto's own Kinesis -> Lambda delivery got 500s from FilterLogEvents
+(moto's Docker-less invocation wrote a float-millisecond error line the extension could not read)."""
 
 from __future__ import annotations
 
