@@ -18,6 +18,8 @@ Variables (the seed's ``TOKEN``, ``REGION`` and ``COMPRESS`` are accepted as fal
   name ``message`` or a field the shipper sets (:data:`RESERVED_KEYS`).
 - ``INCLUDE_LOG_GROUPS`` / ``EXCLUDE_LOG_GROUPS``: regexes searched in the log group name.
 - ``LOGZIO_ROUTES`` / ``LOGZIO_ROUTE_TOKENS``: sub-account routes, parsed by ``routes``.
+- ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (either case): the egress proxy to the listener,
+  parsed by ``proxy``.
 - Tuning: ``LOGZIO_MAX_BODY_BYTES``, ``LOGZIO_TIMEOUT_SECONDS``, ``LOGZIO_RETRY_ATTEMPTS``,
   ``LOGZIO_RETRY_BASE_MS``, ``LOGZIO_RETRY_MAX_MS``, ``LOGZIO_SAFETY_MARGIN_MS``.
 """
@@ -30,6 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from shipper_lambda import proxy as proxies
 
 DEFAULT_TYPE = "aws-cross-account"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Logz.io bulk limit, uncompressed
@@ -88,6 +92,7 @@ class Config:
     retry_base_s: float = 0.25
     retry_max_s: float = 8.0
     safety_margin_s: float = 2.0
+    proxy: proxies.Proxy | None = None  # for the listener, after NO_PROXY
 
     def ships(self, log_group: str) -> bool:
         """Whether the include/exclude patterns let this log group through."""
@@ -103,8 +108,14 @@ def load(env: Mapping[str, str]) -> Config:
     if not token and not token_secret:
         raise ConfigError("no shipping token: set LOGZIO_TOKEN (or TOKEN) or LOGZIO_TOKEN_SECRET")
     type_map = split_type_map(parse_type_map(_first(env, "LOGZIO_TYPE_MAP")))
+    url = listener_url(env)
+    try:
+        proxy = proxies.for_listener(env, url)
+    except proxies.ProxyConfigError as err:
+        raise ConfigError(str(err)) from None
     return Config(
-        listener_url=listener_url(env),
+        listener_url=url,
+        proxy=proxy,
         token=token or None,
         token_secret=token_secret or None,
         compress=_bool(env, "LOGZIO_COMPRESS", "COMPRESS", default=True),

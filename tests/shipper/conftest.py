@@ -297,6 +297,7 @@ SHIPPER_VARS = [
     "LOGZIO_SAFETY_MARGIN_MS",
     "LOGZIO_ROUTES",
     "LOGZIO_ROUTE_TOKENS",
+    *(name for base in ("https_proxy", "http_proxy", "no_proxy") for name in (base, base.upper())),
 ]
 
 
