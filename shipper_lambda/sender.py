@@ -224,7 +224,11 @@ class Sender:
             self.listener.discard()
             if watchdog.fired:
                 self.stats.request_timeouts += 1
-                detail = f"no complete answer within the request deadline of {timeout:.2f}s"
+                if watchdog.connecting:
+                    # Verify's diagnosis reads "could not connect" as no route to the listener.
+                    detail = f"could not connect within the request deadline of {timeout:.2f}s"
+                else:
+                    detail = f"no complete answer within the request deadline of {timeout:.2f}s"
                 return None, detail, None, False, b""
             refused = _tunnel_status(err)
             if refused is not None and self.listener.proxy is not None:
@@ -266,6 +270,7 @@ class _Watchdog:
         self.conn = conn
         self.sock: socket.socket | None = None  # pinned once connected (see _request)
         self.fired = False
+        self.connecting = False
         self._cancelled = False
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, timeout), self._fire)
@@ -278,6 +283,7 @@ class _Watchdog:
                 return
             self.fired = True
         sock = self.conn.sock or self.sock
+        self.connecting = sock is None  # still in connect(): no socket yet to shut down
         if sock is not None:
             # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap the
             # TLS state under the reading thread's feet. OSError: already closed.
