@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from xaccount_ops import aws
+from xaccount_ops import aws, partitions
 from xaccount_ops.local import seed
 from xaccount_ops.local.lock import ACCESS_LOG_NAME, AlreadyRunning, DirLock
 
@@ -204,7 +204,10 @@ class LocalCloud:
             return self.hub_session()
         sts = aws.client(self.hub_session(), "sts", self.regions[0], endpoint_url=self.aws_endpoint)
         creds = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/{seed.ROLE_NAME}", RoleSessionName="local"
+            RoleArn=partitions.role_arn(
+                partitions.partition_of(self.regions[0]), account_id, seed.ROLE_NAME
+            ),
+            RoleSessionName="local",
         )["Credentials"]
         return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
