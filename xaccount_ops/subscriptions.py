@@ -64,7 +64,7 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import aws, validate
+from xaccount_ops import aws, partitions, validate
 from xaccount_ops.accounts import HINTS as TARGET_HINTS
 from xaccount_ops.accounts import Fleet, Target, fan_out
 from xaccount_ops.audit import is_pipeline_group, organization_id
@@ -370,6 +370,12 @@ def plan(
     """
     cfg = fleet.config
     mode = cfg.subscriptions.mode
+    # What the landing partition lacks is refused here, before anything is read or changed;
+    # what nobody checked there is logged (partitions.FEATURES, with sources).
+    if mode == "account-policy" and not remove:
+        partitions.require(["account_subscription_policy"], cfg.partition, "subscriptions.mode")
+    if adopt:
+        partitions.require(["emit_system_fields"], cfg.partition, "--adopt")
     errors: list[dict[str, str]] = []
     destinations: dict[str, Any] | None
     try:
