@@ -199,11 +199,12 @@ def bound_s(
 def run_size(
     accounts: int, regions: int, groups: int, latency_ms: int, workers: int, verify_timeout: float
 ) -> dict[str, Any]:
-    from xaccount_ops import audit, inventory, subscriptions
-    from xaccount_ops.accounts import Fleet
+    from xaccount_ops import subscriptions
     from xaccount_ops.config import load_config
+    from xaccount_ops.fleet import audit, inventory
+    from xaccount_ops.fleet.accounts import Fleet
     from xaccount_ops.local.cloud import LocalCloud
-    from xaccount_ops.verify.canary import verify
+    from xaccount_ops.verify import verify
 
     out: dict[str, Any] = {
         "accounts": accounts,

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from xaccount_ops import partitions, stacks, subscriptions
-from xaccount_ops.accounts import Fleet
+from xaccount_ops import landing, partitions, subscriptions
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.landing.package import build_artifact
 from xaccount_ops.local.process import LocalCloudProcess
-from xaccount_ops.package import build_artifact
-from xaccount_ops.verify.canary import verify
+from xaccount_ops.verify import verify
 
 REGIONS = ("cn-north-1", "cn-northwest-1")
 
@@ -34,7 +34,7 @@ def test_a_cn_north_1_landing_ships_end_to_end(china: dict[str, Any], tmp_path: 
     assert cfg.partition == "aws-cn"
     fleet = Fleet.from_config(cfg)
 
-    deployed = stacks.deploy(
+    deployed = landing.deploy(
         artifact=build_artifact(tmp_path / "dist", include_speedups=False), fleet=fleet
     )
     assert deployed.ok, deployed
@@ -46,12 +46,12 @@ def test_a_cn_north_1_landing_ships_end_to_end(china: dict[str, Any], tmp_path: 
     assert set(result.frame["status"]) == {"delivered"}, result.frame.to_string()
     assert sorted(result.frame["region"].unique()) == sorted(REGIONS)
     # The ARNs are the partition's: outputs, destinations, and the role's trust list.
-    landing = china["landing_account"]
+    landing_id = china["landing_account"]
     for region in REGIONS:
         (destination,) = fleet.landing_client("logs", region).describe_destinations()[
             "destinations"
         ]
-        assert destination["arn"].startswith(f"arn:aws-cn:logs:{region}:{landing}:destination:")
+        assert destination["arn"].startswith(f"arn:aws-cn:logs:{region}:{landing_id}:destination:")
         assert (
             json.loads(destination["accessPolicy"])["Statement"][0]["Resource"]
             == (destination["arn"])
@@ -61,4 +61,4 @@ def test_a_cn_north_1_landing_ships_end_to_end(china: dict[str, Any], tmp_path: 
     trust = role["AssumeRolePolicyDocument"]
     trust = json.loads(trust) if isinstance(trust, str) else trust
     sources = trust["Statement"][0]["Condition"]["StringLike"]["aws:SourceArn"]
-    assert f"arn:{partitions.partition_of(REGIONS[0])}:logs:*:{landing}:*" in sources
+    assert f"arn:{partitions.partition_of(REGIONS[0])}:logs:*:{landing_id}:*" in sources
