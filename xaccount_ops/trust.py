@@ -12,7 +12,7 @@ why, rather than failing mid-deploy on AWS's size check or silently widening the
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from xaccount_ops import partitions
 from xaccount_ops.errors import ConfigError
@@ -43,10 +43,11 @@ def check_account_list_fits(
     regions: Sequence[str],
     landing: str,
     name_prefix: str,
-    organization_id: str | None = None,
+    organization_id: str | Callable[[], str | None] | None = None,
 ) -> None:
     """Raise a ConfigError when the account-list policy would exceed the limit in any region,
-    naming the size, the limit and its source, and what to set instead."""
+    naming the size, the limit and its source, and what to set instead. ``organization_id`` may
+    be a function: it is called only for the message."""
     for region in regions:
         policy = account_list_policy(
             accounts, partition=partition, region=region, landing=landing, name_prefix=name_prefix
@@ -54,7 +55,8 @@ def check_account_list_fits(
         json.loads(policy)  # the shape must stay valid JSON
         size = len(policy.encode())
         if size > MAX_POLICY_BYTES:
-            org = f" ({organization_id})" if organization_id else ""
+            known = organization_id() if callable(organization_id) else organization_id
+            org = f" ({known})" if known else ""
             raise ConfigError(
                 "senders.accounts",
                 f"{len(accounts)} sending accounts make a destination policy of {size:,} bytes "

@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from xaccount_ops import partitions
 from xaccount_ops.errors import XaccountOpsError
 from xaccount_ops.landing import stacks
 from xaccount_ops.landing.changesets import (
@@ -267,7 +268,7 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
 
 
 def admin_role_arn(fleet: Any) -> str:
-    return f"arn:aws:iam::{fleet.landing_account}:role/{ADMIN_ROLE}"
+    return partitions.role_arn(fleet.config.partition, fleet.landing_account, ADMIN_ROLE)
 
 
 def _check_admin_role(fleet: Any) -> None:
