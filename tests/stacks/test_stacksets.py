@@ -101,3 +101,28 @@ def test_account_policy_mode_rolls_sender_policy_into_every_account_and_region(
     assert senders.parameters["ExcludedLogGroups"] == f"/aws/lambda/{prefix}-shipper"
     assert set(senders.instances) == {(a, r) for a in SENDERS for r in ("us-east-1", "eu-west-1")}
     assert senders.parameters["LandingAccountId"] == LANDING
+
+
+def test_stack_set_operations_run_every_account_and_region_at_once() -> None:
+    """The preferences are valid for the API (botocore's model) and lift the one-at-a-time
+    defaults; stopping after a failure is kept (tolerance 0)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from xaccount_ops.landing.stacksets import OPERATION_PREFERENCES
+
+    model = botocore.session.get_session().get_service_model("cloudformation")
+    shape = model.operation_model("CreateStackInstances").input_shape
+    report = ParamValidator().validate(
+        {
+            "StackSetName": "s",
+            "Accounts": ["111111111111"],
+            "Regions": ["us-east-1"],
+            "OperationPreferences": OPERATION_PREFERENCES,
+        },
+        shape,
+    )
+    assert not report.has_errors(), report.generate_report()
+    assert OPERATION_PREFERENCES["RegionConcurrencyType"] == "PARALLEL"
+    assert OPERATION_PREFERENCES["ConcurrencyMode"] == "SOFT_FAILURE_TOLERANCE"
+    assert OPERATION_PREFERENCES["FailureToleranceCount"] == 0

@@ -52,6 +52,18 @@ from xaccount_ops.landing.templates import (
 )
 
 log = logging.getLogger(__name__)
+# StackSets' defaults act on one account at a time, one region after another, and stop at the
+# first failure (StackSetOperationPreferences: MaxConcurrentCount "at most one more than the
+# FailureToleranceCount" under the default STRICT_FAILURE_TOLERANCE, FailureToleranceCount 0,
+# RegionConcurrencyType one Region at a time): 1,000 accounts x 17 regions would be 17,000
+# operations in a row. Soft tolerance keeps "stop starting new ones after a failure" while
+# every account and region runs at once (CloudFormation lowers it when it throttles).
+OPERATION_PREFERENCES = {
+    "RegionConcurrencyType": "PARALLEL",
+    "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+    "MaxConcurrentPercentage": 100,
+    "FailureToleranceCount": 0,
+}
 
 ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
 EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
@@ -238,12 +250,16 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
             **({"Accounts": accounts, "Regions": regions} if present else {}),
+            OperationPreferences=OPERATION_PREFERENCES,
         )["OperationId"]
         _wait(cfn, spec.name, operation)
         updated = True
     for accounts, regions in _batches(missing):
         operation = cfn.create_stack_instances(
-            StackSetName=spec.name, Accounts=accounts, Regions=regions
+            StackSetName=spec.name,
+            Accounts=accounts,
+            Regions=regions,
+            OperationPreferences=OPERATION_PREFERENCES,
         )["OperationId"]
         _wait(cfn, spec.name, operation)
     after = _instances(cfn, spec.name)
