@@ -161,10 +161,12 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
+        from xaccount_ops.local.dispatch import CachedDispatch
         from xaccount_ops.local.pace import Pace, wrap
 
         self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
-        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
+        dispatcher = CachedDispatch(DomainDispatcherApplication(create_backend_app))
+        app = wrap(dispatcher, self.pace)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )
