@@ -297,6 +297,10 @@ SHIPPER_VARS = [
     "LOGZIO_SAFETY_MARGIN_MS",
     "LOGZIO_ROUTES",
     "LOGZIO_ROUTE_TOKENS",
+    "LOGZIO_REDACT",
+    "LOGZIO_DROP_EVENTS",
+    "LOGZIO_KEEP_EVENTS",
+    "LOGZIO_MULTILINE",
     *(name for base in ("https_proxy", "http_proxy", "no_proxy") for name in (base, base.upper())),
 ]
 

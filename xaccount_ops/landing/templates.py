@@ -230,6 +230,8 @@ def main_parameters(
         **(accounts if accounts is not None else accounts_parameters(fleet)),
         **(token if token is not None else token_parameters(fleet)),
         **route_parameters(fleet),
+        # [[logzio.redact]]/[[logzio.drop]]/[[logzio.keep]]/[[logzio.multiline]]: "" clears them
+        **logzio.rules_parameters(),
     }
     values = _with_overrides(values, MAIN, cfg.stack.parameters)
     # The template's failure store and (by default) on-demand stream, checked for the partition:

@@ -23,9 +23,11 @@ past 15 days, 1 hour past 63 days: the MetricStat ``Period`` rules). Events whos
 far from their ingestion time (agents that batch, clock skew, a backfill) fall into different
 windows on the two sides; over an hour or more this is noise well under the threshold.
 
-**Filter patterns.** When our filter on a group has a pattern, only matching events ship:
-CloudWatch's count is then an upper bound, and a low ratio is reported (hop ``filter``) without
-counting the group as short.
+**Filter patterns and event filters.** When our filter on a group has a pattern, or the
+shipper's drop/keep rules (``[[logzio.drop]]``/``[[logzio.keep]]``) apply to it, only some events
+ship: CloudWatch's count is then an upper bound, and a low ratio is reported (hop ``filter``)
+without counting the group as short. A line the shipper's multiline rule joined counts as the
+``joined`` events it holds.
 
 Findings name the likely hop with :mod:`xaccount_ops.verify.diagnose`'s vocabulary: the
 destination or its policy when the sending side is broken, else what the landing side shows
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,11 +50,12 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from xaccount_ops import aws, config
-from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops import aws, config, validate
+from xaccount_ops.fleet import inventory as inv
+from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.logzio import SearchClient
-from xaccount_ops.verify.diagnose import HOPS
+from xaccount_ops.verify.diagnose import HOPS, shipper_problems
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 METRIC_RETENTION = timedelta(days=455)  # hourly points, the oldest CloudWatch keeps
 # Fields of the shipped line (design.md's line schema).
 OWNER, REGION, LOG_GROUP, PART = "owner", "region", "logGroup", "part"
+JOINED = "joined"  # a multiline-joined line: how many events it holds
 
 RECONCILE_SCHEMA: dict[str, Any] = {
     "account_id": "string",
@@ -90,22 +93,6 @@ FINDINGS_SCHEMA: dict[str, Any] = {
 }
 # Which landing-side finding most likely explains missing lines: the cause before its effects.
 _LIKELY = ("listener", "shipper", "failure queue", "kinesis", "iterator age")
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
-
-
-def duration(value: timedelta | str, what: str = "window") -> timedelta:
-    """``timedelta`` or text like ``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes)."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(
-            f"{what} {value!r} is not a duration; use e.g. 30m, 6h or 2d (a bare number is minutes)"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
 
 
 @dataclass(frozen=True)
@@ -131,7 +118,7 @@ def align(
     now: datetime | None = None,
 ) -> Window:
     """The whole-period window this run compares (see the module docstring)."""
-    window, lag = duration(window), duration(lag, "lag")
+    window, lag = validate.duration(window), validate.duration(lag, "lag")
     if window <= timedelta(0):
         raise ValueError(f"window {window} must be positive, e.g. 1h")
     if lag < timedelta(0):
@@ -219,6 +206,19 @@ def shipping_groups(inventory: pd.DataFrame, destinations: dict[str, str]) -> li
     return found
 
 
+def event_filters(logzio: Any, log_group: str) -> list[str]:
+    """The shipper's drop/keep rules (``[[logzio.drop]]``/``[[logzio.keep]]``) that apply to
+    ``log_group``, as ``drop:<name>``/``keep:<name>``: with any, fewer lines than events is
+    expected and CloudWatch's count is an upper bound."""
+    from shipper_lambda import rules as shipper_rules
+
+    found = []
+    for kind, items in (("drop", logzio.drop), ("keep", logzio.keep)):
+        parsed = shipper_rules.parse_filters([dict(i) for i in items], f"logzio.{kind}")
+        found += [f"{kind}:{r.name}" for r in parsed if r.applies_to(log_group)]
+    return found
+
+
 # -- CloudWatch ---------------------------------------------------------------------------------
 
 
@@ -294,7 +294,13 @@ def count_query(
         "aggs": {
             "region": {
                 "terms": {"field": REGION, "size": max(1, len(regions))},
-                "aggs": {"group": {"terms": {"field": LOG_GROUP, "size": max(1, len(groups))}}},
+                "aggs": {
+                    "group": {
+                        "terms": {"field": LOG_GROUP, "size": max(1, len(groups))},
+                        # joined lines by how many events they hold (absent: one event)
+                        "aggs": {"joined": {"terms": {"field": JOINED, "size": AGG_BUCKETS}}},
+                    }
+                },
             }
         },
     }
@@ -347,7 +353,11 @@ def logzio_counts(
             for region in regions.get("buckets", []):
                 for group in region.get("group", {}).get("buckets", []):
                     key = (account, str(region["key"]), str(group["key"]))
-                    counts[key] = counts.get(key, 0) + int(group["doc_count"])
+                    events = int(group["doc_count"])
+                    for joined in group.get("joined", {}).get("buckets", []):
+                        # a line holding n events counts n (it is in doc_count once already)
+                        events += (int(joined["key"]) - 1) * int(joined["doc_count"])
+                    counts[key] = counts.get(key, 0) + events
     return counts
 
 
@@ -382,9 +392,6 @@ def explain(
 ) -> list[dict[str, Any]]:
     """A finding per short group ``(group, cloudwatch, logzio, over)``, naming the likely hop.
     The landing side is looked at once, from the start of ``window``."""
-    from xaccount_ops.fleet.audit import organization_id
-    from xaccount_ops.verify.diagnose import shipper_problems
-
     if not short:
         return []
     org_id = organization_id(fleet)  # None outside an organization: account lists still work
@@ -587,8 +594,6 @@ def reconcile(
     ``inventory`` (an inventory frame) saves listing the log groups again. A target whose
     metrics cannot be read is a row in ``errors`` (its groups are left out of ``frame``).
     """
-    from xaccount_ops.fleet import inventory as inv
-
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold {threshold!r} must be in (0, 1], e.g. 0.999")
     span = align(window, until=until, lag=lag, now=now())
@@ -636,7 +641,23 @@ def reconcile(
             )
             if ratio is None or ratio >= threshold:
                 continue
-            if item.pattern:
+            filters = event_filters(fleet.config.logzio, item.log_group)
+            if filters and not item.pattern:
+                bounded.add((item.account_id, item.region, item.log_group))
+                notes.append(
+                    _finding(
+                        item,
+                        ratio,
+                        False,
+                        "filter",
+                        f"CloudWatch received {cw} event(s), Logz.io holds {lz}: the shipper's "
+                        f"event filters ({', '.join(filters)}) leave events out, so CloudWatch's "
+                        "count is an upper bound (the shipper counts them as filtered_events)",
+                        "nothing to fix if the filters are intended; [[logzio.drop]] / "
+                        "[[logzio.keep]] in the config",
+                    )
+                )
+            elif item.pattern:
                 bounded.add((item.account_id, item.region, item.log_group))
                 notes.append(
                     _finding(
