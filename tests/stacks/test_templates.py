@@ -95,9 +95,8 @@ def test_vpc_and_proxy_are_optional_and_complete() -> None:
     }
     assert env["NO_PROXY"]["Fn::If"][1] == {"Ref": "NoProxy"}
     assert "SubnetsWithSecurityGroups" in main["Rules"]
-    # The VPC check's waiver says why, and that the VPC is a parameter.
-    (skip,) = [s for s in fn["Metadata"]["checkov"]["skip"] if s["id"] == "CKV_AWS_117"]
-    assert "SubnetIds" in skip["comment"]
+    # No waiver for checkov's VPC check any more: VpcConfig is declared (conditionally).
+    assert "CKV_AWS_117" not in {s["id"] for s in fn["Metadata"]["checkov"]["skip"]}
 
 
 @pytest.mark.parametrize(
