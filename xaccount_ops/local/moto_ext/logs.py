@@ -124,9 +124,10 @@ def check_log_class(group: Any) -> None:
         )
 
 
-def event_id(timestamp: int, counter: int) -> str:
-    """A 56-digit decimal id, unique per event: timestamp, process salt, moto's event counter."""
-    return f"{timestamp:020d}{_SALT:012d}{counter:024d}"[-56:]
+def event_id(timestamp: float, counter: int) -> str:
+    """A 56-digit decimal id, unique per event: timestamp, process salt, moto's event counter.
+    (moto's own Lambda writes float millisecond timestamps into a function's log group.)"""
+    return f"{int(timestamp):020d}{_SALT:012d}{counter:024d}"[-56:]
 
 
 # --- organization and access policy -------------------------------------------------------------
