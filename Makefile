@@ -17,6 +17,8 @@ PYTEST_ARGS ?= -n auto --dist loadscope --no-loadscope-reorder --durations=15
 CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# One region of each partition the templates must deploy in (aws, aws-cn, aws-us-gov).
+CFN_LINT_REGIONS := us-east-1,cn-north-1,us-gov-west-1
 
 .PHONY: install test test-aws lint demo lab bench constraints clean
 
@@ -41,11 +43,12 @@ $(CHECKOV):
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
-# checkov offline (no guideline download: BC_SKIP_MAPPING, --skip-download); a check that does
+# cfn-lint in one region of each partition; checkov offline (no guideline download: BC_SKIP_MAPPING, --skip-download); a check that does
 # not apply is skipped in the resource's Metadata (checkov: skip:) with the reason.
 lint: $(VENV)/.stamp-test $(CHECKOV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint --regions $(CFN_LINT_REGIONS) -- cfn/*.yaml
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d cfn --framework cloudformation --compact --quiet --skip-download
 
 test: lint

@@ -18,6 +18,8 @@ Variables (the seed's ``TOKEN``, ``REGION`` and ``COMPRESS`` are accepted as fal
   name ``message`` or a field the shipper sets (:data:`RESERVED_KEYS`).
 - ``INCLUDE_LOG_GROUPS`` / ``EXCLUDE_LOG_GROUPS``: regexes searched in the log group name.
 - ``LOGZIO_ROUTES`` / ``LOGZIO_ROUTE_TOKENS``: sub-account routes, parsed by ``routes``.
+- ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (either case): the egress proxy to the listener,
+  parsed by ``proxy``.
 - ``LOGZIO_REDACT``, ``LOGZIO_DROP_EVENTS``, ``LOGZIO_KEEP_EVENTS``, ``LOGZIO_MULTILINE``: event
   rules (JSON arrays), parsed and compiled once per cold start by ``rules``.
 - Tuning: ``LOGZIO_MAX_BODY_BYTES``, ``LOGZIO_TIMEOUT_SECONDS``, ``LOGZIO_RETRY_ATTEMPTS``,
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from shipper_lambda import proxy as proxies
 from shipper_lambda.errors import ConfigError as ConfigError  # re-exported: callers use config's
 
 if TYPE_CHECKING:
@@ -96,6 +99,7 @@ class Config:
     retry_base_s: float = 0.25
     retry_max_s: float = 8.0
     safety_margin_s: float = 2.0
+    proxy: proxies.Proxy | None = None  # for the listener, after NO_PROXY
     # LOGZIO_REDACT, LOGZIO_DROP_EVENTS, LOGZIO_KEEP_EVENTS, LOGZIO_MULTILINE (shipper_lambda.rules)
     rules: Rules | None = None
 
@@ -115,8 +119,14 @@ def load(env: Mapping[str, str]) -> Config:
     type_map = split_type_map(parse_type_map(_first(env, "LOGZIO_TYPE_MAP")))
     from shipper_lambda import rules  # it imports this module: ConfigError
 
+    url = listener_url(env)
+    try:
+        proxy = proxies.for_listener(env, url)
+    except proxies.ProxyConfigError as err:
+        raise ConfigError(str(err)) from None
     return Config(
-        listener_url=listener_url(env),
+        listener_url=url,
+        proxy=proxy,
         token=token or None,
         token_secret=token_secret or None,
         compress=_bool(env, "LOGZIO_COMPRESS", "COMPRESS", default=True),

@@ -93,7 +93,7 @@ def process(
     started = time.monotonic() if started is None else started
     deadline = started + budget_s - cfg.safety_margin_s
     stats = Stats(backend=codec.BACKEND)
-    main = Sender(Listener(cfg.listener_url, token), cfg, deadline, stats)
+    main = Sender(Listener(cfg.listener_url, token, cfg.proxy), cfg, deadline, stats)
     with redact.guard(token) as redactor:  # whatever gets logged, the tokens do not
         invocation = _Invocation(cfg, main, table or routes.Table(), redactor)
         invocation.encoder.skip_parts = skip_parts
@@ -145,7 +145,12 @@ class _Invocation:
             raise DeliveryFailed(index, Outcome(AUTH, None, str(err))) from None
         self.redactor.add(token)
         main = self._main
-        post = Sender(Listener(self.cfg.listener_url, token), self.cfg, main.deadline, self.stats)
+        post = Sender(
+            Listener(self.cfg.listener_url, token, self.cfg.proxy),
+            self.cfg,
+            main.deadline,
+            self.stats,
+        )
         self._deliveries[route] = Delivery(post, self.stats)
         return route
 

@@ -7,7 +7,13 @@ Everything else comes back to the caller as an :class:`Outcome` to decide on (se
 
 Each attempt has one deadline for the whole request (connect + send + read): socket timeouts
 alone bound each socket operation, so a listener that trickles its answer a byte at a time would
-hold the invocation forever. A watchdog shuts the socket down when the deadline passes.
+hold the invocation forever. A watchdog shuts the socket down when the deadline passes; it keeps
+its own reference to the socket, because ``http.client`` forgets it as soon as an answer says
+``Connection: close`` (or is HTTP/1.0) and the body is then read from a socket nobody else holds.
+
+Through a proxy (``HTTPS_PROXY``/``HTTP_PROXY``, see ``proxy``): a CONNECT tunnel for an https
+listener, the absolute form for an http one, under the same deadline. A proxy's own refusal of
+CONNECT (407, 502, ...) is treated as its HTTP answer: 407 fails at once, 5xx is retried.
 
 A ``Retry-After`` longer than the time left ends the attempts at once as :data:`DEFERRED`: the
 listener asked us to wait, and splitting the body to resend sooner would be the burst it refused.
@@ -24,6 +30,7 @@ import http.client
 import json
 import logging
 import random
+import re
 import socket
 import ssl
 import threading
@@ -34,6 +41,7 @@ from urllib.parse import quote, urlsplit
 from shipper_lambda import codec
 from shipper_lambda.config import Config
 from shipper_lambda.metrics import Stats
+from shipper_lambda.proxy import Proxy
 from shipper_lambda.redact import Redactor
 
 log = logging.getLogger(__name__)
@@ -51,7 +59,7 @@ UNAVAILABLE = "unavailable"  # retries or time exhausted on 429/5xx/timeouts/con
 DEFERRED = "deferred"  # 429/5xx whose Retry-After is longer than the time left
 COUNT_KEYS = ("malformedLines", "successfulLines", "oversizedLines", "emptyLogLines")
 
-_pool: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+_pool: dict[tuple[str, str, int, str], http.client.HTTPConnection] = {}
 _ssl_context: ssl.SSLContext | None = None
 
 
@@ -66,31 +74,48 @@ class Outcome:
 
 
 class Listener:
-    """Where bodies go: the listener base URL plus the token, kept out of anything printable."""
+    """Where bodies go: the listener base URL plus the token, kept out of anything printable,
+    and the proxy that carries them there when one is configured (see ``proxy``)."""
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, proxy: Proxy | None = None) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.path = parts.path.rstrip("/") + "/?token=" + quote(token, safe="")
+        self.proxy = proxy
+        path = parts.path.rstrip("/") + "/?token=" + quote(token, safe="")
+        self.headers: dict[str, str] = {}
         self.display = f"{self.scheme}://{self.host}:{self.port}"
+        if proxy is not None:
+            self.display += f" via proxy {proxy.display}"
+            if self.scheme == "http":
+                # Absolute form: the proxy forwards by the request line.
+                path = f"http://{self.host}:{self.port}{path}"
+                self.headers = proxy.headers()
+        self.path = path
         self.scrub = Redactor([token])
+        self._key = (self.scheme, self.host, self.port, proxy.display if proxy else "")
 
     def connection(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         """The pooled connection (and whether it is reused), created when absent."""
-        key = (self.scheme, self.host, self.port)
-        conn = _pool.get(key)
+        conn = _pool.get(self._key)
         if conn is None:
+            host, port = (
+                (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
+            )
             if self.scheme == "https":
                 global _ssl_context
                 _ssl_context = _ssl_context or ssl.create_default_context()
                 conn = http.client.HTTPSConnection(
-                    self.host, self.port, timeout=timeout, context=_ssl_context
+                    host, port, timeout=timeout, context=_ssl_context
                 )
+                if self.proxy is not None:
+                    # CONNECT host:port first; TLS (and the certificate check) is with the
+                    # listener, end to end through the tunnel.
+                    conn.set_tunnel(self.host, self.port, headers=self.proxy.headers())
             else:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-            _pool[key] = conn
+                conn = http.client.HTTPConnection(host, port, timeout=timeout)
+            _pool[self._key] = conn
         reused = conn.sock is not None
         if reused:
             conn.sock.settimeout(timeout)
@@ -99,7 +124,7 @@ class Listener:
         return conn, reused
 
     def discard(self) -> None:
-        conn = _pool.pop((self.scheme, self.host, self.port), None)
+        conn = _pool.pop(self._key, None)
         if conn is not None:
             conn.close()
 
@@ -119,6 +144,7 @@ class Sender:
         self.deadline = deadline  # time.monotonic() value
         self.stats = stats
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        self.headers.update(listener.headers)
         if config.compress:
             self.headers["Content-Encoding"] = "gzip"
 
@@ -185,6 +211,9 @@ class Sender:
         watchdog = _Watchdog(conn, timeout)
         try:
             conn.request("POST", self.listener.path, body=data, headers=self.headers)
+            # getresponse() hands the socket to the response and forgets it when the answer
+            # is Connection: close or HTTP/1.0: the watchdog keeps its own reference.
+            watchdog.sock = conn.sock
             response = conn.getresponse()
             body = response.read()
             if watchdog.cancel():
@@ -195,14 +224,31 @@ class Sender:
             self.listener.discard()
             if watchdog.fired:
                 self.stats.request_timeouts += 1
-                detail = f"no complete answer within the request deadline of {timeout:.2f}s"
+                if watchdog.connecting:
+                    # Verify's diagnosis reads "could not connect" as no route to the listener.
+                    detail = f"could not connect within the request deadline of {timeout:.2f}s"
+                else:
+                    detail = f"no complete answer within the request deadline of {timeout:.2f}s"
                 return None, detail, None, False, b""
+            refused = _tunnel_status(err)
+            if refused is not None and self.listener.proxy is not None:
+                # The proxy answered CONNECT itself (407, 502, ...): treat it as its answer.
+                status, reason = refused
+                detail = f"proxy {self.listener.proxy.display} answered CONNECT with {status}"
+                detail += f" {reason}"[:120] if reason else ""
+                if status == 407:
+                    detail += f" (check the credentials in {self.listener.proxy.variable})"
+                return status, self.listener.scrub(detail), None, False, b""
             stale = reused and isinstance(err, _STALE)
             detail = self.listener.scrub(f"{type(err).__name__}: {str(err)[:200]}")
             return None, detail, None, stale, b""
         finally:
             watchdog.cancel()
         detail = f"HTTP {response.status}"
+        if response.status == 407 and self.listener.proxy is not None:
+            detail += (
+                f" from proxy {self.listener.proxy.display} (check {self.listener.proxy.variable})"
+            )
         if body:
             detail += f" {body[:300].decode('utf-8', 'replace')}"
         retry_after = _retry_after(response.getheader("Retry-After"))
@@ -222,7 +268,9 @@ class _Watchdog:
 
     def __init__(self, conn: http.client.HTTPConnection, timeout: float) -> None:
         self.conn = conn
+        self.sock: socket.socket | None = None  # pinned once connected (see _request)
         self.fired = False
+        self.connecting = False
         self._cancelled = False
         self._lock = threading.Lock()
         self._timer = threading.Timer(max(0.0, timeout), self._fire)
@@ -234,7 +282,8 @@ class _Watchdog:
             if self._cancelled:
                 return
             self.fired = True
-        sock = self.conn.sock
+        sock = self.conn.sock or self.sock
+        self.connecting = sock is None  # still in connect(): no socket yet to shut down
         if sock is not None:
             # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would unwrap the
             # TLS state under the reading thread's feet. OSError: already closed.
@@ -259,6 +308,20 @@ def _classify(status: int | None) -> str:
     if status in (401, 403):
         return AUTH
     return FATAL
+
+
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})\b ?(.*)")
+
+
+def _tunnel_status(err: BaseException) -> tuple[int, str] | None:
+    """The proxy's status and reason when ``http.client`` refused a CONNECT answer, else None.
+
+    ``http.client`` reports a non-200 CONNECT answer only as ``OSError("Tunnel connection
+    failed: 407 Proxy Authentication Required")``; a test pins that wording."""
+    if type(err) is not OSError:
+        return None
+    match = _TUNNEL_REFUSED.match(str(err))
+    return (int(match.group(1)), match.group(2).strip()) if match else None
 
 
 def _counts(body: bytes) -> dict[str, int] | None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xaccount_ops import redact, validate
+from xaccount_ops import partitions, redact, validate
 from xaccount_ops.errors import ConfigError, TokenError
 
 CONFIG_ENV = "XACCOUNT_OPS_CONFIG"
@@ -269,6 +269,11 @@ class Config:
         url = self.aws.endpoint_url or ""
         return "://127.0.0.1" in url or "://localhost" in url
 
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the landing region (``aws``, ``aws-cn``, ``aws-us-gov``, ...)."""
+        return partitions.partition_of(self.landing.region)
+
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
     """Resolve which config file to read (see the module docstring for the order)."""
@@ -307,9 +312,11 @@ def parse_config(
     for required in ("landing", "senders", "logzio"):
         if not isinstance(raw.get(required), Mapping):
             raise ConfigError(required, f"the [{required}] table is required")
+    landing, senders = _landing(raw["landing"]), _senders(raw["senders"])
+    partitions.check_one_partition(landing.region, senders.regions)
     return Config(
-        landing=_landing(raw["landing"]),
-        senders=_senders(raw["senders"]),
+        landing=landing,
+        senders=senders,
         logzio=_logzio(raw["logzio"], base_dir),
         subscriptions=_subscriptions(raw.get("subscriptions", {})),
         stack=_stack(raw.get("stack", {})),

@@ -9,8 +9,8 @@ handlers by the CLI (:func:`install`; notebooks may call it too), masks in every
 - every token value the toolkit has resolved (:func:`register`, called by ``TokenRef.resolve``);
 - the value of each NoEcho template parameter (:data:`NOECHO_PARAMETERS`), in the shapes botocore
   logs it: query-string dicts, boto3 dicts, JSON and XML;
-- ``token=...`` in URLs, ``X-API-TOKEN`` headers, ``LOGZIO_TOKEN``/``TOKEN`` environment values,
-  ``SecretString`` values and the ``Value`` of SSM ``SecureString`` parameters (botocore logs the
+- ``token=...`` in URLs, ``X-API-TOKEN`` headers, ``LOGZIO_TOKEN``/``TOKEN``/``HTTPS_PROXY``
+  environment values, ``SecretString`` values and the ``Value`` of SSM ``SecureString`` parameters (botocore logs the
   answer before ``TokenRef.resolve`` can register it).
 """
 
@@ -23,7 +23,7 @@ import threading
 from shipper_lambda.redact import MASK, Redactor
 
 # NoEcho parameters of cfn/*.yaml (tests/stacks check that this list covers the templates).
-NOECHO_PARAMETERS = ("LogzioTOKEN", "LogzioRouteTokens")
+NOECHO_PARAMETERS = ("LogzioTOKEN", "LogzioRouteTokens", "HttpsProxy")  # proxy: may hold a password
 
 _SEP = r"""(?:'\s*:\s*'|"\s*:\s*"|>|=)"""  # 'k': 'v'  "k": "v"  <k>v  k=v
 _VALUE = r"""[^'"<&\s,}]+"""
@@ -34,7 +34,9 @@ _PATTERNS = [
         rf"(\b(?:{'|'.join(NOECHO_PARAMETERS)})\b(?:(?!{_NEXT_KEY})[^{{}}]){{0,120}}?"
         rf"ParameterValue{_SEP})({_VALUE})"
     ),
-    re.compile(rf"(\b(?:LOGZIO_TOKEN|TOKEN|SecretString)['\"]?{_SEP}\s*)({_VALUE})"),
+    re.compile(
+        rf"(\b(?:LOGZIO_TOKEN|TOKEN|SecretString|HTTPS_PROXY|https_proxy)['\"]?{_SEP}\s*)({_VALUE})"
+    ),
     re.compile(r"""((?i:x-api-token)['"]?\s*[:=]\s*['"]?)([^'"\s,}]+)"""),
     re.compile(r"""((?i:[?&]token)=)([^&\s'"<>]+)"""),
 ]

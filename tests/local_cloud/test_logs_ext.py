@@ -636,3 +636,23 @@ def test_filter_slots_follow_the_service_quota(ext_endpoint: str) -> None:
         )["Quota"]["Value"]
         == 2.0
     )
+
+
+def test_destination_policy_over_5120_bytes_is_refused(ext_endpoint: str) -> None:
+    """PutDestinationPolicy: "This can be up to 5120 bytes" (the error code is an assumption)."""
+    arn, _ = landing_destination(ext_endpoint, None)
+    name = arn.rsplit(":", 1)[1]
+    logs = client(ext_endpoint, "logs")
+    accounts = [f"{i:012d}" for i in range(1, 400)]
+    policy = allow({"AWS": accounts}, arn)
+    while len(json.dumps(policy)) > 5120:
+        accounts.pop()
+        policy = allow({"AWS": accounts}, arn)
+    logs.put_destination_policy(destinationName=name, accessPolicy=json.dumps(policy))
+    accounts.append("999999999999")
+    with pytest.raises(ClientError) as err:
+        logs.put_destination_policy(
+            destinationName=name, accessPolicy=json.dumps(allow({"AWS": accounts}, arn))
+        )
+    code, message = error_code(err)
+    assert code == "InvalidParameterException" and "5120 bytes" in message

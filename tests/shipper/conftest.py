@@ -301,6 +301,7 @@ SHIPPER_VARS = [
     "LOGZIO_DROP_EVENTS",
     "LOGZIO_KEEP_EVENTS",
     "LOGZIO_MULTILINE",
+    *(name for base in ("https_proxy", "http_proxy", "no_proxy") for name in (base, base.upper())),
 ]
 
 

@@ -92,6 +92,8 @@ def test_deploy_at_vv_shows_no_token_or_noecho_value(stacks_endpoint: str, tmp_p
         ('{"Parameter": {"Type": "SecureString", "Value": "S3CR"}}', "S3CR"),
         ("{'X-API-TOKEN': 'S3CR'}", "S3CR"),
         ("POST /?token=S3CR&type=x", "S3CR"),
+        ('[{"ParameterKey": "HttpsProxy", "ParameterValue": "http://u:S3CR@p:3128"}]', "S3CR"),
+        ('{"Variables": {"HTTPS_PROXY": "http://u:S3CR@p:3128"}}', "S3CR"),
     ],
 )
 def test_scrub_masks_every_shape_botocore_logs(text: str, secret: str) -> None:

@@ -105,7 +105,9 @@ def test_account_policy_mode_rolls_sender_policy_into_every_account_and_region(
     assert senders.parameters["OrganizationDestination"] == "false"
     assert senders.parameters["NamePrefix"] == prefix
     assert stacksets._capabilities(senders) == ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
-    assert stacksets._preferences(senders, ["eu-west-1", "us-east-1"]) == {}
+    assert stacksets._preferences(senders, ["eu-west-1", "us-east-1"]) == (
+        stacksets.OPERATION_PREFERENCES
+    )
 
 
 def test_organization_senders_make_the_role_in_one_region_first(
@@ -127,4 +129,30 @@ def test_organization_senders_make_the_role_in_one_region_first(
     assert senders.parameters["OrganizationDestination"] == "true"
     assert senders.parameters["SubscriptionRoleRegion"] == "us-east-1"  # the landing region
     order = stacksets._preferences(senders, ["eu-west-1", "us-east-1"])
-    assert order == {"OperationPreferences": {"RegionOrder": ["us-east-1", "eu-west-1"]}}
+    assert order["RegionOrder"] == ["us-east-1", "eu-west-1"]
+    assert order["RegionConcurrencyType"] == "SEQUENTIAL"  # the role's region finishes first
+
+
+def test_stack_set_operations_run_every_account_and_region_at_once() -> None:
+    """The preferences are valid for the API (botocore's model) and lift the one-at-a-time
+    defaults; stopping after a failure is kept (tolerance 0)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from xaccount_ops.landing.stacksets import OPERATION_PREFERENCES
+
+    model = botocore.session.get_session().get_service_model("cloudformation")
+    shape = model.operation_model("CreateStackInstances").input_shape
+    report = ParamValidator().validate(
+        {
+            "StackSetName": "s",
+            "Accounts": ["111111111111"],
+            "Regions": ["us-east-1"],
+            "OperationPreferences": OPERATION_PREFERENCES,
+        },
+        shape,
+    )
+    assert not report.has_errors(), report.generate_report()
+    assert OPERATION_PREFERENCES["RegionConcurrencyType"] == "PARALLEL"
+    assert OPERATION_PREFERENCES["ConcurrencyMode"] == "SOFT_FAILURE_TOLERANCE"
+    assert OPERATION_PREFERENCES["FailureToleranceCount"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,12 +27,92 @@ def resources_of(template: dict, kind: str) -> dict:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-@pytest.mark.parametrize("name", TEMPLATES)
-def test_cfn_lint_is_clean(name: str) -> None:
+# One region of each partition the templates must deploy in (the Makefile's CFN_LINT_REGIONS).
+PARTITION_REGIONS = "us-east-1,cn-north-1,us-gov-west-1"
+
+
+def test_cfn_lint_is_clean_in_every_partition() -> None:
+    """All templates in one cfn-lint run (its start-up is most of its time)."""
     done = subprocess.run(
-        [str(CFN_LINT), str(CFN / name)], capture_output=True, text=True, check=False
+        [str(CFN_LINT), "--regions", PARTITION_REGIONS, "--", *(str(CFN / n) for n in TEMPLATES)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_arn_takes_the_partition(name: str) -> None:
+    """No ``arn:aws:`` literal (wrong in aws-cn and aws-us-gov); service principals are the
+    global ``<service>.amazonaws.com`` in every partition (aws-cdk region-info: "Service
+    principals are now globally <SERVICE>.amazonaws.com"), never built from AWS::URLSuffix."""
+    text = (CFN / name).read_text()
+    assert "arn:aws:" not in text
+    principals = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "Service" in node and isinstance(node.get("Service"), str | dict | list):
+                principals.append(node["Service"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(load(name).get("Resources", {}))
+    for principal in principals:
+        assert isinstance(principal, str) and principal.endswith(".amazonaws.com"), principal
+
+
+def test_vpc_and_proxy_are_optional_and_complete() -> None:
+    main = load("main.yaml")
+    params = main["Parameters"]
+    assert params["SubnetIds"]["Type"] == params["SecurityGroupIds"]["Type"] == "CommaDelimitedList"
+    assert params["SubnetIds"]["Default"] == params["SecurityGroupIds"]["Default"] == ""
+    assert params["HttpsProxy"]["NoEcho"] is True  # it may carry proxy credentials
+    fn = main["Resources"]["ShipperFunction"]
+    assert fn["Properties"]["VpcConfig"] == {
+        "Fn::If": [
+            "InVpc",
+            {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    # The managed ENI permissions only in a VPC, from the partition.
+    managed = main["Resources"]["ShipperRole"]["Properties"]["ManagedPolicyArns"]["Fn::If"]
+    assert managed[0] == "InVpc" and managed[2] == {"Ref": "AWS::NoValue"}
+    assert managed[1] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+            "AWSLambdaVPCAccessExecutionRole"
+        }
+    ]
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert env["HTTPS_PROXY"] == {
+        "Fn::If": ["HasProxy", {"Ref": "HttpsProxy"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert env["NO_PROXY"]["Fn::If"][1] == {"Ref": "NoProxy"}
+    assert "SubnetsWithSecurityGroups" in main["Rules"]
+    # No waiver for checkov's VPC check any more: VpcConfig is declared (conditionally).
+    assert "CKV_AWS_117" not in {s["id"] for s in fn["Metadata"]["checkov"]["skip"]}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("", True),
+        ("http://proxy.internal:3128", True),
+        ("proxy.internal:3128", True),
+        ("http://user:pass@proxy.internal:3128", True),
+        ("https://proxy.internal:3128", False),
+        ("http://proxy.internal", False),
+    ],
+)
+def test_https_proxy_parameter_pattern(value: str, ok: bool) -> None:
+    pattern = load("main.yaml")["Parameters"]["HttpsProxy"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is ok
 
 
 @pytest.mark.parametrize("name", TEMPLATES)

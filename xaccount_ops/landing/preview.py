@@ -85,9 +85,12 @@ def plan_deploy(
             continue
         values = destination_parameters(
             fleet,
-            role_arn=outputs.get("LogzioCrossAccountRole") or PENDING_ROLE.format(account=account),
+            role_arn=outputs.get("LogzioCrossAccountRole")
+            or PENDING_ROLE.format(partition=fleet.config.partition, account=account),
             stream_arn=outputs.get("LogzioCrossAccountKinesisStreamArn")
-            or PENDING_STREAM.format(region=landing, account=account),
+            or PENDING_STREAM.format(
+                partition=fleet.config.partition, region=landing, account=account
+            ),
             accounts=accounts,
         )
         regional = fleet.landing_client("cloudformation", region)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from xaccount_ops import validate
+from xaccount_ops import partitions, validate
 from xaccount_ops.fleet.accounts import normalise_accounts
 from xaccount_ops.landing.changesets import EventCallback, StackError, apply_stack, describe_stack
 from xaccount_ops.landing.templates import parameters_map, stack_names
@@ -175,7 +175,12 @@ def _update_one(
             parameters.append({"ParameterKey": key, "ParameterValue": ",".join(after)})
         elif key == "AccountsArns" and current[key]:
             parameters.append(
-                {"ParameterKey": key, "ParameterValue": _merge_arns(current[key], before, after)}
+                {
+                    "ParameterKey": key,
+                    "ParameterValue": _merge_arns(
+                        current[key], before, after, partitions.partition_of(region)
+                    ),
+                }
             )
         else:
             parameters.append({"ParameterKey": key, "UsePreviousValue": True})
@@ -198,12 +203,15 @@ def _update_one(
     )
 
 
-def _merge_arns(arns: str, before: tuple[str, ...], after: tuple[str, ...]) -> str:
-    """Keep the seed-style AccountsArns list in step with SendingAccounts."""
+def _merge_arns(
+    arns: str, before: tuple[str, ...], after: tuple[str, ...], partition: str = "aws"
+) -> str:
+    """Keep the seed-style AccountsArns list in step with SendingAccounts (new entries in the
+    stack's partition)."""
     removed = {a for a in before if a not in after}
     kept = [arn for arn in arns.split(",") if arn.strip() and arn.split(":")[4] not in removed]
     present = {arn.split(":")[4] for arn in kept if arn.count(":") >= 5}
-    kept += [f"arn:aws:logs:*:{a}:*" for a in after if a not in present]
+    kept += [f"arn:{partition}:logs:*:{a}:*" for a in after if a not in present]
     return ",".join(sorted(kept, key=lambda arn: arn.split(":")[4] if arn.count(":") >= 5 else arn))
 
 

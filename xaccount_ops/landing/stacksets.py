@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
+from xaccount_ops import partitions
 from xaccount_ops.errors import XaccountOpsError
 from xaccount_ops.landing import stacks
 from xaccount_ops.landing.changesets import (
@@ -51,6 +52,18 @@ from xaccount_ops.landing.templates import (
 )
 
 log = logging.getLogger(__name__)
+# StackSets' defaults act on one account at a time, one region after another, and stop at the
+# first failure (StackSetOperationPreferences: MaxConcurrentCount "at most one more than the
+# FailureToleranceCount" under the default STRICT_FAILURE_TOLERANCE, FailureToleranceCount 0,
+# RegionConcurrencyType one Region at a time): 1,000 accounts x 17 regions would be 17,000
+# operations in a row. Soft tolerance keeps "stop starting new ones after a failure" while
+# every account and region runs at once (CloudFormation lowers it when it throttles).
+OPERATION_PREFERENCES = {
+    "RegionConcurrencyType": "PARALLEL",
+    "ConcurrencyMode": "SOFT_FAILURE_TOLERANCE",
+    "MaxConcurrentPercentage": 100,
+    "FailureToleranceCount": 0,
+}
 
 ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
 EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
@@ -160,14 +173,14 @@ def _capabilities(spec: StackSetSpec) -> list[str]:
 
 
 def _preferences(spec: StackSetSpec, regions: list[str]) -> dict[str, Any]:
-    """Sender instances: the role's region first, so the others find the role in place."""
+    """Every account and region at once; but sender instances of an organization-wide
+    destination go one region after another, the role's region first, so the others find the
+    role in place (IAM names are account-wide)."""
     first = spec.parameters.get("SubscriptionRoleRegion")
-    if not regions or spec.kind != SENDER:
-        return {}
-    if spec.parameters.get("OrganizationDestination") != "true":
-        return {}
+    if spec.kind != SENDER or spec.parameters.get("OrganizationDestination") != "true":
+        return dict(OPERATION_PREFERENCES)
     order = sorted(set(regions), key=lambda r: (r != first, r))
-    return {"OperationPreferences": {"RegionOrder": order}}
+    return {**OPERATION_PREFERENCES, "RegionConcurrencyType": "SEQUENTIAL", "RegionOrder": order}
 
 
 def pipeline_log_groups(fleet: Any) -> list[str]:
@@ -262,7 +275,7 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
             **({"Accounts": accounts, "Regions": regions} if present else {}),
-            **_preferences(spec, regions),
+            OperationPreferences=_preferences(spec, regions),
         )["OperationId"]
         _wait(cfn, spec.name, operation)
         updated = True
@@ -271,7 +284,7 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             StackSetName=spec.name,
             Accounts=accounts,
             Regions=regions,
-            **_preferences(spec, regions),
+            OperationPreferences=_preferences(spec, regions),
         )["OperationId"]
         _wait(cfn, spec.name, operation)
     after = _instances(cfn, spec.name)
@@ -296,7 +309,7 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
 
 
 def admin_role_arn(fleet: Any) -> str:
-    return f"arn:aws:iam::{fleet.landing_account}:role/{ADMIN_ROLE}"
+    return partitions.role_arn(fleet.config.partition, fleet.landing_account, ADMIN_ROLE)
 
 
 def _check_admin_role(fleet: Any) -> None:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from xaccount_ops import validate
+from xaccount_ops import partitions, trust, validate
 from xaccount_ops.errors import ConfigError
 from xaccount_ops.fleet.accounts import normalise_accounts
 from xaccount_ops.landing.package import (
@@ -29,10 +29,10 @@ TEMPLATE_FILES = {MAIN: "main.yaml", DESTINATION: "destination.yaml"}
 
 
 # Placeholders for a dry run of destination stacks whose main stack does not exist yet.
-PENDING_ROLE = "arn:aws:iam::{account}:role/pending-main-stack"
+PENDING_ROLE = "arn:{partition}:iam::{account}:role/pending-main-stack"
 
 
-PENDING_STREAM = "arn:aws:kinesis:{region}:{account}:stream/pending-main-stack"
+PENDING_STREAM = "arn:{partition}:kinesis:{region}:{account}:stream/pending-main-stack"
 
 
 def template_path(kind: str) -> Path:
@@ -112,10 +112,27 @@ def accounts_parameters(fleet: Any, deployed: dict[str, Any] | None = None) -> d
     if kept:
         log.info("keeping deployed accounts not in the config: %s", ", ".join(kept))
     # Sorted and de-duplicated: the order accounts were added in is never a change.
-    return {
-        "SendingAccounts": ",".join(normalise_accounts([*accounts, *kept])),
-        "OrganizationId": "",
-    }
+    listed = normalise_accounts([*accounts, *kept])
+    # Past the destination policy's 5,120 bytes only organization trust fits: insist on it here,
+    # before any stack changes, rather than fail in CloudFormation or widen the trust unasked.
+    trust.check_account_list_fits(
+        listed,
+        partition=fleet.config.partition,
+        regions=sorted({fleet.landing_region, *fleet.regions}),
+        landing=fleet.landing_account,
+        name_prefix=fleet.config.landing.stack_name,
+        organization_id=lambda: _organization_id(fleet),
+    )
+    return {"SendingAccounts": ",".join(listed), "OrganizationId": ""}
+
+
+def _organization_id(fleet: Any) -> str | None:
+    """The landing account's organization id for a message, or None when it cannot be read."""
+    try:
+        org = fleet.landing_client("organizations").describe_organization()["Organization"]
+    except Exception:  # no organization, or no permission: the message just names none
+        return None
+    return str(org["Id"])
 
 
 # Parameters holding a list of accounts: a different order of the same accounts is no change.
@@ -165,7 +182,13 @@ def route_parameters(fleet: Any) -> dict[str, str]:
     env_tokens = {r.token.name: r.token.resolve() for r in routes if r.token.kind == "env"}
     secrets = [r.token.name for r in routes if r.token.kind == "secret"]
     ssm = [
-        f"arn:aws:ssm:{landing.region}:{landing.account_id}:parameter/{r.token.name.lstrip('/')}"
+        partitions.arn(
+            fleet.config.partition,
+            "ssm",
+            landing.region,
+            landing.account_id,
+            f"parameter/{r.token.name.lstrip('/')}",
+        )
         for r in routes
         if r.token.kind == "ssm"
     ]
@@ -210,7 +233,14 @@ def main_parameters(
         # [[logzio.redact]]/[[logzio.drop]]/[[logzio.keep]]/[[logzio.multiline]]: "" clears them
         **logzio.rules_parameters(),
     }
-    return _with_overrides(values, MAIN, cfg.stack.parameters)
+    values = _with_overrides(values, MAIN, cfg.stack.parameters)
+    # The template's failure store and (by default) on-demand stream, checked for the partition:
+    # refused when it lacks them, logged when nobody checked (partitions.FEATURES).
+    needed = ["s3_failure_destination"]
+    if values.get("KinesisStreamMode", "ON_DEMAND") == "ON_DEMAND":
+        needed.append("kinesis_on_demand")
+    partitions.require(needed, cfg.partition, "stack.parameters")
+    return values
 
 
 def destination_parameters(

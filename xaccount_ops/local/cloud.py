@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 
-from xaccount_ops import aws
+from xaccount_ops import aws, partitions
 from xaccount_ops.local import seed
 from xaccount_ops.local.lock import ACCESS_LOG_NAME, AlreadyRunning, DirLock
 
@@ -168,10 +168,12 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
+        from xaccount_ops.local.dispatch import CachedDispatch
         from xaccount_ops.local.pace import Pace, wrap
 
         self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
-        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
+        dispatcher = CachedDispatch(DomainDispatcherApplication(create_backend_app))
+        app = wrap(dispatcher, self.pace)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -211,7 +213,10 @@ class LocalCloud:
             return self.hub_session()
         sts = aws.client(self.hub_session(), "sts", self.regions[0], endpoint_url=self.aws_endpoint)
         creds = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{account_id}:role/{seed.ROLE_NAME}", RoleSessionName="local"
+            RoleArn=partitions.role_arn(
+                partitions.partition_of(self.regions[0]), account_id, seed.ROLE_NAME
+            ),
+            RoleSessionName="local",
         )["Credentials"]
         return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],

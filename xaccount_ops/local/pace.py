@@ -164,20 +164,25 @@ class Pace:
         self._buckets: dict[tuple[str, str, str, str], _Bucket] = {}
         self._calls = 0
         self._throttled: Counter[str] = Counter()
+        # Admitted calls per (account, region, service, operation): benches derive the
+        # quota-bound time of a run from them.
+        self._admitted: Counter[tuple[str, str, str, str]] = Counter()
 
     def admit(self, call: Call) -> bool:
         """Count ``call``; False when it is over its quota (and must be throttled)."""
         quota = self.quotas.get(call.operation, 0.0) if call.service in PACED_SERVICES else 0.0
+        key = (call.account, call.region, call.service, call.operation)
         with self._lock:
             self._calls += 1
             if not self.rate_limit or quota <= 0 or not call.operation:
+                self._admitted[key] += 1
                 return True
-            key = (call.account, call.region, call.service, call.operation)
             now = self._clock()
             bucket = self._buckets.get(key)
             if bucket is None:
                 bucket = self._buckets[key] = _Bucket(quota, now)
             if bucket.take(now):
+                self._admitted[key] += 1
                 return True
             self._throttled[call.operation] += 1
             return False
@@ -193,10 +198,17 @@ class Pace:
                 "rate_limit": self.rate_limit,
             }
 
+    def admitted(self) -> dict[tuple[str, str, str, str], int]:
+        """Calls let through since start (or :meth:`reset`), per (account, region, service,
+        operation)."""
+        with self._lock:
+            return dict(self._admitted)
+
     def reset(self) -> None:
         """Refill every bucket and zero the counters."""
         with self._lock:
             self._buckets.clear()
+            self._admitted.clear()
             self._calls = 0
             self._throttled.clear()
 

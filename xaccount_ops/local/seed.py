@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from xaccount_ops import partitions
+
 log = logging.getLogger(__name__)
 
 ROLE_NAME = "OrganizationAccountAccessRole"
@@ -162,8 +164,11 @@ def add_foreign_filters(client: Callable[[str, str], Any], region: str, account_
     """Filters another team owns: the toolkit must never touch them, and must skip full groups."""
     kinesis = client("kinesis", region)
     kinesis.create_stream(StreamName=FOREIGN_STREAM, ShardCount=1)
-    stream_arn = f"arn:aws:kinesis:{region}:{account_id}:stream/{FOREIGN_STREAM}"
-    role_arn = f"arn:aws:iam::{account_id}:role/team-siem-cwl"
+    partition = partitions.partition_of(region)
+    stream_arn = partitions.arn(
+        partition, "kinesis", region, account_id, f"stream/{FOREIGN_STREAM}"
+    )
+    role_arn = partitions.role_arn(partition, account_id, "team-siem-cwl")
     logs = client("logs", region)
     for group, name in (
         ("/aws/lambda/orders-api", "team-siem"),

@@ -65,7 +65,7 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import aws
+from xaccount_ops import aws, partitions
 from xaccount_ops.config import MODE_FILTERS, MODE_POLICY, Config, filter_name
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out, organization_id
 from xaccount_ops.fleet.inventory import (
@@ -137,6 +137,12 @@ def plan(
     """
     cfg = fleet.config
     mode = cfg.subscriptions.mode
+    # What the landing partition lacks is refused here, before anything is read or changed;
+    # what nobody checked there is logged (partitions.FEATURES, with sources).
+    if mode == MODE_POLICY and not remove:
+        partitions.require(["account_subscription_policy"], cfg.partition, "subscriptions.mode")
+    if adopt:
+        partitions.require(["emit_system_fields"], cfg.partition, "--adopt")
     errors: list[dict[str, str]] = []
     destinations: dict[str, Any] | None
     try:

@@ -452,7 +452,23 @@ LISTENER_FIXES = {
     403: "the listener refused the token: check it is a shipping token of this account/region",
     413: "bulk requests are too large: lower KinesisStreamBatchSize",
     400: "the listener reported malformed or oversized lines: see the shipper's log lines",
+    407: "the egress proxy refused the shipper's credentials: check the user:password in the "
+    "HttpsProxy stack parameter (the function's HTTPS_PROXY)",
 }
+# The shipper's error details for a connection that never opened (shipper_lambda.sender): its
+# own "could not connect within the request deadline", and the OS's unreachable/timeout errors.
+_NO_ROUTE_RE = re.compile(
+    r"could not connect within|Network is unreachable|No route to host|Connection timed out"
+)
+_NO_NAME_RE = re.compile(
+    r"Name or service not known|Temporary failure in name resolution|nodename nor servname"
+)
+_PROXY_CONNECT_RE = re.compile(r"answered CONNECT with (\d{3})")
+NO_ROUTE_FIX = (
+    "give the function's subnets a route to the listener: a Logz.io PrivateLink VPC endpoint "
+    "with private DNS enabled, a NAT gateway, or an egress proxy (stack parameter HttpsProxy); "
+    "let SecurityGroupIds allow outbound TCP 8071 (or the proxy's port)"
+)
 # "listener https://listener.logz.io:8071 refused the shipping token (HTTP 401)" and the like.
 _HTTP_STATUS_RE = re.compile(r"\bHTTP (\d{3})\b")
 SUMMARY_MESSAGE = "shipper invocation"  # shipper_lambda.metrics.emf_document
@@ -529,6 +545,28 @@ def listener_problems(
     return summarize_shipper_logs(messages)
 
 
+def network_problems(messages: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(hop, problem, fix) when the shipper's connections never opened: no route, or a name
+    that does not resolve (PrivateLink without private DNS), with the first message as proof."""
+    found: list[tuple[str, str, str]] = []
+    for pattern, problem, fix in (
+        (_NO_ROUTE_RE, "no route to the listener from the function's subnets", NO_ROUTE_FIX),
+        (
+            _NO_NAME_RE,
+            "the listener's host name does not resolve from the function",
+            "enable private DNS on the Logz.io PrivateLink endpoint (or fix LogzioListenerUrl); "
+            "in a VPC, the subnets need DNS (enableDnsSupport) or the proxy resolves it",
+        ),
+    ):
+        hits = [m for m in messages if not m.lstrip().startswith("{") and pattern.search(m)]
+        if hits:
+            example = hits[0].strip()[:160]
+            found.append(
+                ("listener", f"{problem}: {len(hits)} failed attempt(s), e.g. {example!r}", fix)
+            )
+    return found
+
+
 def summarize_shipper_logs(messages: Sequence[str]) -> list[tuple[str, str, str]]:
     """(hop, problem, fix) from the shipper's log messages.
 
@@ -559,7 +597,11 @@ def summarize_shipper_logs(messages: Sequence[str]) -> list[tuple[str, str, str]
             value = record.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
                 totals[key] += value
-    problems: list[tuple[str, str, str]] = []
+    for message in messages:
+        for match in _PROXY_CONNECT_RE.finditer(message):
+            status = int(match.group(1))
+            statuses[status] = statuses.get(status, 0) + 1
+    problems: list[tuple[str, str, str]] = network_problems(messages)
     for status, count in sorted(statuses.items()):
         fix = LISTENER_FIXES.get(status) or (
             "the listener is failing; the shipper retries (check status.logz.io)"

@@ -21,6 +21,8 @@
   statement does not apply), so the template's TLS-only Deny would refuse every request; here a
   statement applies only when its conditions hold, with ``aws:SecureTransport`` true (the local
   cloud is loopback-only and stands in for AWS's TLS endpoints).
+- ``AWS::Partition`` and ``AWS::URLSuffix`` follow the stack's region (moto: always ``aws`` and
+  ``amazonaws.com``), so the templates' ARNs are right in ``aws-cn`` and ``aws-us-gov``.
 - Checked and left alone: moto 5.2.5 keeps every ``AWS::Lambda::EventSourceMapping`` property
   the templates set (FunctionResponseTypes, BisectBatchOnFunctionError, DestinationConfig,
   retries, record age; numbers as numbers), the SQS queue's retention/SSE, the log group's
@@ -888,12 +890,34 @@ def _patch_conditions() -> None:
     parsing.parse_condition = parse_condition
 
 
+def _patch_partition_pseudo_parameters() -> None:
+    """``AWS::Partition`` and ``AWS::URLSuffix`` of the stack's region (moto: always ``aws`` and
+    ``amazonaws.com``). AWS: "AWS::Partition ... For standard AWS Regions, the partition is aws.
+    For resources in other partitions, the partition is aws-partitionname" and URLSuffix is
+    "typically amazonaws.com" but "amazonaws.com.cn" in China (CloudFormation User Guide,
+    "Pseudo parameters reference"); both come from botocore's endpoint data here."""
+    from moto.cloudformation import parsing
+
+    from xaccount_ops import partitions
+
+    plain_init = parsing.ResourceMap.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        plain_init(self, *args, **kwargs)
+        partition = partitions.partition_of(self._region_name)
+        self._parsed_resources["AWS::Partition"] = partition
+        self._parsed_resources["AWS::URLSuffix"] = partitions.partitions()[partition].dns_suffix
+
+    parsing.ResourceMap.__init__ = init
+
+
 def install() -> None:
     """Register the Logs resource types with moto's CloudFormation and apply the fixes."""
     from moto.cloudformation import parsing
 
     _patch_conditions()
     _patch_change_sets()
+    _patch_partition_pseudo_parameters()
     _patch_kinesis_stream()
     _patch_s3_bucket()
     # moto caches its type registry on first use: make it see the classes above.

@@ -38,6 +38,10 @@
 Fixtures under ``tests/fidelity/fixtures/logs/`` hold the recorded AWS answers; the assumptions
 where AWS's behaviour is not recorded are listed in ``xaccount_ops/local/README.md``.
 
+- A destination's access policy is at most 5,120 bytes (PutDestinationPolicy: "This can be up to
+  5120 bytes"); a longer one is refused with ``InvalidParameterException`` (assumption: AWS's
+  error code for it is not recorded anywhere we found; a call against AWS would settle it).
+
 ``install()`` patches moto's classes in place, once per process.
 """
 
@@ -69,6 +73,7 @@ from xaccount_ops.local.moto_ext.filter_pattern import matches
 log = logging.getLogger(__name__)
 
 _MARK = "_moto_ext_logs"
+MAX_DESTINATION_POLICY_BYTES = 5120
 _ACTION = "logs:PutSubscriptionFilter"
 POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
 CONTROL_TEXT = "CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."
@@ -546,6 +551,18 @@ def install() -> None:
     plain_filter_json = models.SubscriptionFilter.to_json
     plain_create_response = responses.LogsResponse.create_log_group
     plain_put_filter_response = responses.LogsResponse.put_subscription_filter
+    plain_put_destination_policy = models.LogsBackend.put_destination_policy
+
+    def put_destination_policy(self: Any, destination_name: str, access_policy: str) -> None:
+        """AWS: the access policy "can be up to 5120 bytes" (PutDestinationPolicy); moto takes
+        any size. The error code for a longer one is an assumption (see the docstring)."""
+        size = len((access_policy or "").encode())
+        if size > MAX_DESTINATION_POLICY_BYTES:
+            raise InvalidParameterException(
+                f"accessPolicy is {size} bytes; a destination policy can be up to "
+                f"{MAX_DESTINATION_POLICY_BYTES} bytes"
+            )
+        return plain_put_destination_policy(self, destination_name, access_policy)
 
     def create_log_group_response(self: Any) -> str:
         """moto ignores logGroupClass: validate and keep it (it cannot change later, as in AWS)."""
@@ -724,6 +741,7 @@ def install() -> None:
         return events, next_token, searched
 
     models.LogsBackend.put_subscription_filter = backend_put_subscription_filter
+    models.LogsBackend.put_destination_policy = put_destination_policy
     models.LogGroup.filter_log_events = group_filter_log_events
     models.LogEvent.to_filter_dict = event_filter_dict
     models.LogStream.filter_log_events = stream_filter_log_events
