@@ -238,10 +238,7 @@ def private_attributes(path: Path) -> Iterator[Import]:
 
 
 # Known and left for the owner of local/ (other work is editing it): path, imported module.name.
-KNOWN_PRIVATE = {
-    # the Logs extension's lock, shared with the metrics extension: to become a public LOCK
-    ("xaccount_ops/local/moto_ext/metrics.py", "xaccount_ops.local.moto_ext.logs._LOCK"),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 
 
 def test_no_private_name_crosses_modules() -> None:

@@ -37,7 +37,8 @@ import contextlib
 import inspect
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 from moto.core.common_models import CloudFormationModel
@@ -62,11 +63,7 @@ def _policy_text(policy: Any) -> str | None:
 
 
 class _ArnAttribute:
-    """``GetAtt Arn``, the one attribute these types expose (``arn`` is the model's ARN).
-
-    A mixin, not a CloudFormationModel subclass: moto finds types among that class's direct
-    subclasses only.
-    """
+    """``GetAtt Arn``, the one attribute these types expose (``arn`` is the model's ARN)."""
 
     arn: str
 
@@ -80,32 +77,120 @@ class _ArnAttribute:
         raise UnformattedGetAttTemplateException()
 
 
-class LogsDestination(_ArnAttribute, CloudFormationModel):
+class _Resource:
+    """What every type added here shares: its type and name property as class attributes, and
+    create/update/delete through one ``_put`` (and ``_remove``) per type.
+
+    A mixin, not a CloudFormationModel subclass: moto finds types among that class's direct
+    subclasses only, so each type lists CloudFormationModel itself.
+    """
+
+    CFN_TYPE: ClassVar[str]
+    NAME_PROPERTY: ClassVar[str] = ""  # the property that names the resource ("" none)
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.CFN_TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_PROPERTY
+
+
+class _NamedResource(_Resource):
+    """A resource whose physical id (and Ref) is its name: the ``NAME_PROPERTY`` value, else
+    the name moto generates the way CloudFormation does (``<stack>-<LogicalId>-<random>``).
+
+    An update that changes the name (or what ``_replaced_by`` says) replaces the resource:
+    the new one is created first, then the old one deleted, unless ``DELETE_FIRST``.
+    """
+
+    DELETE_FIRST: ClassVar[bool] = False
+
+    def __init__(
+        self, account_id: str, region_name: str, name: str, props: dict[str, Any], arn: str = ""
+    ) -> None:
+        self.account_id = account_id
+        self.region_name = region_name
+        self.name = name
+        self.props = props  # as last put: what ``_remove`` needs besides the name
+        self.arn = arn
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name
+
+    @classmethod
+    def _put(cls, props: dict[str, Any], name: str, account_id: str, region_name: str) -> Self:
+        """Create or update the resource named ``name`` from the template's properties."""
+        raise NotImplementedError
+
+    @classmethod
+    def _remove(cls, props: dict[str, Any], name: str, account_id: str, region_name: str) -> None:
+        """Delete the resource named ``name``; one that is gone already is not an error."""
+        raise NotImplementedError
+
+    def _replaced_by(self, props: dict[str, Any], name: str) -> bool:
+        return self.name != name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Self:
+        props = cloudformation_json["Properties"]
+        name = props.get(cls.NAME_PROPERTY) or resource_name
+        return cls._put(props, name, account_id, region_name)
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> Self:
+        props = cloudformation_json["Properties"]
+        old = original_resource if isinstance(original_resource, cls) else None
+        # Without a name property the resource keeps its name (moto's is a fresh random one).
+        name = props.get(cls.NAME_PROPERTY) or (old.name if old else new_resource_name)
+        if old is None or not old._replaced_by(props, name):
+            return cls._put(props, name, account_id, region_name)
+        if cls.DELETE_FIRST:
+            old.delete(account_id, region_name)
+            return cls._put(props, name, account_id, region_name)
+        replacement = cls._put(props, name, account_id, region_name)
+        old.delete(account_id, region_name)
+        return replacement
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self._remove(self.props, self.name, account_id, region_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> None:
+        props = cloudformation_json.get("Properties", {})
+        name = props.get(cls.NAME_PROPERTY) or resource_name
+        cls._remove(props, name, account_id, region_name)
+
+
+class LogsDestination(_ArnAttribute, _NamedResource, CloudFormationModel):
     """``AWS::Logs::Destination``: Ref is the name, ``GetAtt Arn`` the destination ARN."""
 
     # moto's model registry files classes under the second part of the module path.
     __module__ = "moto.logs.moto_ext_cfn"
-
-    def __init__(self, account_id: str, region_name: str, destination: Any) -> None:
-        self.account_id = account_id
-        self.region_name = region_name
-        self.destination = destination
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Logs::Destination"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DestinationName"
-
-    @property
-    def arn(self) -> str:  # type: ignore[override]
-        return self.destination.arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.destination.destination_name
+    CFN_TYPE = "AWS::Logs::Destination"
+    NAME_PROPERTY = "DestinationName"
 
     @classmethod
     def _put(
@@ -119,89 +204,25 @@ class LogsDestination(_ArnAttribute, CloudFormationModel):
             destination.access_policy = None  # also when the property was removed on update
         else:
             backend.put_destination_policy(name, policy)
-        return cls(account_id, region_name, destination)
+        return cls(account_id, region_name, name, props, destination.arn)
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> LogsDestination:
-        props = cloudformation_json["Properties"]
-        return cls._put(
-            props, props.get("DestinationName") or resource_name, account_id, region_name
-        )
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> LogsDestination:
-        props = cloudformation_json["Properties"]
-        new_name = props.get("DestinationName") or new_resource_name
-        if (
-            isinstance(original_resource, cls)
-            and original_resource.physical_resource_id != new_name
-        ):
-            # A new name means replacement: create the new one, then delete the old one.
-            replacement = cls.create_from_cloudformation_json(
-                new_resource_name, cloudformation_json, account_id, region_name
-            )
-            original_resource.delete(account_id, region_name)
-            return replacement
-        return cls._put(props, new_name, account_id, region_name)
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _delete_destination(self.physical_resource_id, account_id, region_name)
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        name = cloudformation_json.get("Properties", {}).get("DestinationName") or resource_name
-        _delete_destination(name, account_id, region_name)
+    def _remove(cls, props: dict[str, Any], name: str, account_id: str, region_name: str) -> None:
+        with contextlib.suppress(ResourceNotFoundException):
+            _logs(account_id, region_name).delete_destination(name)
 
 
-def _delete_destination(name: str, account_id: str, region_name: str) -> None:
-    with contextlib.suppress(ResourceNotFoundException):
-        _logs(account_id, region_name).delete_destination(name)
+class LogsSubscriptionFilter(_NamedResource, CloudFormationModel):
+    """``AWS::Logs::SubscriptionFilter``: Ref is the filter name, no attributes.
 
-
-class LogsSubscriptionFilter(CloudFormationModel):
-    """``AWS::Logs::SubscriptionFilter``: Ref is the filter name.
-
-    Without ``FilterName`` the name is generated the way CloudFormation does
-    (``<stack>-<LogicalId>-<random>``, moto's generator for named resources).
+    A new log group or name replaces the filter, deleting the old one first: a log group holds
+    at most two filters, and the old one must not count against the new one.
     """
 
     __module__ = "moto.logs.moto_ext_cfn"
-
-    def __init__(
-        self, account_id: str, region_name: str, log_group_name: str, filter_name: str
-    ) -> None:
-        self.account_id = account_id
-        self.region_name = region_name
-        self.log_group_name = log_group_name
-        self.filter_name = filter_name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Logs::SubscriptionFilter"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "FilterName"
+    CFN_TYPE = "AWS::Logs::SubscriptionFilter"
+    NAME_PROPERTY = "FilterName"
+    DELETE_FIRST = True
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
@@ -210,19 +231,18 @@ class LogsSubscriptionFilter(CloudFormationModel):
     def get_cfn_attribute(self, attribute_name: str) -> str:
         raise UnformattedGetAttTemplateException()
 
-    @property
-    def physical_resource_id(self) -> str:
-        return self.filter_name
+    def _replaced_by(self, props: dict[str, Any], name: str) -> bool:
+        return (self.props["LogGroupName"], self.name) != (props["LogGroupName"], name)
 
     @classmethod
     def _put(
-        cls, props: dict[str, Any], filter_name: str, account_id: str, region_name: str
+        cls, props: dict[str, Any], name: str, account_id: str, region_name: str
     ) -> LogsSubscriptionFilter:
         backend = _logs(account_id, region_name)
         group = props["LogGroupName"]
         args: dict[str, Any] = {
             "log_group_name": group,
-            "filter_name": filter_name,
+            "filter_name": name,
             "filter_pattern": props.get("FilterPattern", ""),
             "destination_arn": props["DestinationArn"],
             "role_arn": props.get("RoleArn") or "",
@@ -234,72 +254,20 @@ class LogsSubscriptionFilter(CloudFormationModel):
         backend.put_subscription_filter(**args)
         if distribution and "distribution" not in accepts:
             # Kept on the model for readers; plain moto always reports ByLogStream.
-            log_group = backend.groups[group]
-            log_group.subscription_filters[filter_name].distribution = distribution
-        return cls(account_id, region_name, group, filter_name)
+            backend.groups[group].subscription_filters[name].distribution = distribution
+        return cls(account_id, region_name, name, props)
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> LogsSubscriptionFilter:
-        props = cloudformation_json["Properties"]
-        return cls._put(props, props.get("FilterName") or resource_name, account_id, region_name)
-
-    @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> LogsSubscriptionFilter:
-        props = cloudformation_json["Properties"]
-        if isinstance(original_resource, cls):
-            name = props.get("FilterName") or original_resource.filter_name
-            if (original_resource.log_group_name, original_resource.filter_name) != (
-                props["LogGroupName"],
-                name,
-            ):
-                # Replacement (new group or name). Delete first: a log group holds at most two
-                # filters, and the old one must not count against the new one.
-                original_resource.delete(account_id, region_name)
-            return cls._put(props, name, account_id, region_name)
-        return cls._put(
-            props, props.get("FilterName") or new_resource_name, account_id, region_name
-        )
-
-    def delete(self, account_id: str, region_name: str) -> None:
-        _delete_filter(self.log_group_name, self.filter_name, account_id, region_name)
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        props = cloudformation_json.get("Properties", {})
-        name = props.get("FilterName") or resource_name
-        _delete_filter(props["LogGroupName"], name, account_id, region_name)
-
-
-def _delete_filter(group: str, name: str, account_id: str, region_name: str) -> None:
-    # Not found: the group (and with it the filter) went first.
-    with contextlib.suppress(ResourceNotFoundException):
-        _logs(account_id, region_name).delete_subscription_filter(group, name)
+    def _remove(cls, props: dict[str, Any], name: str, account_id: str, region_name: str) -> None:
+        # Not found: the group (and with it the filter) went first.
+        with contextlib.suppress(ResourceNotFoundException):
+            _logs(account_id, region_name).delete_subscription_filter(props["LogGroupName"], name)
 
 
 # -- CloudWatch alarms ----------------------------------------------------------------------
 
 
-class CloudWatchAlarm(_ArnAttribute, CloudFormationModel):
+class CloudWatchAlarm(_ArnAttribute, _NamedResource, CloudFormationModel):
     """``AWS::CloudWatch::Alarm`` (metric alarms): Ref is the alarm name, ``GetAtt Arn`` its ARN.
 
     moto skips the type, so the alarms are missing and the stack's resource list holds entries
@@ -307,40 +275,14 @@ class CloudWatchAlarm(_ArnAttribute, CloudFormationModel):
     """
 
     __module__ = "moto.cloudwatch.moto_ext_cfn"
-
-    def __init__(self, account_id: str, region_name: str, alarm: Any) -> None:
-        self.account_id = account_id
-        self.region_name = region_name
-        self.alarm = alarm
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CloudWatch::Alarm"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "AlarmName"
-
-    @property
-    def arn(self) -> str:  # type: ignore[override]
-        return self.alarm.alarm_arn
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.alarm.name
+    CFN_TYPE = "AWS::CloudWatch::Alarm"
+    NAME_PROPERTY = "AlarmName"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def _put(
+        cls, props: dict[str, Any], name: str, account_id: str, region_name: str
     ) -> CloudWatchAlarm:
         from moto.cloudwatch.models import cloudwatch_backends
-
-        props = cloudformation_json["Properties"]
 
         def number(key: str) -> float | None:
             return None if props.get(key) in (None, "") else float(props[key])
@@ -350,7 +292,7 @@ class CloudWatchAlarm(_ArnAttribute, CloudFormationModel):
             return None if value is None else int(value)
 
         alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
-            name=props.get("AlarmName") or resource_name,
+            name=name,
             namespace=props.get("Namespace"),
             metric_name=props.get("MetricName"),
             comparison_operator=props["ComparisonOperator"],
@@ -371,49 +313,13 @@ class CloudWatchAlarm(_ArnAttribute, CloudFormationModel):
             evaluate_low_sample_count_percentile=props.get("EvaluateLowSampleCountPercentile"),
             threshold_metric_id=props.get("ThresholdMetricId"),
         )
-        return cls(account_id, region_name, alarm)
+        return cls(account_id, region_name, name, props, alarm.alarm_arn)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> CloudWatchAlarm:
-        props = cloudformation_json["Properties"]
-        name = props.get("AlarmName") or (
-            original_resource.physical_resource_id
-            if isinstance(original_resource, cls)
-            else new_resource_name
-        )
-        updated = cls.create_from_cloudformation_json(
-            name, cloudformation_json, account_id, region_name
-        )
-        if isinstance(original_resource, cls) and original_resource.physical_resource_id != name:
-            original_resource.delete(account_id, region_name)
-        return updated
+    def _remove(cls, props: dict[str, Any], name: str, account_id: str, region_name: str) -> None:
+        from moto.cloudwatch.models import cloudwatch_backends
 
-    def delete(self, account_id: str, region_name: str) -> None:
-        _delete_alarm(self.physical_resource_id, account_id, region_name)
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-    ) -> None:
-        name = cloudformation_json.get("Properties", {}).get("AlarmName") or resource_name
-        _delete_alarm(name, account_id, region_name)
-
-
-def _delete_alarm(name: str, account_id: str, region_name: str) -> None:
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    cloudwatch_backends[account_id][region_name].delete_alarms([name])
+        cloudwatch_backends[account_id][region_name].delete_alarms([name])
 
 
 # -- Kinesis stream mode and encryption -------------------------------------------------------
@@ -434,15 +340,15 @@ def _apply_stream_settings(stream: Any, props: dict[str, Any], *, created: bool)
         stream.encryption_type, stream.key_id = "NONE", None
 
 
-def _patch_kinesis_stream() -> None:
-    from moto.kinesis.models import Stream
+def _extend_model(model: Any, settle: Callable[[Any, dict[str, Any], bool], None]) -> bool:
+    """Wrap moto's own create and update of ``model`` so ``settle(resource, properties,
+    created)`` applies what moto leaves out. False when already wrapped (``install`` reruns)."""
+    if getattr(model.create_from_cloudformation_json, _MARK, False):
+        return False
+    create = model.create_from_cloudformation_json.__func__
+    update = model.update_from_cloudformation_json.__func__
 
-    if getattr(Stream.create_from_cloudformation_json, _MARK, False):
-        return
-    create = Stream.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-    update = Stream.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create_stream(
+    def create_resource(
         cls: Any,
         resource_name: str,
         cloudformation_json: Any,
@@ -450,11 +356,13 @@ def _patch_kinesis_stream() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        stream = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        _apply_stream_settings(stream, cloudformation_json.get("Properties", {}), created=True)
-        return stream
+        resource = create(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        settle(resource, cloudformation_json.get("Properties", {}), True)
+        return resource
 
-    def update_stream(
+    def update_resource(
         cls: Any,
         original_resource: Any,
         new_resource_name: str,
@@ -462,16 +370,26 @@ def _patch_kinesis_stream() -> None:
         account_id: str,
         region_name: str,
     ) -> Any:
-        stream = update(
+        resource = update(
             cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
         )
-        created = stream is not original_resource
-        _apply_stream_settings(stream, cloudformation_json.get("Properties", {}), created=created)
-        return stream
+        created = resource is not original_resource
+        settle(resource, cloudformation_json.get("Properties", {}), created)
+        return resource
 
-    setattr(create_stream, _MARK, True)
-    Stream.create_from_cloudformation_json = classmethod(create_stream)  # type: ignore[assignment]
-    Stream.update_from_cloudformation_json = classmethod(update_stream)  # type: ignore[assignment]
+    setattr(create_resource, _MARK, True)
+    model.create_from_cloudformation_json = classmethod(create_resource)
+    model.update_from_cloudformation_json = classmethod(update_resource)
+    return True
+
+
+def _patch_kinesis_stream() -> None:
+    from moto.kinesis.models import Stream
+
+    _extend_model(
+        Stream,
+        lambda stream, props, created: _apply_stream_settings(stream, props, created=created),
+    )
 
 
 # -- S3 bucket settings, bucket and queue policies ---------------------------------------------
@@ -592,72 +510,27 @@ def _bucket_permission(self: Any, action: str, resource: str) -> Any:
 def _patch_s3_bucket() -> None:
     from moto.s3.models import FakeBucket
 
-    if getattr(FakeBucket.create_from_cloudformation_json, _MARK, False):
-        return
-    FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
-    create = FakeBucket.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-    update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-
-    def create_bucket(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        _apply_bucket_settings(bucket, cloudformation_json.get("Properties", {}))
-        return bucket
-
-    def update_bucket(
-        cls: Any,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        bucket = update(
-            cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
-        )
-        _apply_bucket_settings(bucket, cloudformation_json.get("Properties", {}))
-        return bucket
-
-    setattr(create_bucket, _MARK, True)
-    FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[assignment]
-    FakeBucket.update_from_cloudformation_json = classmethod(update_bucket)  # type: ignore[assignment]
+    if _extend_model(FakeBucket, lambda bucket, props, _: _apply_bucket_settings(bucket, props)):
+        FakeBucket.get_permission = _bucket_permission  # type: ignore[method-assign]
 
 
 def _policy_bytes(document: Any) -> bytes:
     return (document if isinstance(document, str) else json.dumps(document)).encode()
 
 
-class BucketPolicy(CloudFormationModel):
-    """``AWS::S3::BucketPolicy`` through moto's S3 backend (physical id: the bucket name)."""
+class _PolicyResource(_Resource):
+    """A policy attached to other resources: no name; an update puts the policy again, a
+    delete clears it (the resources it was attached to may be gone first)."""
 
-    def __init__(self, bucket: str) -> None:
-        self.bucket = bucket
+    @classmethod
+    def _put(cls, props: dict[str, Any], account_id: str, region_name: str) -> Self:
+        raise NotImplementedError
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::S3::BucketPolicy"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.bucket
-
-    @staticmethod
-    def _put(props: dict[str, Any], account_id: str, region_name: str) -> BucketPolicy:
-        from moto.s3.models import s3_backends
-
-        backend = s3_backends[account_id]["aws"]
-        backend.put_bucket_policy(props["Bucket"], _policy_bytes(props["PolicyDocument"]))
-        return BucketPolicy(props["Bucket"])
+    @classmethod
+    def _clear(
+        cls, props: dict[str, Any], resource_name: str, account_id: str, region: str
+    ) -> None:
+        raise NotImplementedError
 
     @classmethod
     def create_from_cloudformation_json(  # type: ignore[override]
@@ -667,7 +540,7 @@ class BucketPolicy(CloudFormationModel):
         account_id: str,
         region_name: str,
         **kwargs: Any,
-    ) -> BucketPolicy:
+    ) -> Self:
         return cls._put(cloudformation_json["Properties"], account_id, region_name)
 
     @classmethod
@@ -678,33 +551,54 @@ class BucketPolicy(CloudFormationModel):
         cloudformation_json: Any,
         account_id: str,
         region_name: str,
-    ) -> BucketPolicy:
+    ) -> Self:
         return cls._put(cloudformation_json["Properties"], account_id, region_name)
 
     @classmethod
     def delete_from_cloudformation_json(  # type: ignore[override]
         cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
     ) -> None:
+        props = cloudformation_json.get("Properties") or {}
+        with contextlib.suppress(Exception):  # the bucket or queue may be gone first
+            cls._clear(props, resource_name, account_id, region_name)
+
+
+class BucketPolicy(_PolicyResource, CloudFormationModel):
+    """``AWS::S3::BucketPolicy`` through moto's S3 backend (physical id: the bucket name)."""
+
+    CFN_TYPE = "AWS::S3::BucketPolicy"
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.bucket
+
+    @classmethod
+    def _put(cls, props: dict[str, Any], account_id: str, region_name: str) -> BucketPolicy:
         from moto.s3.models import s3_backends
 
-        bucket = (cloudformation_json.get("Properties") or {}).get("Bucket", resource_name)
-        with contextlib.suppress(Exception):  # the bucket may be gone first
-            s3_backends[account_id]["aws"].delete_bucket_policy(bucket)
+        backend = s3_backends[account_id]["aws"]
+        backend.put_bucket_policy(props["Bucket"], _policy_bytes(props["PolicyDocument"]))
+        return cls(props["Bucket"])
+
+    @classmethod
+    def _clear(
+        cls, props: dict[str, Any], resource_name: str, account_id: str, region: str
+    ) -> None:
+        from moto.s3.models import s3_backends
+
+        s3_backends[account_id]["aws"].delete_bucket_policy(props.get("Bucket", resource_name))
 
 
-class QueuePolicy(CloudFormationModel):
+class QueuePolicy(_PolicyResource, CloudFormationModel):
     """``AWS::SQS::QueuePolicy`` through moto's SQS backend (sets each queue's Policy)."""
+
+    CFN_TYPE = "AWS::SQS::QueuePolicy"
 
     def __init__(self, queues: list[str]) -> None:
         self.queues = queues
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::SQS::QueuePolicy"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return ""
 
     @property
     def physical_resource_id(self) -> str:
@@ -720,39 +614,16 @@ class QueuePolicy(CloudFormationModel):
             backend.set_queue_attributes(name, {"Policy": policy})
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> QueuePolicy:
-        props = cloudformation_json["Properties"]
+    def _put(cls, props: dict[str, Any], account_id: str, region_name: str) -> QueuePolicy:
         queues = list(props["Queues"])
         cls._set(queues, _policy_bytes(props["PolicyDocument"]).decode(), account_id, region_name)
-        return QueuePolicy(queues)
+        return cls(queues)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> QueuePolicy:
-        return cls.create_from_cloudformation_json(
-            new_resource_name, cloudformation_json, account_id, region_name
-        )
-
-    @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
-        cls, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    def _clear(
+        cls, props: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> None:
-        queues = list((cloudformation_json.get("Properties") or {}).get("Queues") or [])
-        with contextlib.suppress(Exception):  # the queue may be gone first
-            cls._set(queues, "", account_id, region_name)
+        cls._set(list(props.get("Queues") or []), "", account_id, region)
 
 
 # -- change sets ------------------------------------------------------------------------------

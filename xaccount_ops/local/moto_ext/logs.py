@@ -82,8 +82,9 @@ SUBSCRIBABLE_CLASSES = ("STANDARD",)
 # moto's event ids restart at 0 in every process; a per-process salt keeps the ids of a restarted
 # local cloud from colliding with those a Logz.io emulator already holds (they are dedupe keys).
 _SALT = random.SystemRandom().randrange(10**12)
-# moto's stores are not thread safe and the server is threaded: one put at a time.
-_LOCK = threading.RLock()
+# moto's stores are not thread safe and the server is threaded: one put at a time. Guards the
+# logs backend's groups, streams and events; re-entrant, and shared with moto_ext.metrics.
+LOCK = threading.RLock()
 # FilterLogEvents' page: events up to 1 MB. An event counts its UTF-8 message plus 26 bytes (the
 # per-event overhead PutLogEvents counts; AWS does not say how it measures the MB).
 FILTER_PAGE_BYTES = 1_048_576
@@ -459,7 +460,7 @@ def put_account_policy(
         "accountId": backend.account_id,
     }
     if new and is_destination_arn(destination_arn):
-        with _LOCK:
+        with LOCK:
             send_control_message(destination_arn)
     return policies[name]
 
@@ -630,7 +631,7 @@ def install() -> None:
         first = existing is None or existing.destination_arn != destination_arn
         group.put_subscription_filter(filter_name, filter_pattern, destination_arn, role_arn)
         if first:
-            with _LOCK:
+            with LOCK:
                 send_control_message(destination_arn)
 
     def group_put_subscription_filter(
@@ -681,7 +682,7 @@ def install() -> None:
 
     def stream_put_log_events(self: Any, log_events: list[dict[str, Any]]) -> str:
         """moto's put (storage, filters), then the account's subscription filter policies."""
-        with _LOCK:
+        with LOCK:
             before = len(self.events)
             token: str = plain_stream_put(self, log_events)
             new_events = self.events[before:]

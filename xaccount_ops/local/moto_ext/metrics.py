@@ -81,7 +81,7 @@ def install() -> None:
     """Count every accepted ``PutLogEvents`` (idempotent; wraps whatever put is installed)."""
     from moto.logs import models
 
-    from xaccount_ops.local.moto_ext.logs import _LOCK as logs_lock
+    from xaccount_ops.local.moto_ext.logs import LOCK as logs_lock
 
     if getattr(models.LogStream, _MARK, False):
         return
