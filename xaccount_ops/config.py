@@ -213,6 +213,13 @@ class AwsConfig:
 class VerifyConfig:
     canary_log_group: str = "/xaccount-ops/canary"
     timeout_s: int = 300
+    # Heartbeats: an EventBridge rule writes into this group every N minutes (0 = off).
+    heartbeat_minutes: int = 5
+    heartbeat_log_group: str = "/xaccount-ops/heartbeat"
+    heartbeat_max_age_minutes: int = 15  # older than this is "stale" (verify, alerts)
+    # Where `xaccount-ops alerts apply` sends heartbeat alerts (Logz.io notification endpoints).
+    alert_emails: tuple[str, ...] = ()
+    alert_endpoint_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -557,11 +564,47 @@ def _aws(table: Mapping[str, Any]) -> AwsConfig:
 
 
 def _verify(table: Mapping[str, Any]) -> VerifyConfig:
-    _known(table, "verify", {"canary_log_group", "timeout_s"})
+    _known(
+        table,
+        "verify",
+        {
+            "canary_log_group",
+            "timeout_s",
+            "heartbeat_minutes",
+            "heartbeat_log_group",
+            "heartbeat_max_age_minutes",
+            "alert_emails",
+            "alert_endpoint_ids",
+        },
+    )
+    minutes = _int(table, "heartbeat_minutes", "verify", 5)
+    if minutes > 1440:
+        raise ConfigError(
+            "verify.heartbeat_minutes", f"at most 1440 (a day), got {minutes}; 0 turns them off"
+        )
+    emails = table.get("alert_emails", [])
+    if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
+        raise ConfigError(
+            "verify.alert_emails", f"expected a list of e-mail addresses, got {emails!r}"
+        )
+    endpoints = table.get("alert_endpoint_ids", [])
+    if not isinstance(endpoints, list) or not all(
+        isinstance(e, int) and not isinstance(e, bool) for e in endpoints
+    ):
+        raise ConfigError(
+            "verify.alert_endpoint_ids",
+            f"expected a list of Logz.io notification endpoint ids (integers), got {endpoints!r}",
+        )
     return VerifyConfig(
         canary_log_group=_text(table, "canary_log_group", "verify", "/xaccount-ops/canary")
         or "/xaccount-ops/canary",
         timeout_s=_int(table, "timeout_s", "verify", 300, minimum=1),
+        heartbeat_minutes=minutes,
+        heartbeat_log_group=_text(table, "heartbeat_log_group", "verify", "/xaccount-ops/heartbeat")
+        or "/xaccount-ops/heartbeat",
+        heartbeat_max_age_minutes=_int(table, "heartbeat_max_age_minutes", "verify", 15, minimum=1),
+        alert_emails=tuple(emails),
+        alert_endpoint_ids=tuple(endpoints),
     )
 
 

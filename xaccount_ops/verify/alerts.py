@@ -6,7 +6,7 @@ not one alert grouped by ``owner``/``region``: a group that sends nothing has no
 grouped count can never see the silence this alert is for.
 
 Each alert lives in the Logz.io (sub-)account where that pair's heartbeats land (the
-``[[logzio.routes]]`` that takes ``/xaccount-ops/heartbeat`` for the account, with its
+``[[logzio.routes]]`` that takes the heartbeat group for the account, with its
 ``api_token``; otherwise the main account). Alerts are read and written through Logz.io's log
 alerts API v2 (``GET|POST /v2/alerts``, ``PUT|DELETE /v2/alerts/{id}``, header ``X-API-TOKEN``;
 the shapes of ``logzio/logzio_terraform_client`` ``alerts_v2``).
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 PREFIX = "xaccount-ops-"
 HEARTBEAT_PREFIX = f"{PREFIX}heartbeat-"
-HEARTBEAT_LOG_GROUP = "/xaccount-ops/heartbeat"
 DEFAULT_MAX_AGE = timedelta(minutes=15)
 MAIN_ACCOUNT = "main"
 ACTIONS = ("create", "update", "delete", "unchanged", "skip")
@@ -164,15 +163,27 @@ class AlertSettings:
     endpoint_ids: tuple[int, ...] = ()
     severity: str = "HIGH"
     suppress_minutes: int = 60
+    log_group: str = "/xaccount-ops/heartbeat"
+
+    @classmethod
+    def from_config(cls, cfg: Any, max_age: timedelta | None = None) -> AlertSettings:
+        """``[verify]``'s heartbeat group, age limit and notification targets."""
+        verify = cfg.verify
+        return cls(
+            max_age=max_age or timedelta(minutes=verify.heartbeat_max_age_minutes),
+            emails=tuple(verify.alert_emails),
+            endpoint_ids=tuple(verify.alert_endpoint_ids),
+            log_group=verify.heartbeat_log_group,
+        )
 
 
 def alert_title(target: Target) -> str:
     return f"{HEARTBEAT_PREFIX}{target.account_id}-{target.region}"
 
 
-def heartbeat_query(account_id: str, region: str) -> str:
+def heartbeat_query(log_group: str, account_id: str, region: str) -> str:
     """The Lucene query of one pair's heartbeats (the shipper sets ``owner`` and ``region``)."""
-    return f'logGroup:"{HEARTBEAT_LOG_GROUP}" AND owner:"{account_id}" AND region:"{region}"'
+    return f'logGroup:"{log_group}" AND owner:"{account_id}" AND region:"{region}"'
 
 
 def heartbeat_alert(target: Target, settings: AlertSettings) -> dict[str, Any]:
@@ -204,7 +215,7 @@ def heartbeat_alert(target: Target, settings: AlertSettings) -> dict[str, Any]:
         "subComponents": [
             {
                 "queryDefinition": {
-                    "query": heartbeat_query(target.account_id, target.region),
+                    "query": heartbeat_query(settings.log_group, target.account_id, target.region),
                     "aggregation": {"aggregationType": "COUNT"},
                     "shouldQueryOnAllAccounts": False,
                 },
@@ -271,13 +282,13 @@ class AlertPlan:
 
 
 def _accounts_for(
-    fleet: Fleet, targets: Sequence[Target]
+    fleet: Fleet, targets: Sequence[Target], log_group: str
 ) -> dict[str, tuple[str | None, list[Target]]]:
     """Logz.io account name -> (why it cannot be reached, or None; the pairs it holds)."""
     cfg = fleet.config
     out: dict[str, tuple[str | None, list[Target]]] = {}
     for target in targets:
-        route = cfg.logzio.route_for(target.account_id, HEARTBEAT_LOG_GROUP)
+        route = cfg.logzio.route_for(target.account_id, log_group)
         name = route.name if route is not None else MAIN_ACCOUNT
         problem = None
         if route is not None and route.api_token is None:
@@ -313,10 +324,11 @@ def plan_alerts(
     client_for: ClientFor = _client_for,
 ) -> AlertPlan:
     """Compare the wanted heartbeat alerts with what each Logz.io account holds. Reads only."""
-    settings = settings or AlertSettings()
+    settings = settings or AlertSettings.from_config(fleet.config)
     wanted_targets = list(targets if targets is not None else fleet.targets)
+    by_account = _accounts_for(fleet, wanted_targets, settings.log_group)
     changes: list[AlertChange] = []
-    for name, (problem, pairs) in sorted(_accounts_for(fleet, wanted_targets).items()):
+    for name, (problem, pairs) in sorted(by_account.items()):
         if problem is not None:
             changes.extend(
                 AlertChange("skip", alert_title(t), name, t.account_id, t.region, detail=problem)

@@ -40,6 +40,7 @@ OPERATORS = (
 SEVERITIES = ("INFO", "LOW", "MEDIUM", "HIGH", "SEVERE")
 FIRST_ID = 1_234_567  # ids look like the recorded ones; any integer would do
 CREATED_BY = "api-token@logzio-emulator"  # the real API names the token's user
+SERVER_KEYS = ("id", "createdAt", "createdBy", "updatedAt", "updatedBy")  # never from the body
 
 
 class AlertError(ValueError):
@@ -140,7 +141,7 @@ class AlertBook:
                 "createdAt": stamp,
                 "createdBy": CREATED_BY,
                 "enabled": True,  # a definition without "enabled" is armed (omitempty in the client)
-                **{k: v for k, v in definition.items() if k not in ("id",)},
+                **{k: v for k, v in definition.items() if k not in SERVER_KEYS},
             }
             self._alerts[alert_id] = alert
             self._save()
@@ -160,7 +161,7 @@ class AlertBook:
                 "createdAt": current["createdAt"],
                 "createdBy": current["createdBy"],
                 "enabled": True,
-                **{k: v for k, v in definition.items() if k not in ("id",)},
+                **{k: v for k, v in definition.items() if k not in SERVER_KEYS},
             }
             self._alerts[alert_id] = alert
             self._save()
