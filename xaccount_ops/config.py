@@ -19,6 +19,7 @@ rejected too, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -215,7 +216,7 @@ class VerifyConfig:
     timeout_s: int = 300
     # Heartbeats: an EventBridge rule writes into this group every N minutes (0 = off).
     heartbeat_minutes: int = 5
-    heartbeat_log_group: str = "/xaccount-ops/heartbeat"
+    heartbeat_log_group: str = "/xaccount-ops/heartbeat"  # DEFAULT_HEARTBEAT_GROUP
     heartbeat_max_age_minutes: int = 15  # older than this is "stale" (verify, alerts)
     # Where `xaccount-ops alerts apply` sends heartbeat alerts (Logz.io notification endpoints).
     alert_emails: tuple[str, ...] = ()
@@ -611,3 +612,17 @@ def _verify(table: Mapping[str, Any]) -> VerifyConfig:
 def filter_name(region: str) -> str:
     """The subscription filter name the toolkit uses in ``region`` (a contract: see design.md)."""
     return f"{FILTER_NAME_PREFIX}{region}"
+
+
+HEARTBEAT_NAME = "xaccount-ops-heartbeat"
+DEFAULT_HEARTBEAT_GROUP = "/xaccount-ops/heartbeat"
+
+
+def heartbeat_name(log_group: str = DEFAULT_HEARTBEAT_GROUP) -> str:
+    """The EventBridge rule and Logs resource policy the toolkit names for a heartbeat group:
+    ``xaccount-ops-heartbeat`` for the default group (as ``cfn/sender.yaml`` names them), else
+    that plus the group's name in the characters rule names allow (at most 64)."""
+    if log_group == DEFAULT_HEARTBEAT_GROUP:
+        return HEARTBEAT_NAME
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", log_group).strip("-")
+    return f"{HEARTBEAT_NAME}-{tail}"[:64]
