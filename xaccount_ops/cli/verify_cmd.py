@@ -105,6 +105,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a group is short below this Logz.io/CloudWatch ratio (default: 0.999)",
     )
+    beats = parser.add_argument_group(
+        "heartbeats", "read the age of each account/region's newest heartbeat in Logz.io"
+    )
+    beats.add_argument(
+        "--heartbeats",
+        action="store_true",
+        help="one row per account/region: its newest heartbeat, its age, ok/stale/never "
+        "(exit 1 when any is not ok, with the hop that explains it)",
+    )
+    beats.add_argument(
+        "--max-age",
+        type=parse_window,
+        default=None,
+        help="a heartbeat older than this is stale: 15m, 1h (default: "
+        "[verify] heartbeat_max_age_minutes, 15)",
+    )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
 
@@ -122,6 +138,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_verify(args: argparse.Namespace, ctx: Context) -> int:
+    if args.heartbeats:
+        return run_heartbeats(args, ctx)
+    if args.max_age is not None:
+        print("xaccount-ops: --max-age needs --heartbeats", file=sys.stderr)
+        return EXIT_USAGE
     if args.reconcile:
         return run_reconcile(args, ctx)
     for flag in ("window", "lag", "threshold"):
@@ -138,6 +159,31 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
     if not result.diagnosis.empty:
         print("\nWhere the missing paths break:", file=sys.stderr)
         sys.stderr.write(render(result.diagnosis, "table"))
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def run_heartbeats(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import heartbeats
+
+    if ctx.config.verify.heartbeat_minutes == 0:
+        print(
+            "xaccount-ops: heartbeats are off ([verify] heartbeat_minutes = 0); set it to e.g. 5 "
+            "and run `xaccount-ops subscribe apply`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result = heartbeats.check(ctx.fleet(), max_age=args.max_age)
+    ctx.emit(result.frame, args)
+    counts = result.frame["status"].value_counts()
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in heartbeats.STATUSES)
+    print(f"xaccount-ops: heartbeats: {summary} (max age {result.max_age})", file=sys.stderr)
+    if not result.diagnosis.empty:
+        print("\nWhere the silent pairs break:", file=sys.stderr)
+        for row in result.diagnosis.itertuples():
+            print(
+                f"  {row.account_id}/{row.region}: {row.hop}: {row.problem}\n    fix: {row.fix}",
+                file=sys.stderr,
+            )
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
