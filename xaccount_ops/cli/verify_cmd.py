@@ -125,13 +125,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_verify)
 
     parser = subparsers.add_parser(
-        "health", help="iterator age, errors, throttles, failure queue, policy coverage"
+        "health",
+        help="one verdict per part of the pipeline (sending accounts, destinations, stream, "
+        "shipper, listener, failure store), with the fix for each red one",
     )
     parser.add_argument(
         "--window",
         type=parse_window,
         default=timedelta(hours=1),
         help="how far back to look: 30m, 6h, 2d (default: 1h)",
+    )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="one row per metric instead (iterator age, errors, throttles, failure queue, "
+        "policy coverage), without the heartbeats",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=parse_window,
+        default=None,
+        help="a heartbeat older than this is stale (default: [verify] heartbeat_max_age_minutes)",
     )
     add_output_arguments(parser)
     parser.set_defaults(func=run_health)
@@ -215,6 +229,8 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
 def run_health(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.verify import health
 
+    if not args.metrics:
+        return run_verdicts(args, ctx)
     frame = health(ctx.fleet(), window=args.window)
     ctx.emit(frame, args)
     failing = frame[frame["status"] == "fail"]
@@ -225,3 +241,19 @@ def run_health(args: argparse.Namespace, ctx: Context) -> int:
         file=sys.stderr,
     )
     return EXIT_FAILURE if not failing.empty else EXIT_OK
+
+
+def run_verdicts(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify.verdicts import verdicts
+
+    frame = verdicts(ctx.fleet(), window=args.window, max_age=args.max_age)
+    ctx.emit(frame, args)
+    counts = frame["status"].value_counts()
+    print(
+        f"xaccount-ops: health: {counts.get('ok', 0)} ok, {counts.get('warn', 0)} warn, "
+        f"{counts.get('fail', 0)} fail",
+        file=sys.stderr,
+    )
+    for row in frame[frame["status"] != "ok"].itertuples():
+        print(f"  {row.part} ({row.status}): {row.fix}", file=sys.stderr)
+    return EXIT_FAILURE if (frame["status"] == "fail").any() else EXIT_OK

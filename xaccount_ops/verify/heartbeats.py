@@ -30,7 +30,8 @@ import pandas as pd
 from xaccount_ops import config
 from xaccount_ops.accounts import Fleet, Target, fan_out
 from xaccount_ops.logzio import SearchClient, SearchError
-from xaccount_ops.verify import diagnose, landing
+from xaccount_ops.verify import landing
+from xaccount_ops.verify.diagnose import Row, diagnosis_frame, row, shipper_problems
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def check(
     diagnosis = (
         diagnose_pairs(fleet, broken, since=moment - limit)
         if diagnose_stale and broken
-        else diagnose.diagnosis_frame()
+        else diagnosis_frame()
     )
     return HeartbeatResult(frame=frame, diagnosis=diagnosis, max_age=limit)
 
@@ -233,7 +234,7 @@ def diagnose_pairs(
         desc="diagnose",
         progress=False,
     )
-    rows: list[diagnose.Row] = []
+    rows: list[Row] = []
     clean: list[Target] = []
     for target in pairs:
         found = checked.values.get(target)
@@ -243,7 +244,7 @@ def diagnose_pairs(
             clean.append(target)
     for error in checked.errors.itertuples():
         rows.append(
-            diagnose.row(
+            row(
                 Target(error.account_id, error.region),
                 "account",
                 f"cannot inspect the heartbeat: {error.error_code}: {error.message}",
@@ -251,13 +252,13 @@ def diagnose_pairs(
             )
         )
     if clean:
-        shared = diagnose.shipper_problems(fleet, pipeline, since)
+        shared = shipper_problems(fleet, pipeline, since)
         for target in clean:
             if shared:
-                rows.extend(diagnose.row(target, *problem) for problem in shared)
+                rows.extend(row(target, *problem) for problem in shared)
             else:
                 rows.append(
-                    diagnose.row(
+                    row(
                         target,
                         "search",
                         "the heartbeat's rule, group, filter and destination look right and no "
@@ -265,7 +266,7 @@ def diagnose_pairs(
                         "run `xaccount-ops verify` for this pair: a canary shows the hop",
                     )
                 )
-    return diagnose.diagnosis_frame(rows)
+    return diagnosis_frame(rows)
 
 
 def _organization_id(fleet: Fleet) -> str | None:
@@ -276,7 +277,7 @@ def _organization_id(fleet: Fleet) -> str | None:
 
 def sender_problems(
     fleet: Fleet, target: Target, pipeline: landing.Pipeline, org_id: str | None
-) -> list[diagnose.Row]:
+) -> list[Row]:
     """The heartbeat's own parts, its filter, the destination and its policy for one pair."""
     cfg = fleet.config
     group = cfg.verify.heartbeat_log_group
@@ -284,14 +285,14 @@ def sender_problems(
     events = fleet.client("events", target.account_id, target.region)
     logs = fleet.client("logs", target.account_id, target.region)
     fix = "`xaccount-ops subscribe apply` (it creates and repairs the heartbeat)"
-    rows: list[diagnose.Row] = []
+    rows: list[Row] = []
     try:
         rule = events.describe_rule(Name=name)
     except events.exceptions.ResourceNotFoundException:
-        return [diagnose.row(target, "heartbeat", f"no EventBridge rule {name}", fix)]
+        return [row(target, "heartbeat", f"no EventBridge rule {name}", fix)]
     if rule.get("State") != "ENABLED":
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "heartbeat",
                 f"the EventBridge rule {name} is {rule.get('State')}: no heartbeat is written",
@@ -300,13 +301,11 @@ def sender_problems(
         )
     arns = [t.get("Arn", "") for t in events.list_targets_by_rule(Rule=name).get("Targets", [])]
     if not any(a.split(":log-group:", 1)[-1].removesuffix(":*") == group for a in arns):
-        rows.append(
-            diagnose.row(target, "heartbeat", f"the rule {name} does not target {group}", fix)
-        )
+        rows.append(row(target, "heartbeat", f"the rule {name} does not target {group}", fix))
     policies = logs.describe_resource_policies().get("resourcePolicies", [])
     if not any(p.get("policyName") == name for p in policies):
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "heartbeat",
                 f"no CloudWatch Logs resource policy {name}: EventBridge may not write to {group}",
@@ -316,7 +315,7 @@ def sender_problems(
     destination = pipeline.destinations.get(target.region)
     if destination is None:
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "destination",
                 f"the landing account {fleet.landing_account} has no Logs destination in "
@@ -326,7 +325,7 @@ def sender_problems(
         )
     elif not destination.allows(target.account_id, org_id):
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "destination policy",
                 f"the policy of {destination.arn} does not allow account {target.account_id}",
@@ -339,12 +338,12 @@ def sender_problems(
             "subscriptionFilters", []
         )
     except logs.exceptions.ResourceNotFoundException:
-        rows.append(diagnose.row(target, "heartbeat", f"the log group {group} does not exist", fix))
+        rows.append(row(target, "heartbeat", f"the log group {group} does not exist", fix))
         return rows
     ours = [f for f in filters if f["filterName"] == config.filter_name(target.region)]
     if not ours:
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "filter",
                 f"no subscription filter {config.filter_name(target.region)} on {group}",
@@ -353,7 +352,7 @@ def sender_problems(
         )
     elif destination is not None and ours[0].get("destinationArn") != destination.arn:
         rows.append(
-            diagnose.row(
+            row(
                 target,
                 "filter",
                 f"{ours[0]['filterName']} on {group} points at {ours[0].get('destinationArn')}, "
