@@ -13,6 +13,7 @@ import time
 import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, heartbeat_name, load_config
 from xaccount_ops.verify import heartbeats
 
+REPO = Path(__file__).resolve().parents[2]
 MINUTE_S = 1.0  # one schedule minute lasts this long on the local cloud during these tests
 MAX_AGE = timedelta(seconds=10)
 DEADLINE_S = 90
@@ -199,3 +201,50 @@ def test_cli_prints_a_row_per_pair_and_exits_0_when_all_are_fresh(
 
 def astuple(target: Target) -> tuple[str, str]:
     return (target.account_id, target.region)
+
+
+def test_a_401_outage_raises_the_auth_failure_alarm_and_health_says_the_fix(
+    world: Any, local_cloud: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main.yaml's ShipperAuthFailuresAlarm, as the template defines it, on this pipeline's
+    function: the local cloud evaluates it from the shipper's EMF ``auth_failures``."""
+    from cfnlint.decode import decode_str
+
+    from tests.logzio_faults import faults
+
+    template, _ = decode_str((REPO / "cfn" / "main.yaml").read_text())
+    props = dict(template["Resources"]["ShipperAuthFailuresAlarm"]["Properties"])
+    name = f"{world.landing.stack}-shipper-auth-failures"
+    cloudwatch = world.fleet.landing_client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        AlarmDescription=props["AlarmDescription"],
+        Namespace=props["Namespace"],
+        MetricName=props["MetricName"],
+        Dimensions=[{"Name": "FunctionName", "Value": world.landing.function_name}],
+        Statistic=props["Statistic"],
+        Period=props["Period"],
+        EvaluationPeriods=props["EvaluationPeriods"],
+        Threshold=float(props["Threshold"]),
+        ComparisonOperator=props["ComparisonOperator"],
+        TreatMissingData=props["TreatMissingData"],
+    )
+    faults(local_cloud["listener_url"], "POST", {"status": 401, "count": 100000})
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        state = ""
+        while time.monotonic() < deadline:
+            state = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+            if state == "ALARM":
+                break
+            time.sleep(0.5)
+        assert state == "ALARM"
+
+        code = main(["--config", str(world.path), "health", "--window", "10m", "--max-age", "1h"])
+        out, err = capsys.readouterr()
+        assert code == 1
+        assert "listener (fail)" in err and "token was rotated" in err
+        assert "401" in out
+    finally:
+        faults(local_cloud["listener_url"], "DELETE")
+        cloudwatch.delete_alarms(AlarmNames=[name])

@@ -1,6 +1,7 @@
 """EventBridge scheduled rules, run: moto stores ``rate(...)`` rules and their targets but never
 fires them. This runner does, on the rule's schedule, and writes each firing's event to the
-rule's CloudWatch Logs targets the way EventBridge does.
+rule's CloudWatch Logs targets the way EventBridge does. Its minute clock also evaluates
+CloudWatch alarms (``alarms.py``), as CloudWatch does once a minute.
 
 What AWS does, and where it is recorded:
 
@@ -163,11 +164,17 @@ class ScheduleRunner:
             self._thread = None
 
     def _run(self) -> None:
+        from xaccount_ops.local import alarms
+
+        next_alarms = self._clock()
         while not self._stop.wait(self.tick_s):
             try:
                 self.run_due()
             except Exception:  # a bad rule must not stop every other rule's heartbeat
                 log.exception("eventbridge schedule: a tick failed")
+            if self._clock() >= next_alarms:  # CloudWatch evaluates alarms once a minute
+                next_alarms = self._clock() + self.minute_s
+                alarms.evaluate_all()
 
     def run_due(self) -> list[Firing]:
         """Fire every rule whose time has come; the firings."""
