@@ -171,3 +171,58 @@ def store_per_hour(frame: pd.DataFrame) -> Plot:
     ax.set_title(title)
     fig.autofmt_xdate()
     return Plot(fig)
+
+
+def heartbeat_ages(frame: pd.DataFrame, max_age_s: float = 900.0) -> Plot:
+    """Age of each pair's newest heartbeat in Logz.io (``verify.heartbeats.check(...).frame``),
+    account x region: green is fresh, red is at twice ``max_age_s``; ``never`` is a red cell."""
+    title = f"Heartbeat age (stale beyond {max_age_s / 60:g} min)"
+    if frame.empty:
+        return _empty(title, "no account/region pairs")
+    minutes = frame.assign(age_min=frame["age_s"].astype("float") / 60)
+    table = minutes.pivot_table(
+        index="account_id", columns="region", values="age_min", aggfunc="max", dropna=False
+    ).astype("float")
+    return _heatmap(
+        table,
+        title,
+        "minutes",
+        fmt="{:.1f}",
+        cmap="RdYlGn_r",
+        vmin=0,
+        vmax=2 * max_age_s / 60,
+        missing="never",
+    )
+
+
+def dashboard(data: object) -> Plot:
+    """The pipeline dashboard's widgets (``verify.dashboard.dashboard_data``) laid out as the
+    CloudWatch console lays them out (24 columns), each with its metrics over time."""
+    widgets = getattr(data, "widgets", [])
+    frame: pd.DataFrame = getattr(data, "frame", pd.DataFrame())
+    title = f"Dashboard {getattr(data, 'name', '')}"
+    if not widgets:
+        return _empty(title, "no metric widgets")
+    rows = max(w.get("y", 0) + w.get("height", 6) for w in widgets)
+    fig = Figure(figsize=(14, 1.1 * rows))
+    grid = fig.add_gridspec(rows, 24, hspace=2.2, wspace=2.0)
+    for index, widget in enumerate(widgets):
+        x, y = widget.get("x", 0), widget.get("y", 0)
+        width, height = widget.get("width", 6), widget.get("height", 6)
+        ax = fig.add_subplot(grid[y : y + height, x : x + width])
+        props = widget.get("properties", {})
+        ax.set_title(props.get("title", ""), fontsize="small", loc="left")
+        mine = frame[frame["widget"] == index] if not frame.empty else frame
+        if mine.empty:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        for label, series in mine.groupby("label", sort=False):
+            ax.plot(series["timestamp"], series["value"].astype("float"), marker=".", label=label)
+        ax.legend(fontsize="x-small", loc="upper left")
+        ax.tick_params(labelsize="x-small")
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(20)
+    fig.suptitle(title, x=0.02, ha="left")
+    return Plot(fig)

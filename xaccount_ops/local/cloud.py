@@ -83,6 +83,10 @@ class LocalCloud:
         self._server_thread: threading.Thread | None = None
         self._logzio: Any = None
         self._esm: Any = None
+        if not schedule_minute_s > 0:
+            raise ValueError(
+                f"schedule minute must be a positive number of seconds, got {schedule_minute_s!r}"
+            )
         self.schedule_minute_s = schedule_minute_s
         self.schedule: Any = None  # the EventBridge schedule runner (``firings`` for tests)
         self.pace: Any = None  # the pace middleware: ``pace.stats()`` counts calls and throttles
