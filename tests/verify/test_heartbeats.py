@@ -25,6 +25,7 @@ from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, heartbeat_name, load_config
 from xaccount_ops.verify import heartbeats
+from xaccount_ops.verify.verdicts import PARTS, verdicts
 
 REPO = Path(__file__).resolve().parents[2]
 MINUTE_S = 1.0  # one schedule minute lasts this long on the local cloud during these tests
@@ -95,6 +96,12 @@ def test_every_pair_has_a_fresh_heartbeat(world: Any) -> None:
     assert (result.frame["age_s"] <= MAX_AGE.total_seconds()).all()
     assert result.frame["route"].eq("main").all()
     assert result.ok
+
+    verdict = verdicts(world.fleet, window=timedelta(minutes=10), beats=result)
+    parts = verdict.set_index("part")
+    assert list(verdict["part"]) == list(PARTS)
+    assert parts.loc["sending accounts", "status"] == "ok"
+    assert "4 account/region pairs" in parts.loc["sending accounts", "evidence"]
 
 
 def test_shipped_heartbeat_is_the_eventbridge_event(
