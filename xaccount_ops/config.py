@@ -35,6 +35,8 @@ DEFAULT_CONFIG_NAME = "xaccount-ops.toml"
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_STACK_NAME = "logzio-xacct"
 FILTER_NAME_PREFIX = "logzio-xacct-"
+# subscriptions.mode: a filter per log group, or one account policy per account and region.
+MODE_FILTERS, MODE_POLICY = "filters", "account-policy"
 
 TokenKind = Literal["env", "secret", "ssm", "file"]
 _TOKEN_KINDS: tuple[TokenKind, ...] = ("env", "secret", "ssm", "file")
@@ -514,7 +516,7 @@ def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:
     }
     _known(table, "subscriptions", keys)
     mode = table.get("mode", "filters")
-    if mode not in ("filters", "account-policy"):
+    if mode not in (MODE_FILTERS, MODE_POLICY):
         raise ConfigError("subscriptions.mode", f'{mode!r}: expected "filters" or "account-policy"')
     return SubscriptionsConfig(
         include=validate.pattern_list(table.get("include", ["*"]), "subscriptions.include"),

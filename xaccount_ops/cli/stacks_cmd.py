@@ -89,15 +89,15 @@ def _progress(row: dict[str, str]) -> None:
 
 
 def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     fleet = ctx.fleet()
     if args.stackset or ctx.config.stack.stackset:
         return _run_stackset_deploy(args, ctx, fleet)
     if args.dry_run:
-        ctx.emit(stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
+        ctx.emit(landing.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
         return 0
-    result = stacks.deploy(include_speedups=not args.no_speedups, on_event=_progress, fleet=fleet)
+    result = landing.deploy(include_speedups=not args.no_speedups, on_event=_progress, fleet=fleet)
     if result.artifact is not None:
         print(
             f"artifact s3://{result.artifact.bucket}/{result.artifact.key}",
@@ -110,10 +110,11 @@ def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) -> int:
-    from xaccount_ops import stacks, stacksets
+    from xaccount_ops import landing
+    from xaccount_ops.landing import stacksets
 
     if args.dry_run:
-        main = stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet)
+        main = landing.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet)
         ctx.emit(main[main.region == fleet.landing_region], args)  # type: ignore[attr-defined]
         ctx.emit(stacksets.plan(fleet), args)
         return 0
@@ -121,7 +122,7 @@ def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) 
         fleet=fleet, include_speedups=not args.no_speedups, on_event=_progress
     )
     if result.main is not None:
-        ctx.emit(stacks.DeployResult([result.main]).frame(), args)
+        ctx.emit(landing.DeployResult([result.main]).frame(), args)
     ctx.emit(result.frame(), args)
     if result.ok and not result.changed:
         print(
@@ -131,19 +132,19 @@ def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) 
 
 
 def run_outputs(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
-    ctx.emit(stacks.outputs_frame(stacks.stack_outputs(ctx.fleet())), args)
+    ctx.emit(landing.outputs_frame(landing.stack_outputs(ctx.fleet())), args)
     return 0
 
 
 def _run_accounts(args: argparse.Namespace, ctx: Context, add: bool) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
-    change = stacks.add_accounts if add else stacks.remove_accounts
+    change = landing.add_accounts if add else landing.remove_accounts
     ids = [account for group in args.ids for account in group]  # each ID may be a comma list
     updates = change(ids, on_event=_progress, fleet=ctx.fleet())
-    ctx.emit(stacks.accounts_frame(updates), args)
+    ctx.emit(landing.accounts_frame(updates), args)
     if any(u.status == "updated" for u in updates):
         print(
             "remember to update senders.accounts in the config too, so `subscribe` covers them",
