@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from xaccount_ops import plots, stacks
-from xaccount_ops.accounts import Fleet
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.lab import plots
+from xaccount_ops.landing import stacks
 from xaccount_ops.verify.dashboard import dashboard_data, dashboard_name
 
 

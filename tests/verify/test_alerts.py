@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from xaccount_ops import cli
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
 from xaccount_ops.local.logzio import LogzioEmulator
 from xaccount_ops.verify import alerts
 

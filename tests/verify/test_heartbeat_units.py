@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from xaccount_ops import heartbeat
 from xaccount_ops.config import heartbeat_name
+from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.verify import heartbeats
 
 

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 import requests
 
-from xaccount_ops import heartbeat
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, heartbeat_name, load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
+from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.verify import heartbeats
 from xaccount_ops.verify.verdicts import PARTS, verdicts
 
@@ -67,7 +67,7 @@ def world(
     finally:
         requests.post(knob, json={"minute_s": before}, timeout=10)
         for target in fleet.targets:
-            heartbeat.remove(
+            heartbeat.remove_all(
                 fleet.client("logs", target.account_id, target.region),
                 fleet.client("events", target.account_id, target.region),
                 fleet.config,

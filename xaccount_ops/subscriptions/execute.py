@@ -20,6 +20,7 @@ from xaccount_ops.errors import TargetError
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.inventory import SYSTEM_FIELDS
 from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.subscriptions.model import (
     ADOPT,
     APPLY_SCHEMA,
@@ -102,7 +103,16 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
                 else:
                     try:
                         pacer.wait()
-                        _execute(logs, row, emit)
+                        if row["mode"] == heartbeat.MODE:
+                            heartbeat.execute(
+                                fleet,
+                                logs,
+                                row,
+                                remove=plan.remove,
+                                put_filter=lambda r: _execute(logs, r, emit),
+                            )
+                        else:
+                            _execute(logs, row, emit)
                         outcome = ("ok", "", "")
                     except Exception as err:  # reported per row, by design
                         aws.raise_if_unreachable(err)

@@ -34,8 +34,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from xaccount_ops import __version__, logzio
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.errors import ConfigError, XaccountOpsError
+from xaccount_ops.fleet.accounts import Fleet, Target
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops.accounts import Fleet
+from xaccount_ops.fleet.accounts import Fleet
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import config
-from xaccount_ops.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.logzio import SearchClient, SearchError
-from xaccount_ops.verify import landing
 from xaccount_ops.verify.diagnose import Row, diagnosis_frame, row, shipper_problems
 
 log = logging.getLogger(__name__)
@@ -221,11 +221,11 @@ def diagnose_pairs(
     pairs: Sequence[Target],
     *,
     since: datetime,
-    pipeline: landing.Pipeline | None = None,
+    pipeline: Pipeline | None = None,
 ) -> pd.DataFrame:
     """One row per problem on each silent pair's path: its heartbeat parts and sending side
     first (each explains the silence alone), the landing side for the pairs clean up to there."""
-    pipeline = pipeline or landing.discover(fleet)
+    pipeline = pipeline or discover(fleet)
     org_id = _organization_id(fleet)
     checked = fan_out(
         lambda t: sender_problems(fleet, t, pipeline, org_id),
@@ -270,13 +270,13 @@ def diagnose_pairs(
 
 
 def _organization_id(fleet: Fleet) -> str | None:
-    from xaccount_ops.audit import organization_id
+    from xaccount_ops.fleet.accounts import organization_id
 
     return organization_id(fleet)
 
 
 def sender_problems(
-    fleet: Fleet, target: Target, pipeline: landing.Pipeline, org_id: str | None
+    fleet: Fleet, target: Target, pipeline: Pipeline, org_id: str | None
 ) -> list[Row]:
     """The heartbeat's own parts, its filter, the destination and its policy for one pair."""
     cfg = fleet.config

@@ -29,10 +29,11 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Fleet
-from xaccount_ops.verify import heartbeats, landing
-from xaccount_ops.verify.diagnose import metric_sum
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.verify import heartbeats
 from xaccount_ops.verify.health import HEALTH_STATUSES, health
+from xaccount_ops.verify.metrics import metric_sum
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,12 @@ def verdicts(
     *,
     window: timedelta = timedelta(hours=1),
     max_age: timedelta | None = None,
-    pipeline: landing.Pipeline | None = None,
+    pipeline: Pipeline | None = None,
     beats: heartbeats.HeartbeatResult | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> pd.DataFrame:
     """One row per part (:data:`PARTS`): its status, the evidence, and the fix when not ok."""
-    pipeline = pipeline or landing.discover(fleet)
+    pipeline = pipeline or discover(fleet)
     since = now() - window
     metrics = health(fleet, window=window, pipeline=pipeline, now=now)
     findings: list[Finding] = []
@@ -173,7 +174,7 @@ def _sum(
         return 0.0
 
 
-def _shipper_metrics(fleet: Fleet, pipeline: landing.Pipeline, since: datetime) -> list[Finding]:
+def _shipper_metrics(fleet: Fleet, pipeline: Pipeline, since: datetime) -> list[Finding]:
     """The shipper's own EMF counters and the mapping's event metrics."""
     function = pipeline.function_name
     if function is None:

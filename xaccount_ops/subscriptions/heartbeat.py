@@ -1,5 +1,6 @@
 """Heartbeats in one sending (account, region): what exists, what the toolkit wants, and the calls
-that make one into the other. Planned, applied and removed with the subscription filters.
+that make one into the other. Planned (one ``heartbeat`` row per pair), applied and removed with
+the subscription filters (:func:`plan_rows`, :func:`execute`).
 
 A heartbeat is four resources, all named by the toolkit (``config.heartbeat_name``), as
 ``cfn/sender.yaml`` makes them:
@@ -16,7 +17,7 @@ A heartbeat is four resources, all named by the toolkit (``config.heartbeat_name
   group out, so the heartbeat proves the same path in both modes).
 
 ``heartbeat_minutes = 0`` turns heartbeats off: an existing rule is then deleted (the plan says
-so). ``subscribe remove`` deletes all four.
+so). ``subscribe remove`` deletes all four (:func:`remove_all`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,23 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from xaccount_ops.config import Config, filter_name, heartbeat_name
+from xaccount_ops.fleet.accounts import Target, fan_out
+from xaccount_ops.subscriptions.model import (
+    CREATE,
+    DELETE,
+    SKIP,
+    UNCHANGED,
+    UPDATE,
+    TargetContext,
+    as_text,
+    error_entry,
+    plan_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,10 +172,12 @@ def ensure(
     cfg: Config,
     account_id: str,
     region: str,
-    destination_arn: str,
+    destination_arn: str | None = None,
     emit_system_fields: bool = False,
 ) -> None:
-    """Create or repair every part (idempotent: each call puts the wanted value)."""
+    """Create or repair every part (idempotent: each call puts the wanted value). The filter is
+    put here only when ``destination_arn`` is given; ``apply`` puts it through its own filter
+    call instead, the one every other group gets."""
     group = cfg.verify.heartbeat_log_group
     name = heartbeat_name(group)
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -187,6 +203,15 @@ def ensure(
     events.put_targets(
         Rule=name, Targets=[{"Id": TARGET_ID, "Arn": group_arn(account_id, region, group)}]
     )
+    log.info(
+        "heartbeat in %s/%s: %s every %s min",
+        account_id,
+        region,
+        group,
+        cfg.verify.heartbeat_minutes,
+    )
+    if destination_arn is None:
+        return
     kwargs: dict[str, Any] = {
         "logGroupName": group,
         "filterName": filter_name(region),
@@ -205,7 +230,7 @@ def ensure(
     )
 
 
-def remove(logs: Any, events: Any, cfg: Config) -> None:
+def remove_all(logs: Any, events: Any, cfg: Config) -> None:
     """Delete every part that exists (the rule first, so nothing writes into a deleted group)."""
     group = cfg.verify.heartbeat_log_group
     name = heartbeat_name(group)
@@ -227,3 +252,127 @@ def turn_off(events: Any, cfg: Config) -> None:
         events.delete_rule(Name=name)
     except events.exceptions.ResourceNotFoundException:
         pass
+
+
+# -- plan rows and their execution ----------------------------------------------------------------
+
+MODE = "heartbeat"  # the plan rows' ``mode``
+
+
+def plan_rows(
+    fleet: Any,
+    contexts: Mapping[Any, TargetContext],
+    *,
+    remove: bool,
+    progress: bool | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """One ``heartbeat`` row per target of ``contexts`` (rows, and the targets that could not be
+    read as error entries). Without ``remove``: create/update/unchanged from :func:`problems`,
+    or delete the rule when ``heartbeat_minutes`` is 0; with it: delete what exists."""
+    cfg = fleet.config
+    group = cfg.verify.heartbeat_log_group
+    minutes = cfg.verify.heartbeat_minutes
+    looked = fan_out(
+        lambda t: read(
+            fleet.client("logs", t.account_id, t.region),
+            fleet.client("events", t.account_id, t.region),
+            cfg,
+            t.account_id,
+            t.region,
+        ),
+        list(contexts),
+        max_workers=cfg.aws.max_workers,
+        desc="heartbeats",
+        progress=progress,
+    )
+    rows: list[dict[str, Any]] = []
+    errors = []
+    for e in looked.errors.itertuples():
+        text = f"{e.error_code}: {e.message}"
+        errors.append(
+            error_entry(
+                e.account_id,
+                e.region,
+                f"heartbeat: {text}",
+                as_text(e.hint)
+                or "the role needs events:DescribeRule/PutRule/PutTargets and "
+                "logs:DescribeResourcePolicies/PutResourcePolicy (README 'IAM permissions')",
+            )
+        )
+        context = contexts[Target(e.account_id, e.region)]
+        rows.append(
+            plan_row(context, MODE, group, SKIP, f"heartbeat could not be read: {text}", current="")
+        )
+    for target, state in sorted(looked.values.items()):
+        context = contexts[target]
+        current = _describe(state)
+        if remove:
+            if state.anything:
+                rows.append(
+                    plan_row(context, MODE, group, DELETE, "heartbeat of ours", current=current)
+                )
+            continue
+        if minutes == 0:
+            if state.rule is not None:
+                rows.append(
+                    plan_row(
+                        context,
+                        MODE,
+                        group,
+                        DELETE,
+                        "heartbeat_minutes = 0: delete the rule (group and filter stay)",
+                        current=current,
+                    )
+                )
+            continue
+        if context.problem:
+            rows.append(plan_row(context, MODE, group, SKIP, context.problem, current=current))
+            continue
+        found = problems(state, cfg, target.account_id, target.region, context.destination_arn)
+        if not found:
+            action, reason = UNCHANGED, f"heartbeat every {minutes} min"
+        elif not state.anything:
+            action, reason = CREATE, f"heartbeat every {minutes} min into {group}"
+        else:
+            action, reason = UPDATE, "; ".join(found)
+        rows.append(
+            plan_row(context, MODE, group, action, reason, current=current, filter_pattern="")
+        )
+    return rows, errors
+
+
+def _describe(state: State) -> str:
+    parts = []
+    if state.rule is not None:
+        parts.append(f"rule {state.rule.get('ScheduleExpression')} {state.rule.get('State')}")
+    if state.group:
+        parts.append(f"group (retention {state.retention})")
+    if state.policy:
+        parts.append("resource policy")
+    if state.filter_destination:
+        parts.append(f"filter -> {state.filter_destination}")
+    return "; ".join(parts)
+
+
+def execute(
+    fleet: Any,
+    logs: Any,
+    row: Mapping[str, Any],
+    *,
+    remove: bool,
+    put_filter: Callable[[Mapping[str, Any]], None],
+) -> None:
+    """One heartbeat row: create/update puts every part (the filter through ``put_filter``,
+    the call every other group's filter goes through); delete removes all of it (``remove``) or
+    the rule only (``heartbeat_minutes = 0``)."""
+    account, region = str(row["account"]), str(row["region"])
+    events = fleet.client("events", account, region)
+    cfg = fleet.config
+    if row["action"] == DELETE:
+        if remove:
+            remove_all(logs, events, cfg)
+        else:
+            turn_off(events, cfg)
+        return
+    ensure(logs, events, cfg, account, region)
+    put_filter(row)
