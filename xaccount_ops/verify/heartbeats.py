@@ -20,6 +20,7 @@ destination and its policy, then the landing side (shipper, failure queue, liste
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -144,9 +145,30 @@ def check(
     targets: Sequence[Target] | None = None,
     search: SearchClient | None = None,
     diagnose_stale: bool = True,
+    wait_s: float = 0,
+    poll_s: float = 2.0,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> HeartbeatResult:
-    """Each pair's newest heartbeat in Logz.io, its age and status; the diagnosis of the others."""
+    """Each pair's newest heartbeat in Logz.io, its age and status; the diagnosis of the others.
+
+    ``wait_s`` > 0 searches again every ``poll_s`` until every pair is ok or the time is up (a
+    fresh set-up whose first heartbeats are still on their way), then diagnoses what is not."""
+    if wait_s > 0:
+        deadline = time.monotonic() + wait_s
+        while True:
+            found = check(
+                fleet,
+                max_age=max_age,
+                targets=targets,
+                search=search,
+                diagnose_stale=False,
+                now=now,
+            )
+            if found.ok or time.monotonic() + poll_s > deadline:
+                break
+            time.sleep(poll_s)  # the heartbeats' own pace; nothing to wake us sooner
+        if found.ok or not diagnose_stale:
+            return found
     cfg = fleet.config
     limit = max_age or timedelta(minutes=cfg.verify.heartbeat_max_age_minutes)
     pairs = list(targets if targets is not None else fleet.targets)
