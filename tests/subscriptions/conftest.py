@@ -51,6 +51,7 @@ def write_config(
     role_name: str = "OrganizationAccountAccessRole",
     token_file: str | None = None,
     max_attempts: int = 2,
+    heartbeat_minutes: int = 0,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     token = (
@@ -75,6 +76,11 @@ shipping_token = {token}
 [aws]
 endpoint_url = "{endpoint}"
 max_attempts = {max_attempts}
+
+[verify]
+# Heartbeats off unless a test asks: each test's own group, so no test sees another's rule.
+heartbeat_minutes = {heartbeat_minutes}
+heartbeat_log_group = "/xaccount-ops/{stack}-heartbeat"
 
 [subscriptions]
 {subscriptions}
@@ -143,6 +149,7 @@ def make_world(
     subscriptions: str = "",
     allowed: Callable[[list[str]], list[str]] = lambda senders: senders,
     seed_groups: bool = True,
+    heartbeat_minutes: int = 0,
 ) -> World:
     """Seed ``accounts`` sending accounts like the local cloud does (foreign filters in the first
     account's first region), and a destination per region in a landing account of our own."""
@@ -159,6 +166,7 @@ def make_world(
         regions=regions,
         stack=stack,
         subscriptions=subscriptions,
+        heartbeat_minutes=heartbeat_minutes,
     )
     fleet = Fleet.from_config(load_config(path))
     kinesis = fleet.landing_client("kinesis", regions[0])

@@ -262,6 +262,7 @@ def write_config(
     role_name: str = "OrganizationAccountAccessRole",
     timeout_s: int = 60,
     extra: str = "",
+    heartbeat_minutes: int = 0,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if api_token_file is None:
@@ -296,6 +297,9 @@ max_attempts = 2
 [verify]
 canary_log_group = "{canary_group}"
 timeout_s = {timeout_s}
+# Heartbeats off unless a test asks: each test's own group, so no test sees another's rule.
+heartbeat_minutes = {heartbeat_minutes}
+heartbeat_log_group = "/xaccount-ops/{stack}-heartbeat"
 {extra}"""
     )
     return path

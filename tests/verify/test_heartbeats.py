@@ -44,7 +44,7 @@ def world(
         local_cloud,
         stack,
         accounts=local_cloud["sending_accounts"][:2],
-        extra=f'heartbeat_minutes = 1\nheartbeat_log_group = "{group}"\n',
+        heartbeat_minutes=1,
     )
     fleet = Fleet.from_config(load_config(path))
     landing = helpers.local_landing(fleet, local_cloud)

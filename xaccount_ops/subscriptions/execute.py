@@ -108,7 +108,6 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
                                 fleet,
                                 logs,
                                 row,
-                                remove=plan.remove,
                                 put_filter=lambda r: _execute(logs, r, emit),
                             )
                         else:

@@ -16,8 +16,8 @@ A heartbeat is four resources, all named by the toolkit (``config.heartbeat_name
   region's destination, as on the canary group (in account-policy mode too: the policy leaves the
   group out, so the heartbeat proves the same path in both modes).
 
-``heartbeat_minutes = 0`` turns heartbeats off: an existing rule is then deleted (the plan says
-so). ``subscribe remove`` deletes all four (:func:`remove_all`).
+``heartbeat_minutes = 0`` turns heartbeats off: the plan has no heartbeat rows (existing ones are
+left as they are); ``subscribe remove`` deletes all four (:func:`remove_all`).
 """
 
 from __future__ import annotations
@@ -242,8 +242,7 @@ def remove_all(logs: Any, events: Any, cfg: Config) -> None:
 
 
 def turn_off(events: Any, cfg: Config) -> None:
-    """``heartbeat_minutes = 0``: delete the rule; the group and its filter stay (they cost
-    nothing and keep the last heartbeats readable)."""
+    """Delete the rule (and its targets): no more heartbeats; the group and its filter stay."""
     name = heartbeat_name(cfg.verify.heartbeat_log_group)
     try:
         ids = [t["Id"] for t in events.list_targets_by_rule(Rule=name).get("Targets", [])]
@@ -267,11 +266,13 @@ def plan_rows(
     progress: bool | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """One ``heartbeat`` row per target of ``contexts`` (rows, and the targets that could not be
-    read as error entries). Without ``remove``: create/update/unchanged from :func:`problems`,
-    or delete the rule when ``heartbeat_minutes`` is 0; with it: delete what exists."""
+    read as error entries). Without ``remove``: create/update/unchanged from :func:`problems`, and
+    nothing at all when ``heartbeat_minutes`` is 0; with it: delete what exists."""
     cfg = fleet.config
     group = cfg.verify.heartbeat_log_group
     minutes = cfg.verify.heartbeat_minutes
+    if minutes == 0 and not remove:
+        return [], []  # heartbeats off: the toolkit plans none (remove still deletes them)
     looked = fan_out(
         lambda t: read(
             fleet.client("logs", t.account_id, t.region),
@@ -312,19 +313,6 @@ def plan_rows(
                     plan_row(context, MODE, group, DELETE, "heartbeat of ours", current=current)
                 )
             continue
-        if minutes == 0:
-            if state.rule is not None:
-                rows.append(
-                    plan_row(
-                        context,
-                        MODE,
-                        group,
-                        DELETE,
-                        "heartbeat_minutes = 0: delete the rule (group and filter stay)",
-                        current=current,
-                    )
-                )
-            continue
         if context.problem:
             rows.append(plan_row(context, MODE, group, SKIP, context.problem, current=current))
             continue
@@ -359,20 +347,15 @@ def execute(
     logs: Any,
     row: Mapping[str, Any],
     *,
-    remove: bool,
     put_filter: Callable[[Mapping[str, Any]], None],
 ) -> None:
     """One heartbeat row: create/update puts every part (the filter through ``put_filter``,
-    the call every other group's filter goes through); delete removes all of it (``remove``) or
-    the rule only (``heartbeat_minutes = 0``)."""
+    the call every other group's filter goes through); delete (a ``remove`` plan) removes all."""
     account, region = str(row["account"]), str(row["region"])
     events = fleet.client("events", account, region)
     cfg = fleet.config
     if row["action"] == DELETE:
-        if remove:
-            remove_all(logs, events, cfg)
-        else:
-            turn_off(events, cfg)
+        remove_all(logs, events, cfg)
         return
     ensure(logs, events, cfg, account, region)
     put_filter(row)
