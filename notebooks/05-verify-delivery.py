@@ -119,11 +119,13 @@ counts.findings
 # Logz.io alert per pair.
 
 # %%
+from xaccount_ops import validate
 from xaccount_ops.verify import heartbeats
-from xaccount_ops.verify.reconcile import duration
 
 beats = heartbeats.check(
-    fleet, max_age=duration(heartbeat_max_age, "heartbeat_max_age"), wait_s=heartbeat_wait_s
+    fleet,
+    max_age=validate.duration(heartbeat_max_age, "heartbeat_max_age", allow_zero=False),
+    wait_s=heartbeat_wait_s,
 )
 counts_by_status = beats.frame["status"].value_counts()
 print("heartbeats: " + ", ".join(f"{counts_by_status.get(s, 0)} {s}" for s in heartbeats.STATUSES))

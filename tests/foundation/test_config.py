@@ -106,7 +106,7 @@ def test_account_list_forms_are_normalised(tmp_path: Path, accounts: str, expect
         (
             'region = "eu"',
             'region = "de"',
-            r"logzio.region: 'de' is not a Logz.io region code; use one of us, eu",
+            r"logzio.region: 'de' is not a Logz.io region code; use one of us, au, ca, eu, uk, nl, wa",
         ),
         (
             'region = "us-east-1"',

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xaccount_ops.cli.context import Context, add_output_arguments
-from xaccount_ops.cli.verify_cmd import parse_window
+from xaccount_ops.cli.context import Context, add_output_arguments, parse_window
 from xaccount_ops.verify import alerts
 
 EXIT_OK, EXIT_FAILURE = 0, 1

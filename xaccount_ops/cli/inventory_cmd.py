@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_audit)
 
 
-def _inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryResult | None:
+def read_inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryResult | None:
     """A fresh inventory (saved to the cache), or the cached one with --cached; None if no cache."""
     if args.cached:
         try:
@@ -80,7 +80,7 @@ def _inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryRes
 
 def run_inventory(args: argparse.Namespace, ctx: Context) -> int:
     """Exit 1 when some target could not be inventoried (the rest is still printed)."""
-    result = _inventory(args, ctx)
+    result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     frame = result.frame
@@ -91,7 +91,7 @@ def run_inventory(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_audit(args: argparse.Namespace, ctx: Context) -> int:
-    result = _inventory(args, ctx)
+    result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     findings = audit.audit(ctx.fleet(), result)

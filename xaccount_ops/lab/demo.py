@@ -144,7 +144,7 @@ def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[lis
 
 def unshipped_lines(out: Path, config: Any, limit: int = 5) -> list[str]:
     """One line per log group that does not ship, with the audit's reason (from the 04 CSVs)."""
-    from xaccount_ops.fleet.audit import is_pipeline_group
+    from xaccount_ops.fleet.selection import is_pipeline_group
 
     groups, findings = out / "log-groups.csv", out / "findings.csv"
     if not groups.is_file():
