@@ -98,8 +98,9 @@ def test_apply_creates_one_alert_per_pair_and_a_second_apply_changes_nothing(
     assert set(stored) == {f"xaccount-ops-heartbeat-{a}-{r}" for a in ACCOUNTS for r in REGIONS}
     one = stored["xaccount-ops-heartbeat-111111111111-eu-west-1"]
     (sub,) = one["subComponents"]
+    group = fleet.config.verify.heartbeat_log_group
     assert sub["queryDefinition"]["query"] == (
-        'logGroup:"/xaccount-ops/heartbeat" AND owner:"111111111111" AND region:"eu-west-1"'
+        f'logGroup:"{group}" AND owner:"111111111111" AND region:"eu-west-1"'
     )
     assert sub["trigger"] == {"operator": "LESS_THAN", "severityThresholdTiers": {"HIGH": 1.0}}
     assert one["searchTimeFrameMinutes"] == 15
