@@ -14,11 +14,14 @@ from xaccount_ops.verify import heartbeats
 def test_search_body_is_one_aggregation_over_the_last_day() -> None:
     now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
-    body = heartbeats.search_body("/xaccount-ops/heartbeat", accounts=3, regions=2, now=now)
+    body = heartbeats.search_body(
+        "/xaccount-ops/heartbeat", accounts=["3", "1", "2"], regions=2, now=now
+    )
 
     assert body["size"] == 0
-    term, window = body["query"]["bool"]["filter"]
+    term, owners, window = body["query"]["bool"]["filter"]
     assert term == {"term": {"logGroup": "/xaccount-ops/heartbeat"}}
+    assert owners == {"terms": {"owner": ["1", "2", "3"]}}
     assert window["range"]["@timestamp"]["lte"] - window["range"]["@timestamp"]["gte"] == 86_400_000
     owner = body["aggs"]["owner"]
     assert owner["terms"] == {"field": "owner", "size": 3}
@@ -81,3 +84,10 @@ def test_names_and_the_policy_match_sender_yaml() -> None:
     assert (
         heartbeat.group_arn("1", "cn-north-1", "/g") == "arn:aws-cn:logs:cn-north-1:1:log-group:/g"
     )
+
+
+def test_search_body_refuses_more_accounts_than_buckets() -> None:
+    with pytest.raises(ValueError, match="1..1000 accounts"):
+        heartbeats.search_body(
+            "/g", accounts=[str(i) for i in range(1001)], regions=1, now=datetime.now(UTC)
+        )

@@ -4,7 +4,7 @@ Every sending pair has an EventBridge rule writing a heartbeat into ``[verify]
 heartbeat_log_group`` every ``heartbeat_minutes`` (``xaccount_ops.heartbeat``); the group ships
 like any other. One search per Logz.io (sub-)account answers for every pair at once: the lines of
 the heartbeat group in the last day, a ``terms`` aggregation on ``owner`` then ``region``, each
-bucket with the ``max`` of ``@timestamp``. A pair is ``ok`` when its newest heartbeat is at most
+bucket with the ``max`` of ``@timestamp`` (a search per 1,000 accounts, Logz.io's bucket limit). A pair is ``ok`` when its newest heartbeat is at most
 ``max_age`` old, ``stale`` when older, ``never`` when the day holds none; ``error`` when its
 (sub-)account cannot be searched. With ``[[logzio.routes]]``, the pairs whose heartbeat group a
 route takes are searched in that route's sub-account with its ``api_token``.
@@ -64,14 +64,20 @@ class HeartbeatResult:
         return bool(len(self.frame)) and bool((self.frame["status"] == "ok").all())
 
 
-def search_body(log_group: str, *, accounts: int, regions: int, now: datetime) -> dict[str, Any]:
-    """The one search: heartbeat lines of the last day, newest ``@timestamp`` per owner/region."""
+def search_body(
+    log_group: str, *, accounts: Sequence[str], regions: int, now: datetime
+) -> dict[str, Any]:
+    """The one search: heartbeat lines of ``accounts`` in the last day, newest ``@timestamp`` per
+    owner/region (only those owners, so a bucket is never taken by an owner we did not ask for)."""
+    if not 0 < len(accounts) <= MAX_BUCKETS:
+        raise ValueError(f"1..{MAX_BUCKETS} accounts per search (Logz.io's bucket limit)")
     since = now - LOOKBACK
     return {
         "query": {
             "bool": {
                 "filter": [
                     {"term": {"logGroup": log_group}},
+                    {"terms": {"owner": sorted(accounts)}},
                     {
                         "range": {
                             "@timestamp": {
@@ -87,7 +93,7 @@ def search_body(log_group: str, *, accounts: int, regions: int, now: datetime) -
         "size": 0,
         "aggs": {
             "owner": {
-                "terms": {"field": "owner", "size": min(MAX_BUCKETS, max(1, accounts))},
+                "terms": {"field": "owner", "size": len(accounts)},
                 "aggs": {
                     "region": {
                         "terms": {"field": "region", "size": min(MAX_BUCKETS, max(1, regions))},
@@ -122,20 +128,25 @@ def _search_route(
     fleet: Fleet, search: SearchClient, name: str, pairs: Sequence[Target], now: datetime
 ) -> dict[tuple[str, str], datetime]:
     cfg = fleet.config
-    body = search_body(
-        cfg.verify.heartbeat_log_group,
-        accounts=len({t.account_id for t in pairs}),
-        regions=len({t.region for t in pairs}),
-        now=now,
-    )
+    accounts = sorted({t.account_id for t in pairs})
+    regions = len({t.region for t in pairs})
+    bodies = [
+        search_body(
+            cfg.verify.heartbeat_log_group,
+            accounts=accounts[start : start + MAX_BUCKETS],
+            regions=regions,
+            now=now,
+        )
+        for start in range(0, len(accounts), MAX_BUCKETS)
+    ]
     if name == MAIN_ROUTE:
-        return newest(search.search(body))
+        return {k: v for body in bodies for k, v in newest(search.search(body)).items()}
     route = next(r for r in cfg.logzio.routes if r.name == name)
     if route.api_token is None:
         raise SearchError(f"route {name} has no api_token: cannot search its Logz.io sub-account")
     token = route.api_token.resolve(lambda s: fleet.landing_client(s))
     with SearchClient(search.api_url, token) as routed:
-        return newest(routed.search(body))
+        return {k: v for body in bodies for k, v in newest(routed.search(body)).items()}
 
 
 def check(
