@@ -236,7 +236,7 @@ def watch_pictures(config: Path, out: Path) -> list[str]:
     lines = []
     fleet = Fleet.from_config(load_config(config))
     try:
-        data = dashboard_data(fleet, window=timedelta(minutes=30))
+        data = dashboard_data(fleet, window=timedelta(minutes=15), period=60)
         (out / "dashboard.png").write_bytes(plots.dashboard(data).png())
         lines.append(f"dashboard: {out / 'dashboard.png'} ({len(data.frame)} datapoints)")
     except Exception as err:  # the summary says so; the demo's verdict is the canaries'

@@ -197,21 +197,23 @@ def heartbeat_ages(frame: pd.DataFrame, max_age_s: float = 900.0) -> Plot:
 
 def dashboard(data: object) -> Plot:
     """The pipeline dashboard's widgets (``verify.dashboard.dashboard_data``) laid out as the
-    CloudWatch console lays them out (24 columns), each with its metrics over time."""
+    CloudWatch console lays them out (24 columns, rows of 6 units), each with its metrics."""
+    from matplotlib.dates import DateFormatter
+
     widgets = getattr(data, "widgets", [])
     frame: pd.DataFrame = getattr(data, "frame", pd.DataFrame())
     title = f"Dashboard {getattr(data, 'name', '')}"
     if not widgets:
         return _empty(title, "no metric widgets")
-    rows = max(w.get("y", 0) + w.get("height", 6) for w in widgets)
-    fig = Figure(figsize=(14, 1.1 * rows))
-    grid = fig.add_gridspec(rows, 24, hspace=2.2, wspace=2.0)
+    unit = 6  # the console's widget height unit in these templates
+    rows = max((w.get("y", 0) + w.get("height", unit)) // unit for w in widgets)
+    fig = Figure(figsize=(14, 2.8 * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, 24)
     for index, widget in enumerate(widgets):
-        x, y = widget.get("x", 0), widget.get("y", 0)
-        width, height = widget.get("width", 6), widget.get("height", 6)
-        ax = fig.add_subplot(grid[y : y + height, x : x + width])
-        props = widget.get("properties", {})
-        ax.set_title(props.get("title", ""), fontsize="small", loc="left")
+        top, left = widget.get("y", 0) // unit, widget.get("x", 0)
+        bottom = top + max(1, widget.get("height", unit) // unit)
+        ax = fig.add_subplot(grid[top:bottom, left : left + widget.get("width", 12)])
+        ax.set_title(widget.get("properties", {}).get("title", ""), fontsize="small", loc="left")
         mine = frame[frame["widget"] == index] if not frame.empty else frame
         if mine.empty:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
@@ -219,10 +221,9 @@ def dashboard(data: object) -> Plot:
             ax.set_yticks([])
             continue
         for label, series in mine.groupby("label", sort=False):
-            ax.plot(series["timestamp"], series["value"].astype("float"), marker=".", label=label)
+            ax.plot(series["timestamp"], series["value"].astype("float"), marker="o", label=label)
         ax.legend(fontsize="x-small", loc="upper left")
         ax.tick_params(labelsize="x-small")
-        for tick in ax.get_xticklabels():
-            tick.set_rotation(20)
-    fig.suptitle(title, x=0.02, ha="left")
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    fig.suptitle(title, x=0.01, ha="left")
     return Plot(fig)

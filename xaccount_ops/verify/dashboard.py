@@ -50,7 +50,9 @@ def dashboard_name(fleet: Fleet) -> str:
     return f"{prefix}-pipeline"
 
 
-def _queries(widgets: list[dict[str, Any]], period: int) -> list[tuple[dict[str, Any], dict]]:
+def _queries(
+    widgets: list[dict[str, Any]], period: int | None
+) -> list[tuple[dict[str, Any], dict]]:
     out = []
     for index, widget in enumerate(widgets):
         props = widget.get("properties", {})
@@ -64,7 +66,7 @@ def _queries(widgets: list[dict[str, Any]], period: int) -> list[tuple[dict[str,
                 "Id": f"m{len(out)}",
                 "MetricStat": {
                     "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dims},
-                    "Period": int(options.get("period") or props.get("period") or period),
+                    "Period": int(period or options.get("period") or props.get("period") or 300),
                     "Stat": stat,
                 },
                 "ReturnData": True,
@@ -85,11 +87,12 @@ def dashboard_data(
     fleet: Fleet,
     *,
     window: timedelta = timedelta(hours=1),
-    period: int = 60,
+    period: int | None = None,
     name: str | None = None,
     now: datetime | None = None,
 ) -> DashboardData:
-    """Read the deployed dashboard and its metrics over the last ``window`` (``period`` s points)."""
+    """Read the deployed dashboard and its metrics over the last ``window``, at each widget's
+    period (``period`` seconds instead, e.g. 60 for a short window)."""
     name = name or dashboard_name(fleet)
     cloudwatch = fleet.landing_client("cloudwatch")
     body = json.loads(cloudwatch.get_dashboard(DashboardName=name)["DashboardBody"])
