@@ -251,6 +251,28 @@ def test_no_private_name_crosses_modules() -> None:
     assert not found, offending("a _private name stays in its module (make it public)", found)
 
 
+def top_level_names(path: Path) -> set[str]:
+    """What a module defines itself (functions, classes, assignments), not what it imports."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                elements = target.elts if isinstance(target, ast.Tuple) else [target]
+                names.update(e.id for e in elements if isinstance(e, ast.Name))
+    return names
+
+
+def test_names_come_from_the_module_that_defines_them() -> None:
+    """Only a package's face re-exports: ``from fleet.audit import organization_id`` (defined in
+    fleet.accounts) hides a dependency the rules above would otherwise see."""
+    defined = {m: top_level_names(p) for m, p in MODULES.items() if p.name != "__init__.py"}
+    found = [i for i in OURS if i.name and i.module in defined and i.name not in defined[i.module]]
+    assert not found, offending("import a name from where it is defined (or a face)", found)
+
+
 def test_the_rules_see_the_imports() -> None:
     """The checks above would pass on nothing: make sure they read the real import graph."""
     assert f"{TOOLKIT}.fleet.accounts" in MODULES

@@ -61,8 +61,7 @@ import pandas as pd
 
 from xaccount_ops import aws
 from xaccount_ops.config import MODE_FILTERS, MODE_POLICY, Config, filter_name
-from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
-from xaccount_ops.fleet.audit import organization_id
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out, organization_id
 from xaccount_ops.fleet.inventory import (
     InventoryResult,
     class_problem,

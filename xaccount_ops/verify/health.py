@@ -21,7 +21,7 @@ import pandas as pd
 from xaccount_ops import aws
 from xaccount_ops.fleet.accounts import Fleet, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
-from xaccount_ops.verify.diagnose import metric_sum, queue_depth
+from xaccount_ops.verify.metrics import metric_sum, queue_depth
 
 log = logging.getLogger(__name__)
 
