@@ -27,6 +27,9 @@ from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.verify import heartbeats
 from xaccount_ops.verify.verdicts import PARTS, verdicts
 
+# Minutes of real pipeline (heartbeats every second, three pairs made stale, an outage): first.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 MINUTE_S = 1.0  # one schedule minute lasts this long on the local cloud during these tests
 MAX_AGE = timedelta(seconds=10)
