@@ -28,6 +28,8 @@ run = True  # send the canaries when the notebook runs (or press the button)
 export_dir = ""  # write canaries.csv, diagnosis.csv and reconcile*.csv here; blank: don't
 reconcile_window = "1h"  # how much traffic to reconcile: 30m, 6h, 2d (whole minutes)
 reconcile_lag = "5m"  # end the window this long ago (in-flight events); "0" counts up to now
+heartbeat_max_age = "15m"  # a pair whose newest heartbeat is older is stale
+heartbeat_wait_s = 0  # wait up to this long for every pair's heartbeat (a fresh set-up)
 
 # %%
 from pathlib import Path
@@ -105,3 +107,34 @@ counts.frame
 
 # %%
 counts.findings
+
+# %% [markdown]
+# ## Heartbeats: is every account and region still shipping?
+#
+# `subscribe apply` puts an EventBridge rule in every (account, region) that writes a heartbeat
+# into `/xaccount-ops/heartbeat` every few minutes (`[verify] heartbeat_minutes`); the group ships
+# like any other. One search per Logz.io (sub-)account gives each pair's newest heartbeat. A pair
+# older than `heartbeat_max_age` is *stale*, one with none in a day *never*; the table below the
+# heatmap says where each of those breaks. `xaccount-ops alerts apply` turns the same rule into a
+# Logz.io alert per pair.
+
+# %%
+from xaccount_ops import validate
+from xaccount_ops.verify import heartbeats
+
+beats = heartbeats.check(
+    fleet,
+    max_age=validate.duration(heartbeat_max_age, "heartbeat_max_age", allow_zero=False),
+    wait_s=heartbeat_wait_s,
+)
+counts_by_status = beats.frame["status"].value_counts()
+print("heartbeats: " + ", ".join(f"{counts_by_status.get(s, 0)} {s}" for s in heartbeats.STATUSES))
+if export_dir:
+    beats.frame.to_csv(Path(export_dir) / "heartbeats.csv", index=False)
+plots.heartbeat_ages(beats.frame, beats.max_age.total_seconds())
+
+# %%
+beats.frame
+
+# %%
+beats.diagnosis

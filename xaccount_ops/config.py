@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -250,6 +251,13 @@ class AwsConfig:
 class VerifyConfig:
     canary_log_group: str = "/xaccount-ops/canary"
     timeout_s: int = 300
+    # Heartbeats: an EventBridge rule writes into this group every N minutes (0 = off).
+    heartbeat_minutes: int = 5
+    heartbeat_log_group: str = "/xaccount-ops/heartbeat"  # DEFAULT_HEARTBEAT_GROUP
+    heartbeat_max_age_minutes: int = 15  # older than this is "stale" (verify, alerts)
+    # Where `xaccount-ops alerts apply` sends heartbeat alerts (Logz.io notification endpoints).
+    alert_emails: tuple[str, ...] = ()
+    alert_endpoint_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -627,14 +635,64 @@ def _aws(table: Mapping[str, Any]) -> AwsConfig:
 
 
 def _verify(table: Mapping[str, Any]) -> VerifyConfig:
-    _known(table, "verify", {"canary_log_group", "timeout_s"})
+    _known(
+        table,
+        "verify",
+        {
+            "canary_log_group",
+            "timeout_s",
+            "heartbeat_minutes",
+            "heartbeat_log_group",
+            "heartbeat_max_age_minutes",
+            "alert_emails",
+            "alert_endpoint_ids",
+        },
+    )
+    minutes = _int(table, "heartbeat_minutes", "verify", 5)
+    if minutes > 1440:
+        raise ConfigError(
+            "verify.heartbeat_minutes", f"at most 1440 (a day), got {minutes}; 0 turns them off"
+        )
+    emails = table.get("alert_emails", [])
+    if not isinstance(emails, list) or not all(isinstance(e, str) and "@" in e for e in emails):
+        raise ConfigError(
+            "verify.alert_emails", f"expected a list of e-mail addresses, got {emails!r}"
+        )
+    endpoints = table.get("alert_endpoint_ids", [])
+    if not isinstance(endpoints, list) or not all(
+        isinstance(e, int) and not isinstance(e, bool) for e in endpoints
+    ):
+        raise ConfigError(
+            "verify.alert_endpoint_ids",
+            f"expected a list of Logz.io notification endpoint ids (integers), got {endpoints!r}",
+        )
     return VerifyConfig(
         canary_log_group=_text(table, "canary_log_group", "verify", "/xaccount-ops/canary")
         or "/xaccount-ops/canary",
         timeout_s=_int(table, "timeout_s", "verify", 300, minimum=1),
+        heartbeat_minutes=minutes,
+        heartbeat_log_group=_text(table, "heartbeat_log_group", "verify", "/xaccount-ops/heartbeat")
+        or "/xaccount-ops/heartbeat",
+        heartbeat_max_age_minutes=_int(table, "heartbeat_max_age_minutes", "verify", 15, minimum=1),
+        alert_emails=tuple(emails),
+        alert_endpoint_ids=tuple(endpoints),
     )
 
 
 def filter_name(region: str) -> str:
     """The subscription filter name the toolkit uses in ``region`` (a contract: see design.md)."""
     return f"{FILTER_NAME_PREFIX}{region}"
+
+
+HEARTBEAT_NAME = "xaccount-ops-heartbeat"
+DEFAULT_HEARTBEAT_GROUP = "/xaccount-ops/heartbeat"
+
+
+def heartbeat_name(log_group: str = DEFAULT_HEARTBEAT_GROUP) -> str:
+    """The EventBridge rule and Logs resource policy the toolkit names for a heartbeat group:
+    ``xaccount-ops-heartbeat`` for the default group (as ``cfn/sender.yaml`` names them), else
+    that plus the group's name in the characters rule names allow (at most 64)."""
+    if log_group == DEFAULT_HEARTBEAT_GROUP:
+        return HEARTBEAT_NAME
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", log_group).strip("-")
+    return f"{HEARTBEAT_NAME}-{tail}"[:64]

@@ -14,6 +14,7 @@ import gzip
 import itertools
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -284,6 +285,19 @@ def test_delivery_in_aws_shape(ext_endpoint: str) -> None:
     assert all(isinstance(i, str) and len(i) == 56 and i.isdigit() for i in ids)
     assert len(set(ids)) == 3
     assert all(isinstance(e["timestamp"], int) for e in data["logEvents"])
+    # The stream counts what deliveries put, as AWS/Kinesis IncomingRecords (moto counted only
+    # its own PutRecord calls): the control message and two data records.
+    now = datetime.now(UTC)
+    points = client(ext_endpoint, "cloudwatch").get_metric_statistics(
+        Namespace="AWS/Kinesis",
+        MetricName="IncomingRecords",
+        Dimensions=[{"Name": "StreamName", "Value": landing}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(p["Sum"] for p in points) == 3
 
 
 def test_missing_stream_is_not_the_senders_problem(

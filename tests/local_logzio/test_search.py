@@ -419,3 +419,57 @@ def test_the_projects_search_client_reports_a_bad_token_as_auth_error(loaded: An
         pytest.raises(logzio_client.SearchAuthError),
     ):
         client.search({"query": {"match_all": {}}})
+
+
+def test_max_timestamp_inside_terms_buckets(loaded: Any) -> None:
+    """The heartbeat search: owner > region buckets, each with the newest ``@timestamp``
+    (ES 6.8 answers a date field's max as epoch ms plus ``value_as_string``)."""
+    body = {
+        "query": {"match_all": {}},
+        "size": 0,
+        "aggs": {
+            "owner": {
+                "terms": {"field": "owner", "size": 10},
+                "aggs": {
+                    "region": {
+                        "terms": {"field": "region", "size": 10},
+                        "aggs": {"last": {"max": {"field": "@timestamp"}}},
+                    }
+                },
+            },
+            "oldest": {"min": {"field": "@timestamp"}},
+        },
+    }
+
+    result = loaded.search(body).json()
+
+    owners = {b["key"]: b for b in result["aggregations"]["owner"]["buckets"]}
+    eu = next(b for b in owners["111111111111"]["region"]["buckets"] if b["key"] == "eu-west-1")
+    newest = max(
+        datetime.fromisoformat(line["@timestamp"])
+        for line in lines_at(NOW)
+        if line["owner"] == "111111111111" and line["region"] == "eu-west-1"
+    )
+    assert eu["last"]["value"] == newest.timestamp() * 1000
+    assert eu["last"]["value_as_string"] == iso(newest)
+    assert result["aggregations"]["oldest"]["value"] <= eu["last"]["value"]
+
+
+def test_max_over_no_documents_is_null(loaded: Any) -> None:
+    body = {
+        "query": {"term": {"owner": "999999999999"}},
+        "aggs": {"last": {"max": {"field": "@timestamp"}}, "top": {"max": {"field": "status"}}},
+    }
+
+    result = loaded.search(body).json()
+
+    assert result["aggregations"] == {"last": {"value": None}, "top": {"value": None}}
+
+
+def test_max_with_an_unknown_key_is_400(loaded: Any) -> None:
+    body = {"query": {"match_all": {}}, "aggs": {"x": {"max": {"field": "a", "script": "1"}}}}
+
+    response = loaded.search(body)
+
+    assert response.status_code == 400
+    assert "script" in response.json()["message"]

@@ -231,8 +231,8 @@ def test_function_settings() -> None:
     assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${NamePrefix}-shipper"}
     assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     alarms = resources_of(main, "AWS::CloudWatch::Alarm")
-    metrics = {a["Properties"]["MetricName"] for a in alarms.values()}
-    assert metrics == {"Errors", "IteratorAge", "ApproximateNumberOfMessagesVisible"}
+    metrics = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {"Errors", "IteratorAge", "ApproximateNumberOfMessagesVisible"} <= metrics
 
 
 def test_seed_names_are_kept() -> None:
@@ -267,6 +267,46 @@ def test_seed_names_are_kept() -> None:
 def test_sender_filter_name_is_the_contract() -> None:
     sender = load("sender.yaml")
     filters = resources_of(sender, "AWS::Logs::SubscriptionFilter")
-    assert len(filters) == 10
+    assert len(filters) == 11  # ten listed groups and the heartbeat group
     for resource in filters.values():
         assert resource["Properties"]["FilterName"] == {"Fn::Sub": "logzio-xacct-${AWS::Region}"}
+
+
+def test_sender_heartbeat_is_a_rule_writing_into_a_subscribed_group() -> None:
+    sender = load("sender.yaml")
+    res = sender["Resources"]
+    group = res["HeartbeatLogGroup"]["Properties"]
+    assert group == {"LogGroupName": "/xaccount-ops/heartbeat", "RetentionInDays": 1}
+    rule = res["HeartbeatRule"]["Properties"]
+    assert rule["ScheduleExpression"] == {
+        "Fn::If": [
+            "HeartbeatEveryMinute",
+            "rate(1 minute)",
+            {"Fn::Sub": "rate(${HeartbeatMinutes} minutes)"},
+        ]
+    }
+    (target,) = rule["Targets"]
+    assert target["Arn"]["Fn::Sub"].endswith(":log-group:${HeartbeatLogGroup}")
+    policy = res["HeartbeatLogPolicy"]["Properties"]["PolicyDocument"]["Fn::Sub"]
+    assert '"events.amazonaws.com"' in policy and "logs:PutLogEvents" in policy
+    assert res["HeartbeatSubscriptionFilter"]["Properties"]["LogGroupName"] == {
+        "Ref": "HeartbeatLogGroup"
+    }
+    assert sender["Parameters"]["HeartbeatMinutes"]["Default"] == 5
+    assert sender["Conditions"]["HasHeartbeat"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "HeartbeatMinutes"}, 0]}]
+    }
+
+
+def test_sender_delivery_alarms_sum_our_filters_only() -> None:
+    sender = load("sender.yaml")
+    for name, metric in (
+        ("DeliveryErrorsAlarm", "DeliveryErrors"),
+        ("DeliveryThrottlingAlarm", "DeliveryThrottling"),
+    ):
+        alarm = sender["Resources"][name]
+        assert alarm["Condition"] == "HasDeliveryAlarms"
+        (query,) = alarm["Properties"]["Metrics"]
+        text = query["Expression"]["Fn::Sub"]
+        assert text.startswith(f"SELECT SUM({metric}) FROM SCHEMA(")
+        assert text.endswith("WHERE FilterName = 'logzio-xacct-${AWS::Region}'")

@@ -51,6 +51,7 @@ def write_config(
     role_name: str = "OrganizationAccountAccessRole",
     token_file: str | None = None,
     max_attempts: int = 2,
+    heartbeat_minutes: int = 0,
 ) -> Path:
     token = {"file": token_file} if token_file else {"env": "UNUSED_IN_TESTS"}
     tables = configs.base_tables(
@@ -63,7 +64,14 @@ def write_config(
         shipping_token=token,
         max_attempts=max_attempts,
     )
-    return configs.write_config(directory, tables, f"[subscriptions]\n{subscriptions}")
+    # Heartbeats off unless a test asks; each test's own group, so none sees another's.
+    heartbeats = {
+        "verify": {
+            "heartbeat_minutes": heartbeat_minutes,
+            "heartbeat_log_group": f"/xaccount-ops/{stack}-heartbeat",
+        }
+    }
+    return configs.write_config(directory, tables, heartbeats, f"[subscriptions]\n{subscriptions}")
 
 
 @dataclass
@@ -126,6 +134,7 @@ def make_world(
     subscriptions: str = "",
     allowed: Callable[[list[str]], list[str]] = lambda senders: senders,
     seed_groups: bool = True,
+    heartbeat_minutes: int = 0,
 ) -> World:
     """Seed ``accounts`` sending accounts like the local cloud does (foreign filters in the first
     account's first region), and a destination per region in a landing account of our own."""
@@ -142,6 +151,7 @@ def make_world(
         regions=regions,
         stack=stack,
         subscriptions=subscriptions,
+        heartbeat_minutes=heartbeat_minutes,
     )
     fleet = Fleet.from_config(load_config(path))
     kinesis = fleet.landing_client("kinesis", regions[0])

@@ -158,14 +158,16 @@ def _groups(*names: str) -> list:
     return out
 
 
-def test_policy_rows_exclude_unselected_pipeline_and_canary() -> None:
+def test_policy_rows_exclude_unselected_pipeline_canary_and_heartbeat() -> None:
     cfg = config({"exclude": ["/ecs/*"]})
     groups = _groups("/aws/lambda/app", "/ecs/web", "/aws/lambda/lz-shipper")
     rows = list(policy_rows(cfg, _context(), groups, [], NOW))
     policy = [r for r in rows if r["log_group"] == "*"]
     assert len(policy) == 1 and policy[0]["action"] == "create"
+    # The heartbeat group gets our filter on its own heartbeat row, as the canary group does.
     assert policy[0]["selection_criteria"] == (
-        'LogGroupName NOT IN ["/aws/lambda/lz-shipper", "/ecs/web", "/xaccount-ops/canary"]'
+        'LogGroupName NOT IN ["/aws/lambda/lz-shipper", "/ecs/web", "/xaccount-ops/canary", '
+        '"/xaccount-ops/heartbeat"]'
     )
     assert {r["log_group"] for r in rows if r["action"] == "skip"} == {
         "/ecs/web",

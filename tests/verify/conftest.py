@@ -264,6 +264,7 @@ def write_config(
     role_name: str = "OrganizationAccountAccessRole",
     timeout_s: int = 60,
     extra: str = "",
+    heartbeat_minutes: int = 0,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     if api_token_file is None:
@@ -287,7 +288,13 @@ def write_config(
             "api_url": api_url,
             "api_token": {"file": api_token_file},
         },
-        "verify": {"canary_log_group": canary_group, "timeout_s": timeout_s},
+        "verify": {
+            "canary_log_group": canary_group,
+            "timeout_s": timeout_s,
+            # Heartbeats off unless a test asks; each test's own group, so none sees another's.
+            "heartbeat_minutes": heartbeat_minutes,
+            "heartbeat_log_group": f"/xaccount-ops/{stack}-heartbeat",
+        },
     }
     return configs.write_config(directory, tables, more, extra)
 

@@ -241,7 +241,9 @@ def test_cli_exit_codes(setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_health_and_window(setup: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--config", str(setup.path), "health", "--window", "30m", "--format", "csv"])
+    code = main(
+        ["--config", str(setup.path), "health", "--window", "30m", "--metrics", "--format", "csv"]
+    )
     out, err = capsys.readouterr()
     # No landing pipeline for this config's stack: the function and the stream are missing.
     assert code == 1

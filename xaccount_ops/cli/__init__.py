@@ -35,6 +35,7 @@ OPTIONAL_COMMANDS = (
     "xaccount_ops.cli.verify_cmd",
     "xaccount_ops.cli.backfill_cmd",
     "xaccount_ops.cli.replay_cmd",
+    "xaccount_ops.cli.alerts_cmd",
 )
 
 

@@ -57,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--no-seed", action="store_true", help="create the organization only, no log groups"
     )
+    up.add_argument(
+        "--schedule-minute",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long one minute of EventBridge schedules and alarm evaluation lasts here "
+        "(default 60; e.g. 1 makes rate(5 minutes) heartbeats come every 5 s)",
+    )
     up.set_defaults(func=run_up)
     down = commands.add_parser(
         "down",
@@ -169,6 +177,7 @@ def run_up(args: argparse.Namespace, ctx: Context) -> int:
         rate_limit=args.rate_limit,
         seed_data=not args.no_seed,
         echo_access_log=getattr(args, "verbose", 0) > 0,
+        schedule_minute_s=args.schedule_minute,
     )
     starting.set()
     _on_stop_signals(stop, starting, CLOUD_STOP_S)

@@ -90,11 +90,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a group is short below this Logz.io/CloudWatch ratio (default: 0.999)",
     )
+    beats = parser.add_argument_group(
+        "heartbeats", "read the age of each account/region's newest heartbeat in Logz.io"
+    )
+    beats.add_argument(
+        "--heartbeats",
+        action="store_true",
+        help="one row per account/region: its newest heartbeat, its age, ok/stale/never "
+        "(exit 1 when any is not ok, with the hop that explains it)",
+    )
+    beats.add_argument(
+        "--max-age",
+        type=parse_window,
+        default=None,
+        help="a heartbeat older than this is stale: 15m, 1h (default: "
+        "[verify] heartbeat_max_age_minutes, 15)",
+    )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
 
     parser = subparsers.add_parser(
-        "health", help="iterator age, errors, throttles, failure queue, policy coverage"
+        "health",
+        help="one verdict per part of the pipeline (sending accounts, destinations, stream, "
+        "shipper, listener, failure store), with the fix for each red one",
     )
     parser.add_argument(
         "--window",
@@ -102,11 +120,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=timedelta(hours=1),
         help="how far back to look: 30m, 6h, 2d (default: 1h)",
     )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="one row per metric instead (iterator age, errors, throttles, failure queue, "
+        "policy coverage), without the heartbeats",
+    )
+    parser.add_argument(
+        "--max-age",
+        type=parse_window,
+        default=None,
+        help="a heartbeat older than this is stale (default: [verify] heartbeat_max_age_minutes)",
+    )
     add_output_arguments(parser)
     parser.set_defaults(func=run_health)
 
 
 def run_verify(args: argparse.Namespace, ctx: Context) -> int:
+    if args.heartbeats:
+        return run_heartbeats(args, ctx)
+    if args.max_age is not None:
+        print("xaccount-ops: --max-age needs --heartbeats", file=sys.stderr)
+        return EXIT_USAGE
     if args.reconcile:
         return run_reconcile(args, ctx)
     for flag in ("window", "lag", "threshold"):
@@ -123,6 +158,31 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
     if not result.diagnosis.empty:
         print("\nWhere the missing paths break:", file=sys.stderr)
         sys.stderr.write(render(result.diagnosis, "table"))
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def run_heartbeats(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import heartbeats
+
+    if ctx.config.verify.heartbeat_minutes == 0:
+        print(
+            "xaccount-ops: heartbeats are off ([verify] heartbeat_minutes = 0); set it to e.g. 5 "
+            "and run `xaccount-ops subscribe apply`",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    result = heartbeats.check(ctx.fleet(), max_age=args.max_age)
+    ctx.emit(result.frame, args)
+    counts = result.frame["status"].value_counts()
+    summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in heartbeats.STATUSES)
+    print(f"xaccount-ops: heartbeats: {summary} (max age {result.max_age})", file=sys.stderr)
+    if not result.diagnosis.empty:
+        print("\nWhere the silent pairs break:", file=sys.stderr)
+        for row in result.diagnosis.itertuples():
+            print(
+                f"  {row.account_id}/{row.region}: {row.hop}: {row.problem}\n    fix: {row.fix}",
+                file=sys.stderr,
+            )
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
@@ -154,6 +214,8 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
 def run_health(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.verify import health
 
+    if not args.metrics:
+        return run_verdicts(args, ctx)
     frame = health(ctx.fleet(), window=args.window)
     ctx.emit(frame, args)
     failing = frame[frame["status"] == "fail"]
@@ -164,3 +226,19 @@ def run_health(args: argparse.Namespace, ctx: Context) -> int:
         file=sys.stderr,
     )
     return EXIT_FAILURE if not failing.empty else EXIT_OK
+
+
+def run_verdicts(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify.verdicts import verdicts
+
+    frame = verdicts(ctx.fleet(), window=args.window, max_age=args.max_age)
+    ctx.emit(frame, args)
+    counts = frame["status"].value_counts()
+    print(
+        f"xaccount-ops: health: {counts.get('ok', 0)} ok, {counts.get('warn', 0)} warn, "
+        f"{counts.get('fail', 0)} fail",
+        file=sys.stderr,
+    )
+    for row in frame[frame["status"] != "ok"].itertuples():
+        print(f"  {row.part} ({row.status}): {row.fix}", file=sys.stderr)
+    return EXIT_FAILURE if (frame["status"] == "fail").any() else EXIT_OK

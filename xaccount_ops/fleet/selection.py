@@ -63,6 +63,8 @@ def never_subscribed(cfg: Config, name: str) -> str:
         )
     if name == cfg.verify.canary_log_group:
         return "the canary group: `xaccount-ops verify` subscribes it itself"
+    if name == cfg.verify.heartbeat_log_group:
+        return "the heartbeat group: planned on its own heartbeat row (rule, policy, filter)"
     return ""
 
 

@@ -171,3 +171,59 @@ def store_per_hour(frame: pd.DataFrame) -> Plot:
     ax.set_title(title)
     fig.autofmt_xdate()
     return Plot(fig)
+
+
+def heartbeat_ages(frame: pd.DataFrame, max_age_s: float = 900.0) -> Plot:
+    """Age of each pair's newest heartbeat in Logz.io (``verify.heartbeats.check(...).frame``),
+    account x region: green is fresh, red is at twice ``max_age_s``; ``never`` is a red cell."""
+    title = f"Heartbeat age (stale beyond {max_age_s / 60:g} min)"
+    if frame.empty:
+        return _empty(title, "no account/region pairs")
+    minutes = frame.assign(age_min=frame["age_s"].astype("float") / 60)
+    table = minutes.pivot_table(
+        index="account_id", columns="region", values="age_min", aggfunc="max", dropna=False
+    ).astype("float")
+    return _heatmap(
+        table,
+        title,
+        "minutes",
+        fmt="{:.1f}",
+        cmap="RdYlGn_r",
+        vmin=0,
+        vmax=2 * max_age_s / 60,
+        missing="never",
+    )
+
+
+def dashboard(data: object) -> Plot:
+    """The pipeline dashboard's widgets (``verify.dashboard.dashboard_data``) laid out as the
+    CloudWatch console lays them out (24 columns, rows of 6 units), each with its metrics."""
+    from matplotlib.dates import DateFormatter
+
+    widgets = getattr(data, "widgets", [])
+    frame: pd.DataFrame = getattr(data, "frame", pd.DataFrame())
+    title = f"Dashboard {getattr(data, 'name', '')}"
+    if not widgets:
+        return _empty(title, "no metric widgets")
+    unit = 6  # the console's widget height unit in these templates
+    rows = max((w.get("y", 0) + w.get("height", unit)) // unit for w in widgets)
+    fig = Figure(figsize=(14, 2.8 * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, 24)
+    for index, widget in enumerate(widgets):
+        top, left = widget.get("y", 0) // unit, widget.get("x", 0)
+        bottom = top + max(1, widget.get("height", unit) // unit)
+        ax = fig.add_subplot(grid[top:bottom, left : left + widget.get("width", 12)])
+        ax.set_title(widget.get("properties", {}).get("title", ""), fontsize="small", loc="left")
+        mine = frame[frame["widget"] == index] if not frame.empty else frame
+        if mine.empty:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        for label, series in mine.groupby("label", sort=False):
+            ax.plot(series["timestamp"], series["value"].astype("float"), marker="o", label=label)
+        ax.legend(fontsize="x-small", loc="upper left")
+        ax.tick_params(labelsize="x-small")
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    fig.suptitle(title, x=0.01, ha="left")
+    return Plot(fig)

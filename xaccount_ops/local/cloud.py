@@ -1,7 +1,8 @@
 """LocalCloud: the whole pipeline's surroundings on loopback, in one process.
 
 Starts moto in server mode with our extension (``moto_ext``) behind the pace middleware, the
-Lambda event source mapping emulator, and the Logz.io emulator; seeds an organization; writes a
+Lambda event source mapping emulator, the EventBridge schedule runner (``schedule``: rate rules
+fire, ``schedule_minute_s`` long minutes), and the Logz.io emulator; seeds an organization; writes a
 config file pointing at itself, with the tokens in user-only files beside it. One cloud per data
 directory (``lock``): starting a second one there raises :class:`AlreadyRunning` with the running
 one's JSON line. HTTP access lines go to ``DIR/access.log`` (``echo_access_log`` also sends them to
@@ -57,6 +58,7 @@ class LocalCloud:
         seed_data: bool = True,
         host: str = "127.0.0.1",
         echo_access_log: bool = False,
+        schedule_minute_s: float = 60.0,
     ) -> None:
         from xaccount_ops import validate
 
@@ -82,6 +84,12 @@ class LocalCloud:
         self._server_thread: threading.Thread | None = None
         self._logzio: Any = None
         self._esm: Any = None
+        if not schedule_minute_s > 0:
+            raise ValueError(
+                f"schedule minute must be a positive number of seconds, got {schedule_minute_s!r}"
+            )
+        self.schedule_minute_s = schedule_minute_s
+        self.schedule: Any = None  # the EventBridge schedule runner (``firings`` for tests)
         self.pace: Any = None  # the pace middleware: ``pace.stats()`` counts calls and throttles
         self.echo_access_log = echo_access_log
         self._lock = DirLock(self.data_dir)
@@ -137,6 +145,9 @@ class LocalCloud:
         """Stop taking work (the mapping pollers and function runtimes first), then the servers;
         release the data directory. Safe to call twice."""
         started = time.monotonic()
+        if self.schedule is not None:
+            self.schedule.stop()
+            self.schedule = None
         if self._esm is not None:
             self._esm.stop()
             self._esm = None
@@ -168,12 +179,14 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
+        from xaccount_ops.local import schedule
         from xaccount_ops.local.dispatch import CachedDispatch
         from xaccount_ops.local.pace import Pace, wrap
 
         self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
+        self.schedule = schedule.ScheduleRunner(minute_s=self.schedule_minute_s).start()
         dispatcher = CachedDispatch(DomainDispatcherApplication(create_backend_app))
-        app = wrap(dispatcher, self.pace)
+        app = schedule.admin(wrap(dispatcher, self.pace), self.schedule)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )

@@ -21,6 +21,7 @@ from xaccount_ops.errors import TargetError
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.inventory import SYSTEM_FIELDS
 from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.subscriptions import role as sender_role
 from xaccount_ops.subscriptions.model import (
     ADOPT,
@@ -120,7 +121,17 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
                     try:
                         pacer.wait()
                         fresh = target.account_id in created and bool(as_text(row["role_arn"]))
-                        _execute_waiting_for_role(logs, row, emit, fresh)
+                        if row["mode"] == heartbeat.MODE:
+                            heartbeat.execute(
+                                fleet,
+                                logs,
+                                row,
+                                put_filter=lambda r: _execute_waiting_for_role(
+                                    logs, r, emit, fresh
+                                ),
+                            )
+                        else:
+                            _execute_waiting_for_role(logs, row, emit, fresh)
                         outcome = ("ok", "", "")
                     except Exception as err:  # reported per row, by design
                         aws.raise_if_unreachable(err)

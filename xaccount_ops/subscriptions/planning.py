@@ -79,6 +79,7 @@ from xaccount_ops.fleet.inventory import (
 from xaccount_ops.fleet.pipeline import landing_destinations
 from xaccount_ops.fleet.selection import never_subscribed, selection
 from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions import heartbeat
 from xaccount_ops.subscriptions import role as sender_role
 from xaccount_ops.subscriptions.model import (
     ADOPT,
@@ -197,12 +198,13 @@ def plan(
     org_id = organization_id(fleet) if destinations else None
     groups = _groups_by_target(inventory.frame)
     rows: list[dict[str, Any]] = []
+    contexts: dict[Target, TargetContext] = {}
     for target in fleet.targets:
         key = (target.account_id, target.region)
         if key in failed:
             rows.append(_target_failed_row(target, mode, failed[key]))
             continue
-        context = _context(fleet, target, destinations, org_id)
+        context = contexts[target] = _context(fleet, target, destinations, org_id)
         target_groups = groups.get(key, [])
         if remove:
             rows.extend(_remove_rows(context, target_groups, mode))
@@ -213,6 +215,9 @@ def plan(
             rows.extend(policy_rows(cfg, context, target_groups, policies.get(target, []), now))
         else:
             rows.extend(_filter_rows(cfg, context, target_groups, now, adopt=adopt))
+    beat_rows, beat_errors = heartbeat.plan_rows(fleet, contexts, remove=remove, progress=progress)
+    rows.extend(beat_rows)
+    errors.extend(beat_errors)
     if remove:
         for row in rows:  # deleting needs no role; the column stays empty
             row["role_arn"] = None

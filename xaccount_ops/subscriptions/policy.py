@@ -54,7 +54,7 @@ def policy_rows(
     now: datetime | None,
 ) -> Iterator[dict[str, Any]]:
     """Account-policy mode: one policy row, and a skip row per excluded group."""
-    excluded = {cfg.verify.canary_log_group}
+    excluded = {cfg.verify.canary_log_group, cfg.verify.heartbeat_log_group}
     if context.target.account_id == cfg.landing.account_id:
         excluded.add(f"/aws/lambda/{cfg.landing.stack_name}-shipper")
     covered = with_filter = 0

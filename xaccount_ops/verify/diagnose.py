@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 HOPS = (
     "account",
+    "heartbeat",  # its rule, target and resource policy (verify --heartbeats)
     "canary group",
     "filter",
     "destination",

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotocoreConfig
 
+from xaccount_ops.local import emf
 from xaccount_ops.local.esm.model import EMULATOR_ROLE, LOG_FLUSH_INTERVAL_S, MANAGEMENT_ACCOUNT
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ class Telemetry:
         self._aws = aws
         self._lock = threading.Lock()
         self._logs: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
-        self._metrics: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (account, region, namespace) -> data
+        self._metrics: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         self._created: set[tuple[str, str, str, str]] = set()
         self._busy = False
         self._wake = threading.Event()
@@ -147,8 +149,12 @@ class Telemetry:
 
     def log(self, where: tuple[str, str, str, str], message: str) -> None:
         event = {"timestamp": int(time.time() * 1000), "message": message or " "}
+        # CloudWatch Logs extracts a Lambda function's embedded-format metrics as they arrive.
+        embedded = emf.metric_data(message) if message else []
         with self._lock:
             self._logs.setdefault(where, []).append(event)
+            for namespace, datum in embedded:
+                self._metrics.setdefault((where[0], where[1], namespace), []).append(datum)
 
     def metric(
         self, account: str, region: str, name: str, value: float, unit: str, dims: dict[str, str]
@@ -161,7 +167,7 @@ class Telemetry:
             "Timestamp": dt.datetime.now(dt.UTC),
         }
         with self._lock:
-            self._metrics.setdefault((account, region), []).append(datum)
+            self._metrics.setdefault((account, region, "AWS/Lambda"), []).append(datum)
 
     def pending(self) -> bool:
         with self._lock:
@@ -185,15 +191,17 @@ class Telemetry:
                     self._put_logs(where, events)
                 except Exception as err:  # logs are best effort; never kill the emulator
                     log.warning("could not put %d log events to %s: %s", len(events), where[2], err)
-            for (account, region), data in metrics.items():
+            for (account, region, namespace), data in metrics.items():
                 try:
                     cw = self._aws.client(account, "cloudwatch", region)
                     for start in range(0, len(data), 500):
                         cw.put_metric_data(
-                            Namespace="AWS/Lambda", MetricData=data[start : start + 500]
+                            Namespace=namespace, MetricData=data[start : start + 500]
                         )
                 except Exception as err:
-                    log.warning("could not put Lambda metrics in %s/%s: %s", account, region, err)
+                    log.warning(
+                        "could not put %s metrics in %s/%s: %s", namespace, account, region, err
+                    )
         finally:
             with self._lock:
                 self._busy = False

@@ -5,6 +5,7 @@ Routes:
 
 - ``POST /?token=&type=``: the bulk listener (``bulk.py`` has the line rules).
 - ``POST /v1/search`` with ``X-API-TOKEN``: the search subset (``query.py``); ``?dayOffset=N``.
+- ``/v2/alerts`` and ``/v2/alerts/{id}`` with ``X-API-TOKEN``: log alerts (``alerts.py``).
 - ``POST|GET|DELETE /__admin/faults``, ``GET /__admin/stats``, ``POST /__admin/reset``,
   ``GET /__admin/health``: test controls, no token (the emulator listens on loopback only).
 - ``POST /__admin/accounts``: add a sub-account with its own tokens and documents, as Logz.io
@@ -23,9 +24,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from xaccount_ops.local.logzio import bulk, query
+from xaccount_ops.local.logzio import alerts, bulk, query
 from xaccount_ops.local.logzio.faults import Fault, Faults, FaultSpecError, Stats
 from xaccount_ops.local.logzio.store import Store
 
@@ -89,6 +91,8 @@ class LogzioApp:
         self.stats = Stats()
         self._stopping = stopping
         self._clock = clock
+        self._alert_books: dict[Path, alerts.AlertBook] = {}
+        self._books_lock = threading.Lock()
 
     def __repr__(self) -> str:  # tokens stay out of reprs
         return f"LogzioApp(store={self.store.path!s})"
@@ -113,6 +117,8 @@ class LogzioApp:
             if method != "POST":
                 return _error(405, "search is POST /v1/search")
             return self.search(params, headers, body)
+        if path == "/v2/alerts" or path.startswith("/v2/alerts/"):
+            return self.alerts(method, path, headers, body)
         if path.startswith("/__admin/"):
             return self.admin(method, path, body)
         return _error(404, f"no such endpoint: {method} {path}")
@@ -197,6 +203,47 @@ class LogzioApp:
         response = {"took": int((time.perf_counter() - started) * 1000), **response}
         return _json(200, response)
 
+    # -- alerts API (v2) -----------------------------------------------------------------------
+
+    def _book(self, store: Store) -> alerts.AlertBook:
+        with self._books_lock:
+            book = self._alert_books.get(store.path)
+            if book is None:
+                book = alerts.AlertBook(store.path.with_name(store.path.stem + ".alerts.json"))
+                self._alert_books[store.path] = book
+            return book
+
+    def alerts(self, method: str, path: str, headers: Mapping[str, str], raw: bytes) -> Reply:
+        store = self._store_for(headers.get("x-api-token"), "api_token")
+        if store is None:
+            return _error(401, "API token missing or invalid (X-API-TOKEN header)")
+        book = self._book(store)
+        rest = path[len("/v2/alerts") :].strip("/")
+        try:
+            if not rest:
+                if method == "GET":
+                    return _json(200, book.list())
+                if method == "POST":
+                    return _json(200, book.create(json.loads(raw or b"null"), self._clock()))
+                return _error(405, "alerts are GET or POST /v2/alerts")
+            if not rest.isdigit():
+                return _error(404, f"no such endpoint: {method} {path} (alert ids are integers)")
+            alert_id = int(rest)
+            if method == "GET":
+                found = book.get(alert_id)
+            elif method == "PUT":
+                found = book.update(alert_id, json.loads(raw or b"null"), self._clock())
+            elif method == "DELETE":
+                found = {} if book.delete(alert_id) else None
+            else:
+                return _error(405, "an alert is GET, PUT or DELETE /v2/alerts/{id}")
+        except ValueError as err:  # AlertError and JSON errors
+            kind = "" if isinstance(err, alerts.AlertError) else "body is not JSON: "
+            return _error(400, f"{kind}{err}")
+        if found is None:
+            return _json(404, alerts.not_found(alert_id))
+        return _json(200, found) if method != "DELETE" else Reply(200)
+
     # -- admin ---------------------------------------------------------------------------------
 
     def admin(self, method: str, path: str, raw: bytes) -> Reply:
@@ -226,6 +273,10 @@ class LogzioApp:
                 sub.store.clear()
             self.stats.reset()
             self.faults.clear()
+            with self._books_lock:
+                books = list(self._alert_books.values())
+            for book in books:
+                book.clear()
             return _json(200, {"reset": True})
         elif path == "/__admin/health" and method == "GET":
             return _json(200, {"status": "ok"})

@@ -7,7 +7,9 @@ ISO strings, epoch milliseconds and date math like ``now-15m`` or ``now-1d/d``),
 ``field:"a phrase"``, bare terms over every string field, AND/OR/NOT, ``+``/``-``, parentheses,
 trailing ``*`` wildcards, ``default_operator``, ``default_field``/``fields``); plus ``from``,
 ``size`` (at most 10,000), ``sort``, ``_source``, ``post_filter``, and ``terms`` aggregations
-(nested up to three levels, bucket ``size`` at most 1,000, ``field.keyword`` accepted).
+(nested up to three levels, bucket ``size`` at most 1,000, ``field.keyword`` accepted) with
+``max``/``min`` metric aggregations inside or beside them (on ``@timestamp`` they answer epoch
+milliseconds and ``value_as_string``, as Elasticsearch does for a date field).
 Anything else is a 400 that names it: the emulator never ignores a part of a query silently.
 
 Text matching stands in for Elasticsearch's analysis: a string is lowercased and split on
@@ -712,7 +714,7 @@ class Search:
     size: int
     sort: list[tuple[str, bool]]  # (field, descending)
     source: Callable[[dict[str, Any]], dict[str, Any] | None]
-    aggs: dict[str, TermsAgg]  # named terms aggregations (possibly nested)
+    aggs: dict[str, TermsAgg | MetricAgg]  # named aggregations (terms possibly nested)
     hint: Hint | None = None  # for the store: a condition every hit's JSON text meets
 
 
@@ -870,13 +872,35 @@ class TermsAgg:
 
     field: str
     size: int
-    aggs: dict[str, TermsAgg]
+    aggs: dict[str, TermsAgg | MetricAgg]
+
+
+@dataclass(frozen=True)
+class MetricAgg:
+    """A ``max`` or ``min`` metric aggregation over ``field``'s numeric (or date) values."""
+
+    kind: str
+    field: str
+
+
+def _parse_metric(name: str, agg: dict[str, Any]) -> MetricAgg:
+    (kind,) = (k for k in agg if k in ("max", "min"))
+    spec = agg[kind]
+    if set(agg) != {kind} or not isinstance(spec, dict) or not isinstance(spec.get("field"), str):
+        raise QueryError(
+            f'aggregation {name!r}: a {kind} aggregation is {{"{kind}": {{"field": "@timestamp"}}}}'
+        )
+    if set(spec) - {"field"}:
+        raise QueryError(
+            f"aggregation {name!r}: unsupported {kind} key(s) {sorted(set(spec) - {'field'})}"
+        )
+    return MetricAgg(kind=kind, field=spec["field"])
 
 
 MAX_AGG_DEPTH = 3  # owner > region > logGroup is the deepest this project asks for
 
 
-def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg]:
+def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg | MetricAgg]:
     """Named ``terms`` aggregations, nested up to :data:`MAX_AGG_DEPTH` levels (ES 6.8 shape:
     ``{"name": {"terms": {...}, "aggs": {...}}}``). Logz.io caps a bucket ``size`` at 1,000."""
     if spec is None:
@@ -885,8 +909,11 @@ def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg]:
         raise QueryError("aggs must be an object of named aggregations")
     if depth > MAX_AGG_DEPTH:
         raise QueryError(f"aggregations nest at most {MAX_AGG_DEPTH} levels in the emulator")
-    out: dict[str, TermsAgg] = {}
+    out: dict[str, TermsAgg | MetricAgg] = {}
     for name, agg in spec.items():
+        if isinstance(agg, dict) and ("max" in agg or "min" in agg):
+            out[name] = _parse_metric(name, agg)
+            continue
         if (
             not isinstance(agg, dict)
             or "terms" not in agg
@@ -895,7 +922,8 @@ def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg]:
         ):
             raise QueryError(
                 f"aggregation {name!r}: the emulator supports only terms aggregations (optionally "
-                'with terms sub-aggregations) like {"terms": {"field": "owner", "size": 10}}'
+                'with terms sub-aggregations) like {"terms": {"field": "owner", "size": 10}}, '
+                'and max/min like {"max": {"field": "@timestamp"}}'
             )
         terms = agg["terms"]
         unknown = set(terms) - {"field", "size"}
@@ -932,7 +960,7 @@ def _sort_key(doc: Doc, field: str, descending: bool) -> tuple[int, int, Any]:
 def run(search: Search, docs: Iterable[Doc]) -> dict[str, Any]:
     """Evaluate over ``docs`` (already limited to the search's window); the response body."""
     matched = [doc for doc in docs if search.predicate(doc)]
-    aggregations = {name: _terms_agg(matched, agg) for name, agg in search.aggs.items()}
+    aggregations = {name: _aggregate(matched, agg) for name, agg in search.aggs.items()}
     if search.post_filter is not None:
         matched = [doc for doc in matched if search.post_filter(doc)]
     for field, descending in reversed(search.sort):
@@ -982,10 +1010,36 @@ def _terms_agg(docs: list[Doc], agg: TermsAgg) -> dict[str, Any]:
     for key, group in top[: agg.size]:
         bucket: dict[str, Any] = {"key": key, "doc_count": len(group)}
         for name, sub in agg.aggs.items():
-            bucket[name] = _terms_agg(group, sub)
+            bucket[name] = _aggregate(group, sub)
         buckets.append(bucket)
     return {
         "doc_count_error_upper_bound": 0,
         "sum_other_doc_count": sum(len(g) for _, g in top[agg.size :]),
         "buckets": buckets,
     }
+
+
+def _aggregate(docs: list[Doc], agg: TermsAgg | MetricAgg) -> dict[str, Any]:
+    return _terms_agg(docs, agg) if isinstance(agg, TermsAgg) else _metric_agg(docs, agg)
+
+
+def _metric_agg(docs: list[Doc], agg: MetricAgg) -> dict[str, Any]:
+    """Elasticsearch's answer: ``{"value": null}`` over no values; a date field (here
+    ``@timestamp``, filed as epoch ms) also gets ``value_as_string``."""
+    pick = max if agg.kind == "max" else min
+    if agg.field == TIMESTAMP:
+        if not docs:
+            return {"value": None}
+        ms = pick(doc.ts_ms for doc in docs)
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+        return {
+            "value": float(ms),
+            "value_as_string": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z",
+        }
+    numbers = [
+        float(v)
+        for doc in docs
+        for v in values(doc.source, _keyword(agg.field)[0])
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
+    return {"value": pick(numbers) if numbers else None}

@@ -315,10 +315,11 @@ def _put_record(destination_arn: str, payload: dict[str, Any], partition_key: st
         return
     data = gzip.compress(json.dumps(payload, separators=(",", ":")).encode())
     # moto stores Kinesis data base64-encoded, as it arrives over the wire.
-    stream.put_record(
-        partition_key=partition_key or "-",
-        explicit_hash_key="",
-        data=base64.b64encode(data).decode(),
+    key = partition_key or "-"
+    stream.put_record(partition_key=key, explicit_hash_key="", data=base64.b64encode(data).decode())
+    # The stream's IncomingRecords/IncomingBytes, as moto counts its own PutRecord (data and key).
+    kinesis_backends[target.account][target.region]._send_stream_metrics(
+        stream.stream_name, incoming_bytes=len(data) + len(key), incoming_records=1
     )
 
 
