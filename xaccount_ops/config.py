@@ -4,7 +4,8 @@ Where the file is found, first match wins:
 
 1. the ``path`` argument (the CLI's ``--config FILE``);
 2. the ``XACCOUNT_OPS_CONFIG`` environment variable;
-3. ``xaccount-ops.toml`` in the working directory.
+3. ``xaccount-ops.toml`` in the working directory;
+4. ``.local-cloud/xaccount-ops.toml``, the one ``xaccount-ops local up`` writes by default.
 
 Tokens never live in the file: ``shipping_token`` and ``api_token`` are references
 (``{ env = "NAME" }``, ``{ secret = "name-or-arn" }``, ``{ ssm = "/param" }`` or
@@ -31,6 +32,8 @@ from xaccount_ops.errors import ConfigError, TokenError
 
 CONFIG_ENV = "XACCOUNT_OPS_CONFIG"
 DEFAULT_CONFIG_NAME = "xaccount-ops.toml"
+# Where `xaccount-ops local up` writes its config by default (its --data DIR): found last.
+LOCAL_CLOUD_CONFIG = Path(".local-cloud") / DEFAULT_CONFIG_NAME
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_STACK_NAME = "logzio-xacct"
 FILTER_NAME_PREFIX = "logzio-xacct-"
@@ -236,6 +239,9 @@ class Config:
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
     """Resolve which config file to read (see the module docstring for the order)."""
     candidate = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    default = candidate == DEFAULT_CONFIG_NAME and not Path(candidate).is_file()
+    if default and LOCAL_CLOUD_CONFIG.is_file():  # the local cloud's: what `local up` wrote
+        return LOCAL_CLOUD_CONFIG
     resolved = Path(candidate).expanduser()
     if not resolved.is_file():
         if path:
@@ -377,8 +383,19 @@ def _token_ref(
     if not isinstance(value, Mapping) or len(value) != 1:
         raise ConfigError(where, f"expected one reference; {_token_help(key)}")
     ((kind, name),) = value.items()
-    if kind not in _TOKEN_KINDS or not isinstance(name, str) or not name.strip():
+    if kind not in _TOKEN_KINDS:
         raise ConfigError(where, f"unknown reference {kind!r}; {_token_help(key)}")
+    if not isinstance(name, str) or not name.strip():
+        example = {
+            "env": _TOKEN_ENV.get(key, "LOGZIO_SHIPPING_TOKEN"),
+            "secret": "name-or-arn",
+            "ssm": "/parameter/name",
+            "file": "path/readable/only/by/you",
+        }[kind]
+        got = "is blank" if isinstance(name, str) else f"is {type(name).__name__}, not text"
+        raise ConfigError(
+            where, f'the {kind} reference {got}; name it, e.g. {{ {kind} = "{example}" }}'
+        )
     return TokenRef(kind=kind, name=name.strip(), base_dir=base_dir)
 
 

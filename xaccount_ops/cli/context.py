@@ -81,6 +81,25 @@ def check_output_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"-o {output}: cannot write there: no folder {folder}")
         if Path(output).is_dir():
             raise UsageError(f"-o {output}: is a folder; name a file")
+        _check_writable(Path(output).expanduser())
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not after the command's work, when ``path`` cannot be written (a read-only or
+    foreign folder): an existing file is checked for write access, a new one is created and
+    removed again."""
+    import os
+
+    try:
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "permission denied")
+        else:
+            path.open("x").close()
+            path.unlink()
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UsageError(f"-o {path}: cannot write there: {reason.lower()}") from None
 
 
 class Context:

@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action.add_argument(
                 "--account",
                 action="append",
+                type=_account_ids,  # a bad id is a usage error about --account, said by argparse
                 metavar="ID",
                 help="only these sending accounts (repeatable; also one already removed from "
                 "senders.accounts or from the destination policy)",
@@ -60,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         add_output_arguments(action)
         action.set_defaults(func=run)
+
+
+def _account_ids(text: str) -> list[str]:
+    from xaccount_ops.cli.stacks_cmd import account_ids
+
+    return account_ids(text)
 
 
 def _say(text: str) -> None:
@@ -90,7 +97,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if only:
         from xaccount_ops import validate
 
-        fleet.accounts = validate.account_list(list(only), "--account")
+        ids = [account for group in only for account in group]  # each may be a comma list
+        fleet.accounts = validate.account_list(ids, "--account")
     adopt = bool(getattr(args, "adopt", False))
     plan = subscriptions.plan(fleet, remove=action == "remove", adopt=adopt, progress=progress)
     _say(f"plan ({plan.mode} mode): {plan.summary()}")

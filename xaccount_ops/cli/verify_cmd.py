@@ -4,8 +4,9 @@
 only if every path delivered, 1 otherwise, with the diagnosis of the misses on stderr (stdout
 keeps the one result document, whatever --format). ``verify --reconcile`` compares, per shipping
 log group, CloudWatch's IncomingLogEvents with the lines Logz.io holds over a window: the table on
-stdout, the short groups and their likely hop on stderr, exit 1 when any group is short (or a
-target could not be counted). ``health`` grades the pipeline's metrics over
+stdout, the short groups and their likely hop on stderr, exit 1 when any group is short or over
+(more lines than events: duplicates), or a target could not be counted. ``verify --duplicates``
+counts the event ids Logz.io holds more than once per group: exit 1 when there are any. ``health`` grades the pipeline's metrics over
 a window: exit 1 when any metric fails.
 """
 
@@ -105,6 +106,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a group is short below this Logz.io/CloudWatch ratio (default: 0.999)",
     )
+    group.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="count event ids Logz.io holds more than once, per account/region/log group, "
+        "over --window (default 1h, ending now)",
+    )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
 
@@ -122,8 +129,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_verify(args: argparse.Namespace, ctx: Context) -> int:
+    if args.reconcile and args.duplicates:
+        print(
+            "xaccount-ops: --reconcile and --duplicates are separate runs; pick one",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.reconcile:
         return run_reconcile(args, ctx)
+    if args.duplicates:
+        return run_duplicates(args, ctx)
     for flag in ("window", "lag", "threshold"):
         if getattr(args, flag) is not None:
             print(f"xaccount-ops: --{flag} needs --reconcile", file=sys.stderr)
@@ -158,11 +173,31 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     ctx.emit(result.frame, args)
     print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
     if not result.findings.empty:
-        print("\nFindings (short groups and their likely hop):", file=sys.stderr)
+        print("\nFindings (short or over groups and their likely hop):", file=sys.stderr)
         sys.stderr.write(render(result.findings, "table"))
     if not result.errors.empty:
         print("\nTargets that could not be counted:", file=sys.stderr)
         sys.stderr.write(render(result.errors, "table"))
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
+def run_duplicates(args: argparse.Namespace, ctx: Context) -> int:
+    """``verify --duplicates``: ids held more than once; exit 1 when there are any."""
+    for flag in ("lag", "threshold"):
+        if getattr(args, flag) is not None:
+            print(f"xaccount-ops: --{flag} is for --reconcile, not --duplicates", file=sys.stderr)
+            return EXIT_USAGE
+    from xaccount_ops.verify.duplicates import DEFAULT_WINDOW, duplicates
+
+    result = duplicates(ctx.fleet(), window=args.window or DEFAULT_WINDOW)
+    ctx.emit(result.frame, args)
+    print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
+    if not result.ok:
+        print(
+            "xaccount-ops: an id held twice is an event that arrived twice: see the README's "
+            "'Delivery semantics' for when that happens",
+            file=sys.stderr,
+        )
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
