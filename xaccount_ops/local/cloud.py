@@ -85,6 +85,7 @@ class LocalCloud:
         self.echo_access_log = echo_access_log
         self._lock = DirLock(self.data_dir)
         self._access_handler: logging.Handler | None = None
+        self._data_loader: Any = None  # shared by every boto3 session the cloud makes (seeding)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -193,7 +194,20 @@ class LocalCloud:
     # -- accounts ------------------------------------------------------------------------------
 
     def hub_session(self) -> boto3.Session:
-        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self._boto_session(aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def _boto_session(self, **credentials: str) -> boto3.Session:
+        """A session with ``credentials`` sharing one botocore data loader: every new session
+        would otherwise parse endpoints.json and each service model again (seconds at start-up
+        for a few accounts)."""
+        import botocore.session
+
+        core = botocore.session.get_session()
+        if self._data_loader is None:
+            self._data_loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", self._data_loader)
+        return boto3.Session(botocore_session=core, **credentials)
 
     def client(self, service: str, account_id: str, region: str) -> Any:
         """A client in ``account_id`` (assumed role from the management account)."""
@@ -206,7 +220,7 @@ class LocalCloud:
         creds = sts.assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/{seed.ROLE_NAME}", RoleSessionName="local"
         )["Credentials"]
-        return boto3.Session(
+        return self._boto_session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
