@@ -20,9 +20,10 @@ rejected too, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -585,3 +586,71 @@ def _verify(table: Mapping[str, Any]) -> VerifyConfig:
 def filter_name(region: str) -> str:
     """The subscription filter name the toolkit uses in ``region`` (a contract: see design.md)."""
     return f"{FILTER_NAME_PREFIX}{region}"
+
+
+# -- changing the file ------------------------------------------------------------------------------
+
+_TABLE_RE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
+
+
+def with_sender_list(text: str, key: str, ids: Sequence[str]) -> str:
+    """``text`` (a config file) with ``[senders] <key> = [...]`` set to ``ids``, everything else
+    (comments, order, other tables) kept. The key's old value may span lines; a missing key is
+    added at the end of ``[senders]``. Raises ConfigError when the result would not read back
+    as exactly that list (an unusual layout): the caller then says what to write by hand."""
+    if key not in ("accounts", "exclude"):
+        raise ValueError(f"key {key!r}: only senders.accounts or senders.exclude are written")
+    value = "[" + ", ".join(f'"{account}"' for account in ids) + "]"
+    lines = text.splitlines(keepends=True)
+    start = end = None  # the [senders] table's lines
+    for index, line in enumerate(lines):
+        match = _TABLE_RE.match(line)
+        if match and start is None and match.group(1).strip() == "senders":
+            start = index + 1
+        elif match and start is not None and end is None:
+            end = index
+    if start is None:
+        raise ConfigError("senders", "no [senders] table in the file")
+    end = len(lines) if end is None else end
+    key_re = re.compile(rf"^(\s*){key}\s*=")
+    for index in range(start, end):
+        found = key_re.match(lines[index])
+        if not found:
+            continue
+        # The old value ends where its brackets close (it may span lines; a string has none).
+        depth, last = 0, index
+        for last in range(index, end):
+            code = lines[last].split("#", 1)[0] if last > index else lines[last].split("=", 1)[1]
+            code = code.split("#", 1)[0]
+            depth += code.count("[") - code.count("]")
+            if depth <= 0:
+                break
+        comment = lines[last].split("]")[-1] if "]" in lines[last] else ""
+        tail = comment if comment.strip().startswith("#") else "\n"
+        new_line = f"{found.group(1)}{key} = {value}" + (
+            f"  {tail.strip()}\n" if tail.strip() else "\n"
+        )
+        lines[index : last + 1] = [new_line]
+        break
+    else:
+        insert = end
+        while insert > start and not lines[insert - 1].strip():
+            insert -= 1  # after the table's last line, before the blank lines that end it
+        lines.insert(insert, f"{key} = {value}\n")
+    changed = "".join(lines)
+    try:
+        written = tomllib.loads(changed).get("senders", {}).get(key)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"senders.{key}", f"could not rewrite it in place ({err})") from None
+    if written != list(ids):
+        raise ConfigError(f"senders.{key}", "could not rewrite it in place")
+    return changed
+
+
+def write_sender_list(path: Path, key: str, ids: Sequence[str]) -> None:
+    """Set ``[senders] <key>`` in the config file at ``path`` (see :func:`with_sender_list`),
+    replacing the file in one step so a reader never sees half of it."""
+    text = with_sender_list(path.read_text(), key, ids)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
