@@ -203,7 +203,15 @@ class ReconcileResult:
                 f", {bounded} noted (a filter pattern bounds the count, or the group was "
                 "subscribed inside the window and agrees since)"
             )
+        # Events received before a group's subscription (or not matching its filter pattern)
+        # never ship: said, so the two totals do not read as loss.
+        expected = int(self.judged["cloudwatch_events"].sum()) if len(self.judged) else cw
         text += f"; CloudWatch {cw} events, Logz.io {lz}"
+        if cw > expected:
+            text += (
+                f" ({cw - expected} of CloudWatch's were received before their group was "
+                "subscribed or do not match its filter pattern: not expected in Logz.io)"
+            )
         if len(self.errors):
             text += f"; {len(self.errors)} target(s) could not be counted"
         return text
