@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the organization's management account
 RANDOM_SEED = 20261124  # deterministic account ids across runs
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
+# moto_ext areas installed on their service's first request instead of at start (ready sooner).
+DEFERRED_AREAS = ("cfn",)
 
 
 class LocalCloud:
@@ -104,7 +106,7 @@ class LocalCloud:
         self._lock.acquire()  # raises AlreadyRunning: never two clouds on one SQLite file
         try:
             self._log_access()
-            moto_ext.install()
+            moto_ext.install(defer=DEFERRED_AREAS)  # CloudFormation's on its first request
             mock_random.seed(RANDOM_SEED)
             self._start_moto()
             self._start_logzio()
@@ -162,10 +164,12 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
+        from xaccount_ops.local import moto_ext
         from xaccount_ops.local.pace import Pace, wrap
 
         self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
-        app = wrap(DomainDispatcherApplication(create_backend_app), self.pace)
+        create_app = moto_ext.backend_app_factory(create_backend_app, DEFERRED_AREAS)
+        app = wrap(DomainDispatcherApplication(create_app), self.pace)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
         )

@@ -17,15 +17,48 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
 
 _AREAS = ("servicequotas", "logs", "cfn", "metrics")
+# The moto service whose first request needs each area that can wait for it.
+AREA_SERVICES = {"cfn": "cloudformation"}
+_install_lock = threading.Lock()
 
 
-def install() -> None:
-    """Install every area's patches (safe to call more than once)."""
+def install(defer: Collection[str] = ()) -> None:
+    """Install every area's patches (safe to call more than once), except the ``defer``red ones,
+    which :func:`backend_app_factory` installs before the first request to their service."""
     _skip_iri_grammars()
     for area in _AREAS:
+        if area not in defer:
+            install_area(area)
+
+
+def install_area(area: str) -> None:
+    """One area's patches (idempotent, thread-safe)."""
+    with _install_lock:
         importlib.import_module(f"{__name__}.{area}").install()
+
+
+def backend_app_factory(
+    create: Callable[[Any], Any], deferred: Collection[str]
+) -> Callable[[Any], Any]:
+    """moto's ``create_backend_app``, installing a deferred area before its service's first app.
+
+    ``moto.cloudformation`` imports every other moto backend (seconds of ``local up``); nothing
+    but a CloudFormation request needs it, so the local cloud is ready before it is loaded.
+    """
+    waiting = {AREA_SERVICES[area]: area for area in deferred if area in AREA_SERVICES}
+
+    def create_app(service: Any) -> Any:
+        area = waiting.get(str(service))
+        if area is not None:
+            install_area(area)
+        return create(service)
+
+    return create_app
 
 
 def _skip_iri_grammars() -> None:
