@@ -187,6 +187,10 @@ class LocalCloud:
         tokens.mkdir(mode=0o700, exist_ok=True)
         self.shipping_token = _token_file(tokens / "shipping", "ship")
         self.api_token = _token_file(tokens / "api", "api")
+        # moto keeps AWS in memory, so a new cloud starts with no stacks or log groups: its Logz.io
+        # starts empty too, or searches would find lines of pipelines that no longer exist.
+        for leftover in ("logzio.sqlite3", "logzio.sqlite3-wal", "logzio.sqlite3-shm"):
+            (self.data_dir / leftover).unlink(missing_ok=True)
         self._logzio = LogzioEmulator(
             shipping_token=self.shipping_token,
             api_token=self.api_token,
