@@ -1,6 +1,6 @@
 """The child side of the local Lambda runtime: one long-lived process per function version.
 
-Run by :mod:`xaccount_ops.local.esm` as ``python -P lambda_runner.py CODE_DIR HANDLER REQ_FD
+Run by :mod:`xaccount_ops.local.esm.runtime` as ``python -P lambda_runner.py CODE_DIR HANDLER REQ_FD
 RESP_FD`` with ``PYTHONPATH`` = the extracted code only (``-P``: this file's folder stays off
 ``sys.path``). Stdlib only, and imports nothing from the repo: it must behave like the Lambda
 Python runtime, where only the deployed zip (plus boto3) is importable.
