@@ -48,11 +48,11 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 demo: $(VENV)/.stamp-demo
-	$(PY) -m xaccount_ops.demo --out out
+	$(PY) -m xaccount_ops.lab.demo --out out
 
 # Ctrl-C stops JupyterLab and the local cloud it started. LAB_ARGS go to the demo / jupyter lab.
 lab: $(VENV)/.stamp-lab
-	$(PY) -m xaccount_ops.demo --lab $(LAB_ARGS)
+	$(PY) -m xaccount_ops.lab.demo --lab $(LAB_ARGS)
 
 bench: $(VENV)/.stamp-test
 	@for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done

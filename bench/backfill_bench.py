@@ -48,9 +48,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import subscriptions_bench  # noqa: E402
 
-from xaccount_ops import backfill  # noqa: E402
-from xaccount_ops.accounts import Fleet  # noqa: E402
 from xaccount_ops.config import filter_name, load_config  # noqa: E402
+from xaccount_ops.delivery import backfill  # noqa: E402
+from xaccount_ops.fleet.accounts import Fleet  # noqa: E402
 
 HOUR_MS = 3_600_000
 

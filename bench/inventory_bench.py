@@ -31,9 +31,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xaccount_ops import inventory  # noqa: E402
-from xaccount_ops.accounts import Fleet, Target  # noqa: E402
 from xaccount_ops.config import load_config  # noqa: E402
+from xaccount_ops.fleet import inventory  # noqa: E402
+from xaccount_ops.fleet.accounts import Fleet, Target  # noqa: E402
 from xaccount_ops.local import pace  # noqa: E402
 
 PAGE_SIZE = 50  # describe_log_groups' default (and maximum) page size

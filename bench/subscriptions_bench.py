@@ -46,8 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from xaccount_ops import subscriptions  # noqa: E402
-from xaccount_ops.accounts import Fleet, Target  # noqa: E402
 from xaccount_ops.config import filter_name, load_config  # noqa: E402
+from xaccount_ops.fleet.accounts import Fleet, Target  # noqa: E402
 
 PAGE_SIZE = 50  # describe_log_groups' default page size
 STACK = "benchsub"

@@ -52,8 +52,8 @@
 config = ""  # blank: $XACCOUNT_OPS_CONFIG, else ./xaccount-ops.toml, else start the local cloud
 
 # %%
-from xaccount_ops.accounts import who_am_i
-from xaccount_ops.target import open_fleet
+from xaccount_ops.fleet.accounts import who_am_i
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config)
 print(f"config: {fleet.config.path}")

@@ -34,13 +34,14 @@ dry_run = True  # run the dry run when the notebook runs
 deploy = False  # deploy when the notebook runs (or press Deploy in the form)
 
 # %%
-from xaccount_ops import stacks, widgets
-from xaccount_ops.target import open_fleet
+from xaccount_ops import landing
+from xaccount_ops.lab import widgets
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 print(f"landing account {fleet.landing_account} in {fleet.landing_region}")
 print(
-    f"stacks: {', '.join(f'{name} ({region})' for region, name in stacks.stack_names(fleet).items())}"
+    f"stacks: {', '.join(f'{name} ({region})' for region, name in landing.stack_names(fleet).items())}"
 )
 
 # %% [markdown]

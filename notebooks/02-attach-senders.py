@@ -29,8 +29,8 @@ plan = True  # make the plan when the notebook runs
 apply = False  # apply it when the notebook runs (or press Apply in the form)
 
 # %%
-from xaccount_ops import widgets
-from xaccount_ops.target import open_fleet
+from xaccount_ops.lab import widgets
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 fleet.targets_frame()

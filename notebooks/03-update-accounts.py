@@ -25,8 +25,9 @@ mode = "add"  # add | remove
 apply = False  # apply when the notebook runs (or press Apply in the form)
 
 # %%
-from xaccount_ops import stacks, widgets
-from xaccount_ops.target import open_fleet
+from xaccount_ops import landing
+from xaccount_ops.lab import widgets
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 
@@ -34,7 +35,7 @@ fleet = open_fleet(config, stack_name=stack_name)
 # ## Deployed now
 
 # %%
-stacks.accounts_frame(stacks.preview_accounts([], fleet=fleet))[
+landing.accounts_frame(landing.preview_accounts([], fleet=fleet))[
     ["stack", "region", "before", "message"]
 ]
 

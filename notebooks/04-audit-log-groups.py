@@ -24,10 +24,11 @@ tags = False  # also read each log group's tags (one more call per group)
 export_dir = ""  # write the CSV files here when the notebook runs; blank: only with the button
 
 # %%
-from xaccount_ops import audit, inventory, plots, widgets
-from xaccount_ops.accounts import errors_frame
-from xaccount_ops.inventory import InventoryResult
-from xaccount_ops.target import open_fleet
+from xaccount_ops.fleet import audit, inventory
+from xaccount_ops.fleet.accounts import errors_frame
+from xaccount_ops.fleet.inventory import InventoryResult
+from xaccount_ops.lab import plots, widgets
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 if use_cache:
@@ -82,7 +83,7 @@ findings
 # fit this volume.
 
 # %%
-from xaccount_ops import estimate
+from xaccount_ops.fleet import estimate
 
 cost = estimate.estimate(fleet.config, result.frame, inventory.daily_volume(fleet, result.frame))
 print(f"prices as of {cost.prices_as_of}; recommended {cost.recommendation.summary()}")

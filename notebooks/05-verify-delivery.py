@@ -32,8 +32,8 @@ reconcile_lag = "5m"  # end the window this long ago (in-flight events); "0" cou
 # %%
 from pathlib import Path
 
-from xaccount_ops import plots, widgets
-from xaccount_ops.target import open_fleet
+from xaccount_ops.lab import plots, widgets
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 form = widgets.verify_form(

@@ -28,10 +28,10 @@ dry_run = True  # look up and report only (set False to send)
 delete = False  # delete each object once all its events are in Logz.io
 
 # %%
-from xaccount_ops import plots
-from xaccount_ops import replay as recovery
 from xaccount_ops.cli.verify_cmd import parse_window
-from xaccount_ops.target import open_fleet
+from xaccount_ops.delivery import replay as recovery
+from xaccount_ops.lab import plots
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 window = parse_window(since) if since else None

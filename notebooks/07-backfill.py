@@ -30,8 +30,8 @@ until = ""  # blank: up to where the filter took over; or a duration ago / ISO t
 ship = False  # False: dry run only; True: ship the backlog after the dry run
 
 # %%
-from xaccount_ops import backfill
-from xaccount_ops.target import open_fleet
+from xaccount_ops.delivery import backfill
+from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
 window = {

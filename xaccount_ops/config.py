@@ -38,6 +38,8 @@ LOCAL_CLOUD_CONFIG = Path(".local-cloud") / DEFAULT_CONFIG_NAME
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_STACK_NAME = "logzio-xacct"
 FILTER_NAME_PREFIX = "logzio-xacct-"
+# subscriptions.mode: a filter per log group, or one account policy per account and region.
+MODE_FILTERS, MODE_POLICY = "filters", "account-policy"
 
 TokenKind = Literal["env", "secret", "ssm", "file"]
 _TOKEN_KINDS: tuple[TokenKind, ...] = ("env", "secret", "ssm", "file")
@@ -524,7 +526,7 @@ def _subscriptions(table: Mapping[str, Any]) -> SubscriptionsConfig:
     }
     _known(table, "subscriptions", keys)
     mode = table.get("mode", "filters")
-    if mode not in ("filters", "account-policy"):
+    if mode not in (MODE_FILTERS, MODE_POLICY):
         raise ConfigError("subscriptions.mode", f'{mode!r}: expected "filters" or "account-policy"')
     return SubscriptionsConfig(
         include=validate.pattern_list(table.get("include", ["*"]), "subscriptions.include"),

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from xaccount_ops import subscriptions
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.logzio import SearchClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +145,7 @@ def bf_helpers() -> Any:
 @pytest.fixture
 def fast_shipper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """One listener attempt, no backoff: a rejected body fails the run at once."""
-    from xaccount_ops import reship
+    from xaccount_ops.delivery import reship
 
     monkeypatch.setattr(
         reship,

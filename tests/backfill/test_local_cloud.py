@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from tests.logzio_faults import faults as fault
-from xaccount_ops import backfill, reship
 from xaccount_ops.cli import main
-from xaccount_ops.inventory import cache_dir
+from xaccount_ops.delivery import backfill, reship
+from xaccount_ops.fleet.inventory import cache_dir
 from xaccount_ops.logzio import marker_query
 
 FAIL_MARKER = "bf-listener-rejects-this"
@@ -170,7 +170,7 @@ def test_second_backfill_ships_nothing(world: Any, capsys: pytest.CaptureFixture
 def test_selection_without_creation_times_asks_cloudwatch(world: Any) -> None:
     """An inventory without the filters' creation times (an older cache) gives the same groups:
     DescribeSubscriptionFilters is asked for them."""
-    from xaccount_ops.inventory import log_groups
+    from xaccount_ops.fleet.inventory import log_groups
 
     inventory = log_groups(world.fleet, progress=False)
     works, errors = backfill.select_groups(world.fleet, inventory=inventory)

@@ -14,7 +14,7 @@ import pytest
 from xaccount_ops import aws
 from xaccount_ops.cli import build_parser, main
 from xaccount_ops.config import load_config
-from xaccount_ops.demo import unshipped_lines
+from xaccount_ops.lab.demo import unshipped_lines
 from xaccount_ops.local import seed
 from xaccount_ops.verify.health import rounded
 

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Target, fan_out
 from xaccount_ops.errors import EndpointUnreachable
+from xaccount_ops.fleet.accounts import Target, fan_out
 
 from .conftest import closed_port
 

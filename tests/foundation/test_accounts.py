@@ -9,8 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from xaccount_ops.accounts import Fleet, Target, fan_out
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 
 ACCOUNTS = ("222222222222", "333333333333", "444444444444")
 
@@ -207,7 +207,7 @@ def test_cli_config_errors_exit_2_and_name_the_problem(
 
 
 def test_who_am_i_lists_every_target(tmp_path: Path, moto_endpoint: str) -> None:
-    from xaccount_ops.accounts import who_am_i
+    from xaccount_ops.fleet.accounts import who_am_i
 
     accounts = ", ".join(f'"{a}"' for a in ACCOUNTS)
     fleet = Fleet.from_config(

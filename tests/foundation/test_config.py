@@ -12,7 +12,7 @@ import pytest
 from shipper_lambda import config
 from xaccount_ops.config import TokenRef, filter_name, load_config, parse_config
 from xaccount_ops.errors import ConfigError, TokenError
-from xaccount_ops.stacks import main_parameters
+from xaccount_ops.landing.stacks import main_parameters
 
 VALID = """
 [landing]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet
 
 # Distinct per test process and per call: moto keeps state per account id.
 _ids = itertools.count(int(f"7{os.getpid() % 100000:05d}000000"))

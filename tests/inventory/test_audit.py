@@ -12,7 +12,7 @@ import zipfile
 import pandas as pd
 import pytest
 
-from xaccount_ops import audit, inventory
+from xaccount_ops.fleet import audit, inventory
 
 REGIONS = ("us-east-1", "eu-west-1")
 

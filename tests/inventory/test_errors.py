@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from botocore.stub import Stubber
 
-from xaccount_ops import audit, inventory
+from xaccount_ops.fleet import audit, inventory
 
 
 def _stub_error(fleet, service: str, account: str, region: str, method: str, code: str) -> Stubber:

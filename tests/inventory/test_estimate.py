@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from xaccount_ops import estimate, inventory
 from xaccount_ops.cli import main
 from xaccount_ops.errors import ConfigError
+from xaccount_ops.fleet import estimate, inventory
 
 GB = 1024**3
 MONTH_DAYS = 730 / 24
@@ -126,7 +126,7 @@ def test_cli_json_has_rows_and_total(world, capsys) -> None:
 
 
 def test_price_file_override_and_errors(tmp_path: Path) -> None:
-    packaged = Path(estimate.__file__).parent / "data" / "prices.toml"
+    packaged = Path(estimate.__file__).parents[1] / "data" / "prices.toml"
     cheaper = tmp_path / "prices.toml"
     cheaper.write_text(packaged.read_text().replace("shard_hour = 0.015", "shard_hour = 0.001"))
     assert estimate.Prices.load(cheaper).kinesis["shard_hour"] == 0.001

@@ -11,8 +11,8 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from xaccount_ops import inventory
-from xaccount_ops.accounts import Fleet
+from xaccount_ops.fleet import inventory
+from xaccount_ops.fleet.accounts import Fleet
 
 REGIONS = ("us-east-1", "eu-west-1")
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from xaccount_ops import aws, inventory
-from xaccount_ops.accounts import Fleet
+from xaccount_ops import aws
 from xaccount_ops.cli import main
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet import inventory
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.local import seed
 
 

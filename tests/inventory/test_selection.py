@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from xaccount_ops import audit
 from xaccount_ops.config import parse_config
-from xaccount_ops.inventory import inventory_frame
+from xaccount_ops.fleet import audit
+from xaccount_ops.fleet.inventory import inventory_frame
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from xaccount_ops.local.process import LocalCloudProcess
 # What a notebook cell does with a blank `config`, in its own kernel (here: its own process).
 KERNEL = """
 import boto3, sys
-from xaccount_ops.target import open_fleet
+from xaccount_ops.lab.context import open_fleet
 fleet = open_fleet("")
 logs = fleet.landing_client("logs")
 if sys.argv[1] == "create":

@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from xaccount_ops.widgets import ERROR_CLASS
+from xaccount_ops.lab.widgets import ERROR_CLASS
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"

@@ -23,10 +23,10 @@ from tests.notebooks.jupyterlab import (
     open_and_run_all,
     wait_until,
 )
-from xaccount_ops import stacks
+from xaccount_ops import landing
 from xaccount_ops.config import CONFIG_ENV
+from xaccount_ops.lab.context import open_fleet
 from xaccount_ops.local import lock
-from xaccount_ops.target import open_fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -94,7 +94,7 @@ def test_notebooks_00_to_05_in_jupyterlab(tmp_path) -> None:
                 close_current(page)
         # What the person typed in 01's form is what was deployed.
         fleet = open_fleet(data / "xaccount-ops.toml")
-        main = stacks.describe_stack(
+        main = landing.describe_stack(
             fleet.landing_client("cloudformation"), fleet.config.landing.stack_name
         )
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}

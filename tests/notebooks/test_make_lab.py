@@ -17,8 +17,8 @@ import pytest
 import requests
 
 from tests.notebooks.jupyterlab import chromium, free_port, open_and_run_all, wait_until
-from xaccount_ops import demo
 from xaccount_ops.config import CONFIG_ENV
+from xaccount_ops.lab import demo
 from xaccount_ops.local import lock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,8 +16,9 @@ from nbclient.exceptions import CellExecutionError
 
 from tests.notebooks import nbrun
 from tests.notebooks.jupyterlab import chromium
-from xaccount_ops import report, stacks
-from xaccount_ops.target import open_fleet
+from xaccount_ops import landing
+from xaccount_ops.lab import report
+from xaccount_ops.lab.context import open_fleet
 
 STACK = "nb-tests"  # this module's pipeline on the shared local cloud
 
@@ -101,11 +102,11 @@ def test_notebooks_in_order(local_cloud, tmp_path) -> None:
         executed[name] = nbrun.outputs_text(nb)
 
     fleet = open_fleet(config, stack_name=STACK)
-    assert set(stacks.stack_outputs(fleet)) == set(local_cloud["regions"])
+    assert set(landing.stack_outputs(fleet)) == set(local_cloud["regions"])
     assert "Stacks: deployed" in executed["01-deploy-landing"]
     assert "0 failed" in executed["02-attach-senders"]
     assert "would update" in executed["03-update-accounts"]  # preview only: nothing applied
-    main = stacks.describe_stack(fleet.landing_client("cloudformation"), STACK)
+    main = landing.describe_stack(fleet.landing_client("cloudformation"), STACK)
     sending = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
     assert "999999999999" not in sending["SendingAccounts"]
     assert (tmp_path / "export" / "findings.csv").is_file()

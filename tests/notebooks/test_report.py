@@ -9,7 +9,7 @@ import re
 import nbformat
 import pandas as pd
 
-from xaccount_ops import report
+from xaccount_ops.lab import report
 
 FIX = (
     "ask the owners to free a slot (or raise the filters-per-group quota), then "

@@ -10,7 +10,8 @@ from collections import Counter
 
 from shipper_lambda.config import load
 from shipper_lambda.routes import Table
-from xaccount_ops import logzio, reship
+from xaccount_ops import logzio
+from xaccount_ops.delivery import reship
 from xaccount_ops.local.logzio import LogzioEmulator
 
 SHIPPING, API = "parts-ship-token", "parts-api-token"

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from shipper_lambda.decode import decode_record
-from xaccount_ops import replay
+from xaccount_ops.delivery import replay
 
 
 def kinesis_record(seq: str, events: list[dict[str, Any]], owner: str = "111111111111") -> dict:

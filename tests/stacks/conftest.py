@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import parse_config
+from xaccount_ops.fleet.accounts import Fleet
 
 LANDING = "123456789012"  # moto's default account: the hub credentials belong to it
 SENDERS = ("111111111111", "222222222222")
@@ -56,7 +56,7 @@ def fleet(stacks_endpoint: str, tmp_path: Path) -> Fleet:
 @pytest.fixture
 def artifact(tmp_path: Path) -> Any:
     """A stdlib-only shipper zip from a tiny stand-in source tree (no network needed)."""
-    from xaccount_ops.package import build_artifact
+    from xaccount_ops.landing.package import build_artifact
 
     source = tmp_path / "shipper_src"
     source.mkdir()

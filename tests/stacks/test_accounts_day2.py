@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Fleet
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
 from xaccount_ops.local import seed

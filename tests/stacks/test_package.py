@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from xaccount_ops.package import (
+from xaccount_ops.landing.package import (
     SPEEDUP_PACKAGES,
     ArtifactError,
     build_artifact,

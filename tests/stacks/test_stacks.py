@@ -11,15 +11,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from xaccount_ops import stacks
-from xaccount_ops.accounts import Fleet
-from xaccount_ops.stacks import StackError, apply_stack
+from xaccount_ops import landing
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.landing import changesets
+from xaccount_ops.landing.changesets import StackError, apply_stack
 
 from .conftest import LANDING, SENDERS, make_config
 
 
 def test_dry_run_changes_nothing(fleet: Fleet, artifact) -> None:
-    plan = stacks.plan_deploy(artifact=artifact, fleet=fleet)
+    plan = landing.plan_deploy(artifact=artifact, fleet=fleet)
     main_rows = plan[plan["stack"] == fleet.config.landing.stack_name]
     assert {"KinesisStream", "LogsDestination", "ShipperFunction", "ShipperEventSourceMapping"} <= (
         set(main_rows.logical_id)
@@ -45,15 +46,15 @@ def test_dry_run_changes_nothing(fleet: Fleet, artifact) -> None:
     assert detail[f"{name}.LogzioTOKEN"] == "(none) → ****"
     assert "local-ship-token-for-tests" not in plan.to_csv()
     # Nothing was created, no stack is left behind in REVIEW_IN_PROGRESS, nothing uploaded.
-    for region, name in stacks.stack_names(fleet).items():
-        assert stacks.describe_stack(fleet.landing_client("cloudformation", region), name) is None
+    for region, name in landing.stack_names(fleet).items():
+        assert landing.describe_stack(fleet.landing_client("cloudformation", region), name) is None
     lambdas = fleet.landing_client("lambda").list_functions()["Functions"]
     assert not [f for f in lambdas if f["FunctionName"].startswith(fleet.config.landing.stack_name)]
 
 
 def test_deploy_then_second_deploy_changes_nothing(fleet: Fleet, artifact) -> None:
     events: list[dict] = []
-    result = stacks.deploy(artifact=artifact, on_event=events.append, fleet=fleet)
+    result = landing.deploy(artifact=artifact, on_event=events.append, fleet=fleet)
     assert result.ok, result.frame().to_string()
     assert [s.status for s in result.stacks] == ["created", "created"]
     assert result.artifact is not None and artifact.sha256 in result.artifact.key
@@ -73,7 +74,7 @@ def test_deploy_then_second_deploy_changes_nothing(fleet: Fleet, artifact) -> No
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
-    outputs = stacks.stack_outputs(fleet)
+    outputs = landing.stack_outputs(fleet)
     assert set(outputs) == {"us-east-1", "eu-west-1"}
     for region, out in outputs.items():
         assert out.destination_arn == (
@@ -90,24 +91,24 @@ def test_deploy_then_second_deploy_changes_nothing(fleet: Fleet, artifact) -> No
     policy = json.loads(destination["accessPolicy"])
     assert policy["Statement"][0]["Principal"]["AWS"] == list(SENDERS)
 
-    again = stacks.deploy(artifact=result.artifact, fleet=fleet)
+    again = landing.deploy(artifact=result.artifact, fleet=fleet)
     assert [s.status for s in again.stacks] == ["unchanged", "unchanged"]
     assert not again.changed
-    plan = stacks.plan_deploy(artifact=result.artifact, fleet=fleet)
+    plan = landing.plan_deploy(artifact=result.artifact, fleet=fleet)
     assert set(plan.action) == {"Unchanged"}
 
 
 def test_accounts_add_merges_and_remove_takes_out(fleet: Fleet, artifact) -> None:
-    assert stacks.deploy(artifact=artifact, fleet=fleet).ok
+    assert landing.deploy(artifact=artifact, fleet=fleet).ok
     # The seed's quoted format, with one id already present: merged, not duplicated.
-    updates = stacks.add_accounts(['"333333333333","111111111111"'], fleet=fleet)
+    updates = landing.add_accounts(['"333333333333","111111111111"'], fleet=fleet)
     assert [u.status for u in updates] == ["updated", "updated"]
     for update in updates:
         assert update.before == SENDERS
         assert update.after == (*SENDERS, "333333333333")
         assert update.added == ("333333333333",)
     cfn = fleet.landing_client("cloudformation", "eu-west-1")
-    name = stacks.stack_names(fleet)["eu-west-1"]
+    name = landing.stack_names(fleet)["eu-west-1"]
     params = {
         p["ParameterKey"]: p["ParameterValue"]
         for p in cfn.describe_stacks(StackName=name)["Stacks"][0]["Parameters"]
@@ -123,29 +124,29 @@ def test_accounts_add_merges_and_remove_takes_out(fleet: Fleet, artifact) -> Non
         in json.loads(destination["accessPolicy"])["Statement"][0]["Principal"]["AWS"]
     )
     # A deploy from a config without the added account keeps it: only remove removes.
-    assert set(stacks.plan_deploy(artifact=artifact, fleet=fleet).action) == {"Unchanged"}
-    assert [u.status for u in stacks.add_accounts(["333333333333"], fleet=fleet)] == [
+    assert set(landing.plan_deploy(artifact=artifact, fleet=fleet).action) == {"Unchanged"}
+    assert [u.status for u in landing.add_accounts(["333333333333"], fleet=fleet)] == [
         "unchanged",
         "unchanged",
     ]
-    removed = stacks.remove_accounts(["222222222222"], fleet=fleet)
+    removed = landing.remove_accounts(["222222222222"], fleet=fleet)
     assert [u.after for u in removed] == [("111111111111", "333333333333")] * 2
-    frame = stacks.accounts_frame(removed)
+    frame = landing.accounts_frame(removed)
     assert list(frame.removed) == ["222222222222"] * 2
     # Added back after the others: the list is written sorted, so no later dry run shows the
     # order as a change (issue 16).
-    again = stacks.add_accounts(["222222222222"], fleet=fleet)
+    again = landing.add_accounts(["222222222222"], fleet=fleet)
     assert [u.after for u in again] == [(*SENDERS, "333333333333")] * 2
-    assert set(stacks.plan_deploy(artifact=artifact, fleet=fleet).action) == {"Unchanged"}
+    assert set(landing.plan_deploy(artifact=artifact, fleet=fleet).action) == {"Unchanged"}
 
 
 def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) -> None:
-    assert stacks.deploy(artifact=artifact, fleet=fleet).ok
+    assert landing.deploy(artifact=artifact, fleet=fleet).ok
     cfg = fleet.config
     changed = Fleet.from_config(
         replace(cfg, logzio=replace(cfg.logzio, type="my-type")), hub_session=fleet.hub_session
     )
-    plan = stacks.plan_deploy(artifact=artifact, fleet=changed)
+    plan = landing.plan_deploy(artifact=artifact, fleet=changed)
     params = plan[plan.resource_type == "Parameter"]
     main = cfg.landing.stack_name
     assert list(zip(params["stack"], params.logical_id, params.detail, strict=True)) == [
@@ -158,7 +159,7 @@ def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) 
     # Only the NoEcho token changed: CloudFormation shows it as ****, so it is named, masked.
     token = tmp_path / "token"
     token.write_text("a-new-token-for-tests\n")
-    plan = stacks.plan_deploy(artifact=artifact, fleet=fleet)
+    plan = landing.plan_deploy(artifact=artifact, fleet=fleet)
     params = plan[plan.resource_type == "Parameter"]
     assert list(zip(params.logical_id, params.detail, strict=True)) == [
         ("LogzioTOKEN", "**** → ****")
@@ -168,12 +169,12 @@ def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) 
 
 def test_accounts_add_needs_a_deployed_stack(fleet: Fleet) -> None:
     with pytest.raises(StackError, match="run `xaccount-ops deploy`"):
-        stacks.add_accounts(["333333333333"], fleet=fleet)
+        landing.add_accounts(["333333333333"], fleet=fleet)
 
 
 def test_outputs_need_a_deployed_stack(fleet: Fleet) -> None:
     with pytest.raises(StackError, match="does not exist"):
-        stacks.stack_outputs(fleet)
+        landing.stack_outputs(fleet)
 
 
 def test_unknown_parameter_override_is_rejected(stacks_endpoint, tmp_path, artifact) -> None:
@@ -182,7 +183,7 @@ def test_unknown_parameter_override_is_rejected(stacks_endpoint, tmp_path, artif
     cfg = make_config(stacks_endpoint, tmp_path)
     cfg = type(cfg)(**{**cfg.__dict__, "stack": type(cfg.stack)(parameters={"BatchSise": "5"})})
     with pytest.raises(ConfigError, match="BatchSise"):
-        stacks.plan_deploy(artifact=artifact, fleet=Fleet.from_config(cfg))
+        landing.plan_deploy(artifact=artifact, fleet=Fleet.from_config(cfg))
 
 
 # -- Stubber: AWS behaviour moto does not produce ---------------------------------------------
@@ -194,7 +195,7 @@ CS_ID = "arn:aws:cloudformation:us-east-1:123456789012:changeSet/c/1"
 
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(stacks, "POLL_S", 0)
+    monkeypatch.setattr(changesets, "POLL_S", 0)
     client = boto3.client(
         "cloudformation",
         region_name="us-east-1",
@@ -233,7 +234,7 @@ def _missing(stub: Stubber) -> None:
     stub.add_client_error("describe_stacks", "ValidationError", "Stack with id s does not exist")
 
 
-def _apply(client) -> stacks.StackResult:
+def _apply(client) -> landing.StackResult:
     return apply_stack(
         client, name="s", region="us-east-1", kind="main", parameters=[], template="Resources: {}"
     )

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from xaccount_ops import stacksets
-from xaccount_ops.accounts import Fleet
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.landing import stacksets
 
 from .conftest import LANDING, SENDERS, make_config
 

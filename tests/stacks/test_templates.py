@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode_str
 
-from xaccount_ops.package import supported_runtimes
+from xaccount_ops.landing.package import supported_runtimes
 
 CFN = Path(__file__).resolve().parents[2] / "cfn"
 TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")

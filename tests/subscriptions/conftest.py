@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet
 
 REPO = Path(__file__).resolve().parents[2]
 _ids = itertools.count(int(f"6{os.getpid() % 100000:05d}000000"))
@@ -235,4 +235,4 @@ def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
     (test_units.py tests the pacer itself, the benchmark runs with it)."""
     from xaccount_ops import subscriptions
 
-    monkeypatch.setattr(subscriptions, "CHANGES_PER_SECOND", 0.0)
+    monkeypatch.setattr(subscriptions.execute, "CHANGES_PER_SECOND", 0.0)

@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
-from xaccount_ops import audit, inventory, subscriptions
-from xaccount_ops.accounts import Target
+from xaccount_ops import subscriptions
 from xaccount_ops.config import filter_name
+from xaccount_ops.fleet import audit, inventory
+from xaccount_ops.fleet.accounts import Target
 
 RDS = "/aws/rds/instance/orders-db/postgresql"
 

@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from xaccount_ops import subscriptions
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import accounts_cmd, main
 from xaccount_ops.cli.context import Context
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
 from xaccount_ops.logzio import SearchClient, marker_query
 from xaccount_ops.verify import verify
 

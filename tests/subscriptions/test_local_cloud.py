@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from xaccount_ops import subscriptions
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet
 
 RDS = "/aws/rds/instance/orders-db/postgresql"
 ORDERS = "/aws/lambda/orders-api"

@@ -14,7 +14,7 @@ import pandas as pd
 
 from xaccount_ops import subscriptions
 from xaccount_ops.config import filter_name
-from xaccount_ops.inventory import log_groups
+from xaccount_ops.fleet.inventory import log_groups
 
 RDS = "/aws/rds/instance/orders-db/postgresql"
 ORDERS = "/aws/lambda/orders-api"

@@ -22,8 +22,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from xaccount_ops import subscriptions
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet
 
 
 class _Raw:
@@ -115,7 +115,7 @@ def test_access_denied_fails_the_target_not_the_run(
 ) -> None:
     """Stubber: the destination refuses the first put in one target; its other rows are not
     attempted (they would fail alike), the other region still applies over HTTP."""
-    monkeypatch.setattr(subscriptions, "WORKERS_PER_TARGET", 1)
+    monkeypatch.setattr(subscriptions.execute, "WORKERS_PER_TARGET", 1)
     fleet = small.fleet
     account, refused, fine = small.senders[0], small.regions[1], small.regions[0]
     plan = subscriptions.plan(fleet, progress=False)

@@ -10,6 +10,10 @@ import pandas as pd
 
 from xaccount_ops import aws, subscriptions
 from xaccount_ops.config import parse_config
+from xaccount_ops.fleet.selection import never_subscribed, selection
+from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions.model import TargetContext
+from xaccount_ops.subscriptions.policy import policy_rows
 
 
 def config(subscriptions_table: dict) -> object:
@@ -45,33 +49,33 @@ def test_selection_reasons() -> None:
             "min_age_days": 7,
         }
     )
-    assert subscriptions.selection(cfg, group("/aws/lambda/a"), NOW) == (True, "")
-    assert subscriptions.selection(cfg, group("/ecs/web"), NOW)[0]
-    ok, why = subscriptions.selection(cfg, group("/aws/lambda/noisy-1"), NOW)
+    assert selection(cfg, group("/aws/lambda/a"), NOW) == (True, "")
+    assert selection(cfg, group("/ecs/web"), NOW)[0]
+    ok, why = selection(cfg, group("/aws/lambda/noisy-1"), NOW)
     assert not ok and "'/aws/lambda/noisy-*'" in why
-    ok, why = subscriptions.selection(cfg, group("/other"), NOW)
+    ok, why = selection(cfg, group("/other"), NOW)
     assert not ok and "subscriptions.include" in why
-    ok, why = subscriptions.selection(cfg, group("/aws/lambda/a", stored=1), NOW)
+    ok, why = selection(cfg, group("/aws/lambda/a", stored=1), NOW)
     assert not ok and "min_stored_bytes" in why
-    ok, why = subscriptions.selection(cfg, group("/aws/lambda/a", age_days=1), NOW)
+    ok, why = selection(cfg, group("/aws/lambda/a", age_days=1), NOW)
     assert not ok and "min_age_days" in why
 
 
 def test_tag_selection_needs_every_pair() -> None:
     cfg = config({"tags": {"team": "orders", "env": "prod"}})
     both = {"team": "orders", "env": "prod", "x": "y"}
-    assert subscriptions.selection(cfg, group("/g", tags=both), NOW)[0]
-    ok, why = subscriptions.selection(cfg, group("/g", tags={"team": "orders"}), NOW)
+    assert selection(cfg, group("/g", tags=both), NOW)[0]
+    ok, why = selection(cfg, group("/g", tags={"team": "orders"}), NOW)
     assert not ok and "env=prod" in why
-    ok, why = subscriptions.selection(cfg, group("/g", tags=None), NOW)
+    ok, why = selection(cfg, group("/g", tags=None), NOW)
     assert not ok and "without tags" in why
 
 
 def test_never_subscribed_pipeline_and_canary() -> None:
     cfg = config({})
-    assert "loop" in subscriptions.never_subscribed(cfg, "/aws/lambda/lz-shipper")
-    assert "verify" in subscriptions.never_subscribed(cfg, "/xaccount-ops/canary")
-    assert subscriptions.never_subscribed(cfg, "/aws/lambda/orders") == ""
+    assert "loop" in never_subscribed(cfg, "/aws/lambda/lz-shipper")
+    assert "verify" in never_subscribed(cfg, "/xaccount-ops/canary")
+    assert never_subscribed(cfg, "/aws/lambda/orders") == ""
 
 
 def test_selection_criteria_and_policy_document() -> None:
@@ -99,14 +103,14 @@ def test_plan_summary_and_empty_frames() -> None:
         for a in ("create", "create", "unchanged", "skip", "update")
     ]
     plan = subscriptions.Plan(
-        frame=subscriptions.frame_with(subscriptions.PLAN_SCHEMA, rows),
-        errors=subscriptions.frame_with(subscriptions.ERROR_SCHEMA),
+        frame=frame_with(subscriptions.PLAN_SCHEMA, rows),
+        errors=frame_with(subscriptions.ERROR_SCHEMA),
     )
     assert plan.changes == 3
     assert plan.summary() == "2 to create, 1 to update, 1 unchanged, 1 skipped"
     empty = subscriptions.Plan(
-        frame=subscriptions.frame_with(subscriptions.PLAN_SCHEMA),
-        errors=subscriptions.frame_with(subscriptions.ERROR_SCHEMA),
+        frame=frame_with(subscriptions.PLAN_SCHEMA),
+        errors=frame_with(subscriptions.ERROR_SCHEMA),
     )
     assert list(empty.frame.columns) == list(subscriptions.PLAN_SCHEMA)
     assert empty.changes == 0
@@ -134,9 +138,9 @@ def test_pacer_spaces_starts_across_threads() -> None:
 
 
 def _context(problem: str = "") -> object:
-    from xaccount_ops.accounts import Target
+    from xaccount_ops.fleet.accounts import Target
 
-    return subscriptions._TargetContext(
+    return TargetContext(
         target=Target("222222222222", "us-east-1"),
         filter_name="logzio-xacct-us-east-1",
         destination_arn="arn:aws:logs:us-east-1:111111111111:destination:lz-destination",
@@ -157,7 +161,7 @@ def _groups(*names: str) -> list:
 def test_policy_rows_exclude_unselected_pipeline_and_canary() -> None:
     cfg = config({"exclude": ["/ecs/*"]})
     groups = _groups("/aws/lambda/app", "/ecs/web", "/aws/lambda/lz-shipper")
-    rows = list(subscriptions._policy_rows(cfg, _context(), groups, [], NOW))
+    rows = list(policy_rows(cfg, _context(), groups, [], NOW))
     policy = [r for r in rows if r["log_group"] == "*"]
     assert len(policy) == 1 and policy[0]["action"] == "create"
     assert policy[0]["selection_criteria"] == (
@@ -174,31 +178,27 @@ def test_policy_rows_unchanged_update_and_foreign() -> None:
 
     cfg = config({})
     groups = _groups("/aws/lambda/app")
-    (first,) = [
-        r
-        for r in subscriptions._policy_rows(cfg, _context(), groups, [], NOW)
-        if r["log_group"] == "*"
-    ]
+    (first,) = [r for r in policy_rows(cfg, _context(), groups, [], NOW) if r["log_group"] == "*"]
     ours = {
         "policyName": "logzio-xacct-us-east-1",
         "policyDocument": json.dumps(subscriptions.policy_document(first["destination_arn"], "")),
         "selectionCriteria": first["selection_criteria"],
     }
-    (same,) = subscriptions._policy_rows(cfg, _context(), groups, [ours], NOW)
+    (same,) = policy_rows(cfg, _context(), groups, [ours], NOW)
     assert same["action"] == "unchanged"
     stale = {**ours, "selectionCriteria": "LogGroupName NOT IN []"}
-    (update,) = subscriptions._policy_rows(cfg, _context(), groups, [stale], NOW)
+    (update,) = policy_rows(cfg, _context(), groups, [stale], NOW)
     assert update["action"] == "update"
     foreign = {"policyName": "central-logging", "policyDocument": "{}"}
-    (skip,) = subscriptions._policy_rows(cfg, _context(), groups, [foreign], NOW)
+    (skip,) = policy_rows(cfg, _context(), groups, [foreign], NOW)
     assert skip["action"] == "skip" and "central-logging" in skip["reason"]
-    (refused,) = subscriptions._policy_rows(cfg, _context("no destination"), groups, [], NOW)
+    (refused,) = policy_rows(cfg, _context("no destination"), groups, [], NOW)
     assert refused["action"] == "skip" and refused["reason"] == "no destination"
 
 
 def test_policy_rows_refuse_an_exclusion_list_over_the_limit() -> None:
     cfg = config({"include": ["/keep"]})
     groups = _groups(*(f"/aws/lambda/{i:05d}-{'x' * 200}" for i in range(150)))
-    rows = list(subscriptions._policy_rows(cfg, _context(), groups, [], NOW))
+    rows = list(policy_rows(cfg, _context(), groups, [], NOW))
     (policy,) = [r for r in rows if r["log_group"] == "*"]
     assert policy["action"] == "skip" and "over AWS's" in policy["reason"]

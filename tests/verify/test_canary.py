@@ -18,12 +18,12 @@ import pytest
 from botocore.stub import Stubber
 
 from xaccount_ops import logzio
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
+from xaccount_ops.fleet.pipeline import FoundDestination, Pipeline
 from xaccount_ops.verify import canary as canary_mod
 from xaccount_ops.verify import verify
-from xaccount_ops.verify.landing import FoundDestination, Pipeline
 
 REGIONS = ("us-east-1", "eu-west-1")
 MARKER_RE = re.compile(

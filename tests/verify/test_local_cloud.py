@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from tests.logzio_faults import faults as admin
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
 from xaccount_ops.verify import health, verify
 
 

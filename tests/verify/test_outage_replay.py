@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from tests.logzio_faults import faults
-from xaccount_ops import replay as replay_job
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.delivery import replay as replay_job
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.logzio import SearchClient
 
 SHIPPER_TEST_ENV = {
@@ -234,7 +234,7 @@ def test_outage_then_replay_delivers_every_event_exactly_once(
     if partial:
         # An earlier attempt delivered part of a batch before the listener went down: ship one
         # stored record through the shipper's own code, as that attempt would have.
-        from xaccount_ops import reship
+        from xaccount_ops.delivery import reship
 
         batch = next(
             b
@@ -306,7 +306,7 @@ def test_template_stack_outage_lands_in_its_store_and_replays_once(
 ) -> None:
     """The same outage on the stack cfn/main.yaml deploys: its S3 store (KMS, TLS-only policy)
     receives the batches, its queue one message per batch, and replay empties the queue."""
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     stack = helpers.unique("rpt")
     region = local_cloud["regions"][0]
@@ -324,9 +324,9 @@ def test_template_stack_outage_lands_in_its_store_and_replays_once(
             'MaximumBatchingWindowInSeconds = "0" }\n'
         )
     fleet = Fleet.from_config(load_config(path))
-    deployed = stacks.deploy(include_speedups=False, destinations=False, fleet=fleet)
+    deployed = landing.deploy(include_speedups=False, destinations=False, fleet=fleet)
     assert deployed.ok, deployed.frame().to_string()
-    outputs = stacks.describe_stack(fleet.landing_client("cloudformation"), stack)["Outputs"]
+    outputs = landing.describe_stack(fleet.landing_client("cloudformation"), stack)["Outputs"]
     out = {o["OutputKey"]: o["OutputValue"] for o in outputs}
     awslambda = fleet.landing_client("lambda")
     function = out["ShipperFunctionName"]

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from xaccount_ops.accounts import Fleet, Target
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet, Target
+from xaccount_ops.fleet.pipeline import policy_allows
 from xaccount_ops.verify import discover, health
 from xaccount_ops.verify.canary import Canary
 from xaccount_ops.verify.diagnose import (
@@ -29,7 +30,6 @@ from xaccount_ops.verify.diagnose import (
     shipper_records,
     summarize_shipper_logs,
 )
-from xaccount_ops.verify.landing import policy_allows
 
 REGIONS = ("us-east-1", "eu-west-1")
 

@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 from tests.logzio_faults import faults as admin_faults
-from xaccount_ops import plots
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.lab import plots
 from xaccount_ops.logzio import SearchClient
 from xaccount_ops.verify import reconcile
 from xaccount_ops.verify.reconcile import count_query

@@ -11,10 +11,10 @@ from typing import Any
 
 import requests
 
-from xaccount_ops import stacks
-from xaccount_ops.accounts import Fleet
+from xaccount_ops import landing
 from xaccount_ops.cli import main
 from xaccount_ops.config import load_config
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.logzio import SearchClient
 
 
@@ -64,7 +64,7 @@ api_token = {{ env = "XO_TEST_DEV_API" }}
         extra=routes,
     )
     fleet = Fleet.from_config(load_config(path))
-    params = stacks.route_parameters(fleet)
+    params = landing.route_parameters(fleet)
     assert prod[0] not in params["LogzioRoutes"]  # the routes say where tokens are, not what
     helpers.local_landing(
         fleet,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as w
 import pandas as pd
 
-from xaccount_ops.widgets import ERROR_CLASS, Form, text_list
+from xaccount_ops.lab.widgets import ERROR_CLASS, Form, text_list
 
 
 def test_click_runs_action_and_keeps_result() -> None:

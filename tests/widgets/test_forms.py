@@ -13,9 +13,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from xaccount_ops import stacks, widgets
-from xaccount_ops.accounts import Fleet
+from xaccount_ops import landing
 from xaccount_ops.config import parse_config
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.lab import widgets
 
 SENDERS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
@@ -56,7 +57,7 @@ def test_deploy_form_dry_run_passes_the_form_values(fleet, monkeypatch) -> None:
             [{"stack": "forms", "region": "us-east-1", "action": "Add", "logical_id": "Stream"}]
         )
 
-    monkeypatch.setattr(stacks, "plan_deploy", plan_deploy)
+    monkeypatch.setattr(landing, "plan_deploy", plan_deploy)
     form = widgets.deploy_form(fleet, include_speedups=False)
     assert form.fields["accounts"].value == ", ".join(SENDERS)
     form.fields["accounts"].value = '"333333333333","444444444444"'  # the seed's quoted form
@@ -80,7 +81,7 @@ def test_deploy_form_dry_run_passes_the_form_values(fleet, monkeypatch) -> None:
 
 
 def test_deploy_form_bad_account_id_is_a_clear_message(fleet, monkeypatch) -> None:
-    monkeypatch.setattr(stacks, "plan_deploy", lambda **_: pytest.fail("must not be called"))
+    monkeypatch.setattr(landing, "plan_deploy", lambda **_: pytest.fail("must not be called"))
     form = widgets.deploy_form(fleet)
     form.fields["accounts"].value = "111111111111, 12345"
     form.buttons["Dry run"].click()
@@ -98,9 +99,9 @@ def test_deploy_form_token_env_missing_names_the_variable_not_a_token(fleet, mon
     monkeypatch.delenv("XACCT_FORM_TOKEN", raising=False)
 
     def plan_deploy(*, include_speedups: bool, fleet: Fleet) -> pd.DataFrame:
-        return pd.DataFrame({"token": [stacks.token_parameters(fleet)["LogzioTOKEN"]]})
+        return pd.DataFrame({"token": [landing.token_parameters(fleet)["LogzioTOKEN"]]})
 
-    monkeypatch.setattr(stacks, "plan_deploy", plan_deploy)
+    monkeypatch.setattr(landing, "plan_deploy", plan_deploy)
     form = widgets.deploy_form(fleet, token_env="XACCT_FORM_TOKEN")
     form.buttons["Dry run"].click()
     assert form.error is not None and "XACCT_FORM_TOKEN is not set" in form.error
@@ -124,10 +125,12 @@ def test_deploy_form_deploy_shows_progress_events_and_outputs(fleet, monkeypatch
                     "reason": "",
                 }
             )
-        return stacks.DeployResult([stacks.StackResult("forms", "us-east-1", "main", "created", 9)])
+        return landing.DeployResult(
+            [landing.StackResult("forms", "us-east-1", "main", "created", 9)]
+        )
 
     outputs = {
-        "us-east-1": stacks.Outputs(
+        "us-east-1": landing.Outputs(
             region="us-east-1",
             destination_arn="arn:aws:logs:us-east-1:123456789012:destination:forms",
             destination_name="forms",
@@ -137,8 +140,8 @@ def test_deploy_form_deploy_shows_progress_events_and_outputs(fleet, monkeypatch
             failure_queue_url="http://q",
         )
     }
-    monkeypatch.setattr(stacks, "deploy", deploy)
-    monkeypatch.setattr(stacks, "stack_outputs", lambda _fleet: outputs)
+    monkeypatch.setattr(landing, "deploy", deploy)
+    monkeypatch.setattr(landing, "stack_outputs", lambda _fleet: outputs)
     form = widgets.deploy_form(fleet)
     done = form.submit("Deploy")
 
@@ -215,7 +218,7 @@ def test_accounts_form_preview_and_apply(fleet, monkeypatch) -> None:
     def preview(ids, *, remove=False, fleet):
         seen.append(("preview", list(ids), remove))
         return [
-            stacks.AccountsUpdate(
+            landing.AccountsUpdate(
                 "forms", "us-east-1", SENDERS, (*SENDERS, "333333333333"), "would update"
             )
         ]
@@ -223,13 +226,13 @@ def test_accounts_form_preview_and_apply(fleet, monkeypatch) -> None:
     def add(ids, *, fleet, on_event=None):
         seen.append(("add", list(ids)))
         return [
-            stacks.AccountsUpdate(
+            landing.AccountsUpdate(
                 "forms", "us-east-1", SENDERS, (*SENDERS, "333333333333"), "updated"
             )
         ]
 
-    monkeypatch.setattr(stacks, "preview_accounts", preview)
-    monkeypatch.setattr(stacks, "add_accounts", add)
+    monkeypatch.setattr(landing, "preview_accounts", preview)
+    monkeypatch.setattr(landing, "add_accounts", add)
     form = widgets.accounts_form(fleet, accounts='"333333333333"')
     frame = form.submit("Preview")
     assert seen[0] == ("preview", ['"333333333333"'], False)
@@ -245,15 +248,15 @@ def test_preview_accounts_rejects_a_bad_id_before_any_call(fleet) -> None:
     from xaccount_ops.errors import ConfigError
 
     with pytest.raises(ConfigError, match="12-digit"):
-        stacks.preview_accounts(["1234"], fleet=fleet)
+        landing.preview_accounts(["1234"], fleet=fleet)
 
 
 # -- 04 audit ------------------------------------------------------------------------------------
 
 
 def audit_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    from xaccount_ops.audit import findings_frame
-    from xaccount_ops.inventory import inventory_frame
+    from xaccount_ops.fleet.audit import findings_frame
+    from xaccount_ops.fleet.inventory import inventory_frame
 
     rows = [
         {
@@ -313,7 +316,8 @@ def test_audit_form_filters_and_exports_csv(tmp_path) -> None:
 
 
 def test_plots_render_png() -> None:
-    from xaccount_ops import inventory, plots
+    from xaccount_ops.fleet import inventory
+    from xaccount_ops.lab import plots
 
     inv, _ = audit_frames()
     summary = inventory.summary(inv)
@@ -366,7 +370,7 @@ def test_library_warnings_show_as_notes_not_errors() -> None:
     import logging
 
     def warn(_form):
-        logging.getLogger("xaccount_ops.package").warning("building a stdlib-only artifact")
+        logging.getLogger("xaccount_ops.landing.package").warning("building a stdlib-only artifact")
         return "built"
 
     form = widgets.Form("Demo", {}, {"Go": warn})

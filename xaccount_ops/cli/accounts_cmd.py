@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.inventory import account_names
+    from xaccount_ops.fleet.inventory import account_names
 
     fleet = ctx.fleet()
     # Names as inventory shows them: from Organizations when the hub may read it, else blank.

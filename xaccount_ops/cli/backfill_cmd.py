@@ -1,5 +1,5 @@
 """``xaccount-ops backfill --since DURATION [--until WHEN] [--dry-run]``: ship the history the
-subscription filters missed (see :mod:`xaccount_ops.backfill`).
+subscription filters missed (see :mod:`xaccount_ops.delivery.backfill`).
 
 Prints one row per group (stdout, ``--format``) and a summary on stderr. Exit codes: 0 when
 every selected group is shipped (or, with ``--dry-run``, could be read); 1 when a group or a
@@ -19,7 +19,7 @@ TABLE_HIDDEN = ("filter_name", "since", "until")
 
 
 def _when(text: str) -> timedelta | datetime:
-    from xaccount_ops.backfill import parse_when
+    from xaccount_ops.delivery.backfill import parse_when
 
     try:
         return parse_when(text)
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops.backfill import backfill
+    from xaccount_ops.delivery.backfill import backfill
 
     try:
         result = backfill(

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import Config, load_config
+from xaccount_ops.fleet.accounts import Fleet
 
 FORMATS = ("table", "csv", "json", "parquet")
 # -o FILE's extension decides the format unless --format is given.

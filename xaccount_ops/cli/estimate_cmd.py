@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xaccount_ops import estimate, inventory
 from xaccount_ops.cli.context import Context, add_output_arguments
 from xaccount_ops.cli.inventory_cmd import _inventory
+from xaccount_ops.fleet import estimate, inventory
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

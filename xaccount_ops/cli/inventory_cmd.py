@@ -11,9 +11,9 @@ import argparse
 import logging
 import sys
 
-from xaccount_ops import audit, inventory
-from xaccount_ops.accounts import errors_frame
 from xaccount_ops.cli.context import Context, add_output_arguments
+from xaccount_ops.fleet import audit, inventory
+from xaccount_ops.fleet.accounts import errors_frame
 
 log = logging.getLogger(__name__)
 

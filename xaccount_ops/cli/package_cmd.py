@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.errors import ConfigError
-    from xaccount_ops.package import build_artifact, stack_target, upload_artifact
+    from xaccount_ops.landing.package import build_artifact, stack_target, upload_artifact
 
     try:
         parameters = ctx.config.stack.parameters

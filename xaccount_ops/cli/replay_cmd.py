@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_replay(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops import replay
+    from xaccount_ops.delivery import replay
 
     fleet = ctx.fleet()
     batches = replay.load_store(fleet, since=args.since)

@@ -105,15 +105,15 @@ def _progress(row: dict[str, str]) -> None:
 
 
 def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     fleet = ctx.fleet()
     if args.stackset or ctx.config.stack.stackset:
         return _run_stackset_deploy(args, ctx, fleet)
     if args.dry_run:
-        ctx.emit(stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
+        ctx.emit(landing.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet), args)
         return 0
-    result = stacks.deploy(include_speedups=not args.no_speedups, on_event=_progress, fleet=fleet)
+    result = landing.deploy(include_speedups=not args.no_speedups, on_event=_progress, fleet=fleet)
     if result.artifact is not None:
         print(
             f"artifact s3://{result.artifact.bucket}/{result.artifact.key}",
@@ -126,10 +126,11 @@ def run_deploy(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) -> int:
-    from xaccount_ops import stacks, stacksets
+    from xaccount_ops import landing
+    from xaccount_ops.landing import stacksets
 
     if args.dry_run:
-        main = stacks.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet)
+        main = landing.plan_deploy(include_speedups=not args.no_speedups, fleet=fleet)
         ctx.emit(main[main.region == fleet.landing_region], args)  # type: ignore[attr-defined]
         ctx.emit(stacksets.plan(fleet), args)
         return 0
@@ -137,7 +138,7 @@ def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) 
         fleet=fleet, include_speedups=not args.no_speedups, on_event=_progress
     )
     if result.main is not None:
-        ctx.emit(stacks.DeployResult([result.main]).frame(), args)
+        ctx.emit(landing.DeployResult([result.main]).frame(), args)
     ctx.emit(result.frame(), args)
     if result.ok and not result.changed:
         print(
@@ -147,9 +148,9 @@ def _run_stackset_deploy(args: argparse.Namespace, ctx: Context, fleet: object) 
 
 
 def run_outputs(args: argparse.Namespace, ctx: Context) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
-    ctx.emit(stacks.outputs_frame(stacks.stack_outputs(ctx.fleet())), args)
+    ctx.emit(landing.outputs_frame(landing.stack_outputs(ctx.fleet())), args)
     return 0
 
 
@@ -159,14 +160,14 @@ def flat_ids(args: argparse.Namespace) -> list[str]:
 
 
 def _run_accounts(args: argparse.Namespace, ctx: Context, add: bool) -> int:
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     ids = flat_ids(args)
     if add and not args.allow_outside_org and _outside_organization(ctx, ids):
         return 2  # a typo or a foreign account: said per id, nothing changed
-    change = stacks.add_accounts if add else stacks.remove_accounts
+    change = landing.add_accounts if add else landing.remove_accounts
     updates = change(ids, on_event=_progress, fleet=ctx.fleet())
-    ctx.emit(stacks.accounts_frame(updates), args)
+    ctx.emit(landing.accounts_frame(updates), args)
     ok = all(u.status != "failed" for u in updates)
     if ok:
         sync_config(ctx, ids, add=add, write=args.write_config)

@@ -13,11 +13,12 @@
 >>> reconcile(fleet, window=timedelta(hours=1)).frame  # doctest: +SKIP
 """
 
-from xaccount_ops.verify.canary import Canary, VerifyResult, verify
+from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.verify.canary import Canary
 from xaccount_ops.verify.diagnose import diagnose
 from xaccount_ops.verify.health import Thresholds, health
-from xaccount_ops.verify.landing import Pipeline, discover
 from xaccount_ops.verify.reconcile import ReconcileResult, reconcile
+from xaccount_ops.verify.run import VerifyResult, verify
 
 __all__ = [
     "Canary",

@@ -28,16 +28,17 @@ import logging
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
-from xaccount_ops.accounts import Fleet, Target, fan_out
-from xaccount_ops.verify import landing
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.verify.canary import Canary
+from xaccount_ops.verify.metrics import metric_sum, queue_depth
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ DIAGNOSIS_SCHEMA: dict[str, Any] = {
 STREAM_SCAN_CALLS = 25
 STREAM_SCAN_LOOKBACK = timedelta(seconds=30)
 ITERATOR_AGE_WARN_MS = 60_000
-METRIC_PERIOD_S = 60
 
 Row = dict[str, str]
 
@@ -87,10 +87,10 @@ def diagnosis_frame(rows: Iterable[Row] = ()) -> pd.DataFrame:
 
 
 def diagnose(
-    fleet: Fleet, canaries: Sequence[Canary], pipeline: landing.Pipeline | None = None
+    fleet: Fleet, canaries: Sequence[Canary], pipeline: Pipeline | None = None
 ) -> pd.DataFrame:
     """One row per problem found on the path of each canary that was not delivered."""
-    pipeline = pipeline or landing.discover(fleet)
+    pipeline = pipeline or discover(fleet)
     org_id = _organization_id(fleet)
     rows: list[Row] = []
     upstream: dict[Target, list[Row]] = {}
@@ -138,7 +138,7 @@ def diagnose(
 
 
 def sender_problems(
-    fleet: Fleet, canary: Canary, pipeline: landing.Pipeline, org_id: str | None
+    fleet: Fleet, canary: Canary, pipeline: Pipeline, org_id: str | None
 ) -> list[Row]:
     """Filter, destination and policy problems for one path (empty if the sending side is fine)."""
     target = canary.target
@@ -220,7 +220,7 @@ def _filter_problems(fleet: Fleet, canary: Canary, destination: Any) -> list[Row
 
 
 def _organization_id(fleet: Fleet) -> str | None:
-    from xaccount_ops.audit import organization_id
+    from xaccount_ops.fleet.audit import organization_id
 
     return organization_id(fleet)
 
@@ -228,9 +228,7 @@ def _organization_id(fleet: Fleet) -> str | None:
 # -- the landing side -------------------------------------------------------------------------
 
 
-def landing_problems(
-    fleet: Fleet, canaries: Sequence[Canary], pipeline: landing.Pipeline
-) -> list[Row]:
+def landing_problems(fleet: Fleet, canaries: Sequence[Canary], pipeline: Pipeline) -> list[Row]:
     """Kinesis, shipper and listener problems, attached to each path they explain."""
     since = min(c.sent_at for c in canaries if c.sent_at) - STREAM_SCAN_LOOKBACK
     rows: list[Row] = []
@@ -353,54 +351,8 @@ def _decode(data: bytes) -> bytes:
     return data
 
 
-def metric_sum(
-    cloudwatch: Any,
-    namespace: str,
-    metric: str,
-    dimension: str,
-    value: str,
-    since: datetime,
-    *,
-    statistic: str = "Sum",
-    until: datetime | None = None,
-) -> float | None:
-    """Sum (or Maximum) of a metric since ``since``; None when there are no datapoints at all."""
-    points = metric_points(
-        cloudwatch, namespace, metric, dimension, value, since, statistic=statistic, until=until
-    )
-    if not points:
-        return None
-    values = [p[statistic] for p in points]
-    return max(values) if statistic == "Maximum" else sum(values)
-
-
-def metric_points(
-    cloudwatch: Any,
-    namespace: str,
-    metric: str,
-    dimension: str,
-    value: str,
-    since: datetime,
-    *,
-    statistic: str = "Sum",
-    until: datetime | None = None,
-) -> list[dict[str, Any]]:
-    until = until or datetime.now(UTC)
-    start = since.replace(second=0, microsecond=0)
-    response = cloudwatch.get_metric_statistics(
-        Namespace=namespace,
-        MetricName=metric,
-        Dimensions=[{"Name": dimension, "Value": value}],
-        StartTime=start,
-        EndTime=until + timedelta(seconds=METRIC_PERIOD_S),
-        Period=METRIC_PERIOD_S,
-        Statistics=[statistic],
-    )
-    return sorted(response.get("Datapoints", []), key=lambda p: p["Timestamp"])
-
-
 def shipper_problems(
-    fleet: Fleet, pipeline: landing.Pipeline, since: datetime
+    fleet: Fleet, pipeline: Pipeline, since: datetime
 ) -> list[tuple[str, str, str]]:
     """(hop, problem, fix) for everything wrong between the stream and the listener."""
     deploy = "deploy the landing stack: `xaccount-ops deploy`"
@@ -464,23 +416,6 @@ def shipper_problems(
     return found
 
 
-def queue_depth(fleet: Fleet, pipeline: landing.Pipeline) -> int | None:
-    """Messages in the on-failure queue (visible + in flight); None without a queue."""
-    if not pipeline.queue_url:
-        return None
-    attributes = (
-        fleet.landing_client("sqs")
-        .get_queue_attributes(
-            QueueUrl=pipeline.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )
-        .get("Attributes", {})
-    )
-    return int(attributes.get("ApproximateNumberOfMessages", 0)) + int(
-        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
-    )
-
-
 # -- the shipper's own log lines ----------------------------------------------------------------
 
 LISTENER_FIXES = {
@@ -537,7 +472,7 @@ def _is_status(value: Any) -> bool:
 
 
 def listener_problems(
-    fleet: Fleet, pipeline: landing.Pipeline, since: datetime
+    fleet: Fleet, pipeline: Pipeline, since: datetime
 ) -> list[tuple[str, str, str]]:
     """What the shipper logged since ``since``: listener rejections, drops, failed records."""
     group = pipeline.function_log_group

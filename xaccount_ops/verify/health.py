@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Fleet
-from xaccount_ops.verify import landing
+from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.verify.diagnose import metric_sum, queue_depth
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,12 @@ def health(
     *,
     window: timedelta = timedelta(hours=1),
     thresholds: Thresholds | None = None,
-    pipeline: landing.Pipeline | None = None,
+    pipeline: Pipeline | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> pd.DataFrame:
     """One row per health metric over the last ``window``; status ok/warn/fail."""
     limits = thresholds or Thresholds()
-    pipeline = pipeline or landing.discover(fleet)
+    pipeline = pipeline or discover(fleet)
     since = now() - window
     rows: list[dict[str, Any]] = []
     region = fleet.landing_region
@@ -243,11 +243,9 @@ def _safe_metric(
         return None
 
 
-def _coverage_rows(
-    fleet: Fleet, pipeline: landing.Pipeline, limits: Thresholds
-) -> list[dict[str, Any]]:
+def _coverage_rows(fleet: Fleet, pipeline: Pipeline, limits: Thresholds) -> list[dict[str, Any]]:
     """Per region: the share of fleet accounts the destination policy allows."""
-    from xaccount_ops.audit import organization_id
+    from xaccount_ops.fleet.audit import organization_id
 
     org_id = organization_id(fleet)
     accounts = sorted(fleet.accounts)

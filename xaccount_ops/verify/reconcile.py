@@ -56,9 +56,9 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
-from xaccount_ops.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.logzio import SearchClient
-from xaccount_ops.verify import landing
 from xaccount_ops.verify.diagnose import HOPS
 
 log = logging.getLogger(__name__)
@@ -451,12 +451,12 @@ def findings_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
 def explain(
     fleet: Fleet,
     short: Sequence[tuple[Shipping, int, int, Window]],
-    pipeline: landing.Pipeline,
+    pipeline: Pipeline,
     window: Window,
 ) -> list[dict[str, Any]]:
     """A finding per short group ``(group, cloudwatch, logzio, over)``, naming the likely hop.
     The landing side is looked at once, from the start of ``window``."""
-    from xaccount_ops.audit import organization_id
+    from xaccount_ops.fleet.audit import organization_id
     from xaccount_ops.verify.diagnose import shipper_problems
 
     if not short:
@@ -652,7 +652,7 @@ def reconcile(
     threshold: float = DEFAULT_THRESHOLD,
     inventory: pd.DataFrame | None = None,
     search: SearchClient | None = None,
-    pipeline: landing.Pipeline | None = None,
+    pipeline: Pipeline | None = None,
     progress: bool | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReconcileResult:
@@ -661,13 +661,13 @@ def reconcile(
     ``inventory`` (an inventory frame) saves listing the log groups again. A target whose
     metrics cannot be read is a row in ``errors`` (its groups are left out of ``frame``).
     """
-    from xaccount_ops import inventory as inv
+    from xaccount_ops.fleet import inventory as inv
 
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold {threshold!r} must be in (0, 1], e.g. 0.999")
     span = align(window, until=until, lag=lag, now=now())
     errors: list[pd.DataFrame] = []
-    pipeline = pipeline or landing.discover(fleet)
+    pipeline = pipeline or discover(fleet)
     destinations = {region: d.arn for region, d in pipeline.destinations.items()}
     if inventory is None:
         listed = inv.log_groups(fleet, progress=progress, destinations=destinations)

@@ -38,7 +38,8 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import logzio, reship
+from xaccount_ops import logzio
+from xaccount_ops.delivery import reship
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,15 @@ class StoredBatch:
 
 def store_bucket(fleet: Any) -> str:
     """The bucket of the shipper mapping's S3 on-failure destination (``arn:aws:s3:::name``)."""
-    from xaccount_ops.verify.landing import _mapping, _shipper_function
+    from xaccount_ops.fleet.pipeline import event_source_mapping, shipper_function
 
-    function = _shipper_function(fleet)
+    function = shipper_function(fleet)
     if not function:
         raise StoreError(
             f"no shipper function for stack {fleet.config.landing.stack_name!r} in the landing "
             "account: deploy cfn/main.yaml first (xaccount-ops stacks deploy)"
         )
-    mapping = _mapping(fleet, function) or {}
+    mapping = event_source_mapping(fleet, function) or {}
     arn = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination", "")
     if not arn.startswith("arn:aws:s3:::") and ":s3:::" not in arn:
         raise StoreError(
@@ -269,7 +270,7 @@ def summary(batches: Iterable[StoredBatch]) -> pd.DataFrame:
 
 
 def per_hour(batches: Iterable[StoredBatch]) -> pd.DataFrame:
-    """Events in the store per hour of their timestamp (for :func:`xaccount_ops.plots.per_hour`)."""
+    """Events in the store per hour of their timestamp (for :func:`xaccount_ops.lab.plots.per_hour`)."""
     frame = records_frame(batches)
     frame = frame[frame["events"] > 0]
     if frame.empty:
@@ -509,10 +510,10 @@ def _tag(s3: Any, batch: StoredBatch, when: str) -> None:
 def _acknowledge(fleet: Any, bucket: str, keys: set[str]) -> int:
     """Delete the notification-queue messages of the delivered ``keys`` (and S3's test events);
     leave every other message as it was. Best effort: a failure is logged, never raised."""
-    from xaccount_ops.verify.landing import _failure_queue
+    from xaccount_ops.fleet.pipeline import failure_queue
 
     try:
-        url = _failure_queue(fleet, None)
+        url = failure_queue(fleet, None)
         if not url:
             return 0
         sqs = fleet.landing_client("sqs")

@@ -363,3 +363,18 @@ def who_am_i(fleet: Fleet, *, progress: bool | None = None) -> pd.DataFrame:
         "string"
     )
     return frame.sort_values(["account_id", "region"], ignore_index=True)
+
+
+def organization_id(fleet: Fleet) -> str | None:
+    """The hub's organization id, or None outside an organization / without permission."""
+    try:
+        client = aws.client(
+            fleet.hub_session,
+            "organizations",
+            fleet.landing_region,
+            endpoint_url=fleet.config.aws.endpoint_url,
+        )
+        return client.describe_organization()["Organization"]["Id"]
+    except Exception as err:
+        log.info("organization id unavailable: %s", aws.error_code(err))
+        return None

@@ -88,10 +88,10 @@ def present(found: Mapping[tuple[str, int], int]) -> Present:
 
 def function_environment(fleet: Any) -> dict[str, str]:
     """The deployed shipper function's environment; empty when it cannot be read."""
-    from xaccount_ops.verify.landing import _shipper_function
+    from xaccount_ops.fleet.pipeline import shipper_function
 
     try:
-        function = _shipper_function(fleet)
+        function = shipper_function(fleet)
         if not function:
             return {}
         conf = fleet.landing_client("lambda").get_function_configuration(FunctionName=function)

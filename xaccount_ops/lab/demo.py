@@ -1,6 +1,6 @@
 """``make demo`` and ``make lab``: the notebooks on the embedded local cloud.
 
-``python -m xaccount_ops.demo --out out`` starts the local cloud, executes the notebooks headless
+``python -m xaccount_ops.lab.demo --out out`` starts the local cloud, executes the notebooks headless
 against it (deploy, attach, audit, verify), writes the executed notebooks and their HTML reports
 to ``out/``, prints a short summary (with ``verify --reconcile`` over the whole run) and exits 0
 only if every notebook ran, every canary was delivered and no shipping log group is short.
@@ -29,9 +29,9 @@ import pandas as pd
 
 from xaccount_ops.config import CONFIG_ENV
 
-log = logging.getLogger("xaccount_ops.demo")
+log = logging.getLogger("xaccount_ops.lab.demo")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 240
@@ -58,7 +58,7 @@ def execute(step: Step, out: Path) -> tuple[Path, str]:
     """Run one notebook with papermill; write it and its HTML report. Returns (path, error)."""
     import papermill
 
-    from xaccount_ops import report
+    from xaccount_ops.lab import report
 
     executed = out / f"{step.notebook}.ipynb"
     error = ""
@@ -98,14 +98,14 @@ def reconcile_line(fleet: Any, since: datetime, out: Path) -> tuple[str, bool]:
 
 def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[list[str], bool]:
     """The closing lines, from the library and the CSV files the notebooks exported."""
-    from xaccount_ops import stacks
-    from xaccount_ops.accounts import Fleet
+    from xaccount_ops import landing
     from xaccount_ops.config import load_config
+    from xaccount_ops.fleet.accounts import Fleet
 
     fleet = Fleet.from_config(load_config(config))
     lines = []
     try:
-        outputs = stacks.stack_outputs(fleet)
+        outputs = landing.stack_outputs(fleet)
         lines.append(f"stacks: {len(outputs)} ({', '.join(o.stack for o in outputs.values())})")
     except Exception as err:
         lines.append(f"stacks: none ({err})")
@@ -140,7 +140,7 @@ def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[lis
 
 def unshipped_lines(out: Path, config: Any, limit: int = 5) -> list[str]:
     """One line per log group that does not ship, with the audit's reason (from the 04 CSVs)."""
-    from xaccount_ops.audit import is_pipeline_group
+    from xaccount_ops.fleet.audit import is_pipeline_group
 
     groups, findings = out / "log-groups.csv", out / "findings.csv"
     if not groups.is_file():
@@ -247,7 +247,7 @@ def run_lab(data_dir: Path, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xaccount_ops.demo")
+    parser = argparse.ArgumentParser(prog="python -m xaccount_ops.lab.demo")
     parser.add_argument("--out", type=Path, default=Path("out"))
     parser.add_argument("--lab", action="store_true", help="start JupyterLab instead")
     parser.add_argument("--data", type=Path, default=Path(".local-cloud"), help="(--lab) data dir")

@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Fleet, Target, errors_frame, fan_out
 from xaccount_ops.config import FILTER_NAME_PREFIX, Config
+from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +346,7 @@ def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
         aws.raise_if_unreachable(err)
         log.warning("cannot look up the destinations in the landing account: %s", err)
         target = Target(fleet.landing_account, fleet.landing_region)
-        from xaccount_ops.accounts import error_row
+        from xaccount_ops.fleet.accounts import error_row
 
         return {}, errors_frame([error_row(target, err)])
     return {region: d.arn for region, d in destinations.items()}, errors_frame()
@@ -354,7 +354,7 @@ def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
 
 def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
     """``{region: destination}`` in the landing account (one lookup for every job)."""
-    from xaccount_ops.verify.landing import landing_destinations
+    from xaccount_ops.fleet.pipeline import landing_destinations
 
     return landing_destinations(fleet)
 

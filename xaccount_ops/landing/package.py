@@ -33,7 +33,7 @@ from xaccount_ops.errors import XaccountOpsError
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SOURCE_DIR = REPO / "shipper_lambda"
 CFN_DIR = REPO / "cfn"
 TEMPLATES = ("main.yaml", "destination.yaml", "sender.yaml")

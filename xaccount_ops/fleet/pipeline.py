@@ -170,13 +170,13 @@ def discover(fleet: Any) -> Pipeline:
         errors.append(f"destinations: {aws.error_code(err)}: {err}")
     function_name = mapping = stream_arn = queue_url = None
     try:
-        function_name = _shipper_function(fleet)
+        function_name = shipper_function(fleet)
     except Exception as err:
         aws.raise_if_unreachable(err)
         errors.append(f"shipper function: {aws.error_code(err)}: {err}")
     if function_name:
         try:
-            mapping = _mapping(fleet, function_name)
+            mapping = event_source_mapping(fleet, function_name)
         except Exception as err:
             aws.raise_if_unreachable(err)
             errors.append(f"event source mapping: {aws.error_code(err)}: {err}")
@@ -186,7 +186,7 @@ def discover(fleet: Any) -> Pipeline:
         landing = destinations.get(fleet.landing_region)
         stream_arn = getattr(landing, "target_arn", None) or None
     try:
-        queue_url = _failure_queue(fleet, mapping)
+        queue_url = failure_queue(fleet, mapping)
     except Exception as err:
         aws.raise_if_unreachable(err)
         errors.append(f"failure queue: {aws.error_code(err)}: {err}")
@@ -202,7 +202,7 @@ def discover(fleet: Any) -> Pipeline:
     )
 
 
-def _shipper_function(fleet: Any) -> str | None:
+def shipper_function(fleet: Any) -> str | None:
     stack = fleet.config.landing.stack_name
     names = [
         f["FunctionName"]
@@ -220,7 +220,7 @@ def _prefer(names: Iterable[str], wanted: str) -> str | None:
     return names[0] if names else None
 
 
-def _mapping(fleet: Any, function_name: str) -> dict[str, Any] | None:
+def event_source_mapping(fleet: Any, function_name: str) -> dict[str, Any] | None:
     client = fleet.landing_client("lambda")
     mappings = [
         m
@@ -233,7 +233,7 @@ def _mapping(fleet: Any, function_name: str) -> dict[str, Any] | None:
     return mappings[0] if mappings else None
 
 
-def _failure_queue(fleet: Any, mapping: Mapping[str, Any] | None) -> str | None:
+def failure_queue(fleet: Any, mapping: Mapping[str, Any] | None) -> str | None:
     sqs = fleet.landing_client("sqs")
     arn = ((mapping or {}).get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
     if arn and ":sqs:" in arn:

@@ -1,7 +1,7 @@
 """What shipping will cost before it is switched on: volume to Logz.io and the AWS bill per month.
 
 From the inventory and each group's last 24 h of ``AWS/Logs`` ``IncomingBytes`` and
-``IncomingLogEvents`` (:func:`xaccount_ops.inventory.daily_volume`), for the groups that ship or
+``IncomingLogEvents`` (:func:`xaccount_ops.fleet.inventory.daily_volume`), for the groups that ship or
 that ``subscribe`` would subscribe (the same selection), per (account, region) and in total:
 
 - ``gb_per_day``: what reaches Logz.io, the events plus the fields the shipper adds to each line;
@@ -31,9 +31,9 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import subscriptions
 from xaccount_ops.config import FILTER_NAME_PREFIX, Config
 from xaccount_ops.errors import ConfigError
+from xaccount_ops.fleet.selection import never_subscribed, selection
 
 GB = 1024**3
 DAYS_PER_MONTH = 730 / 24
@@ -148,9 +148,9 @@ def selected(config: Config, inventory: pd.DataFrame) -> pd.Series:
     def wanted(row: Any) -> bool:
         if row.ships:
             return True
-        if subscriptions.never_subscribed(config, row.log_group):
+        if never_subscribed(config, row.log_group):
             return False
-        return subscriptions.selection(config, row)[0]
+        return selection(config, row)[0]
 
     return pd.Series(
         [wanted(row) for row in inventory.itertuples(index=False)], index=inventory.index

@@ -3,7 +3,7 @@
 One builder per notebook: :func:`deploy_form` (01), :func:`subscriptions_form` (02),
 :func:`accounts_form` (03), :func:`audit_form` (04), :func:`verify_form` (05). Blank fields keep
 the config's values; what a form changes is applied to a copy of the fleet
-(:func:`xaccount_ops.target.with_overrides`), validated like the config.
+(:func:`xaccount_ops.lab.context.with_overrides`), validated like the config.
 
 A form keeps its last ``result`` and ``error`` so it can be tested in plain Python:
 set ``form.fields[...]``'s ``.value``, call ``form.buttons[...].click()``, assert on ``form.result``
@@ -249,7 +249,7 @@ def _summary_of(result: Any) -> Any:
 class Deployment:
     """What the Deploy button gives: the deploy result, every stack event, the outputs."""
 
-    result: Any  # stacks.DeployResult
+    result: Any  # landing.DeployResult
     events: pd.DataFrame
     outputs: pd.DataFrame
     fleet: Any
@@ -261,7 +261,7 @@ class Deployment:
 
 def deploy_fleet(form: Form, fleet: Any) -> Any:
     """The fleet as the deploy form describes it (validated like the config)."""
-    from xaccount_ops.target import with_overrides
+    from xaccount_ops.lab.context import with_overrides
 
     v = form.values()
     return with_overrides(
@@ -293,7 +293,7 @@ def deploy_form(
     Blank fields keep the config's values. The token is referenced by environment variable
     name only; by default the config's reference is used.
     """
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     cfg = fleet.config
     fields = {
@@ -327,14 +327,14 @@ def deploy_form(
     def dry_run(form: Form) -> pd.DataFrame:
         target = deploy_fleet(form, fleet)
         form.state["fleet"] = target
-        return stacks.plan_deploy(
+        return landing.plan_deploy(
             include_speedups=form.fields["include_speedups"].value, fleet=target
         )
 
     def deploy(form: Form) -> Deployment:
         target = deploy_fleet(form, fleet)
         form.state["fleet"] = target
-        names = stacks.stack_names(target)
+        names = landing.stack_names(target)
         bar = w.IntProgress(value=0, min=0, max=len(names), description="stacks")
         latest = w.HTML()
         form.live.children = [bar, latest]
@@ -349,19 +349,19 @@ def deploy_form(
             shown = pd.DataFrame(events[-8:])[["stack", "logical_id", "status", "reason"]]
             latest.value = shown.to_html(index=False, border=0)
 
-        result = stacks.deploy(
+        result = landing.deploy(
             include_speedups=form.fields["include_speedups"].value,
             on_event=on_event,
             fleet=target,
         )
         bar.value = bar.max
         outputs = (
-            stacks.outputs_frame(stacks.stack_outputs(target))
+            landing.outputs_frame(landing.stack_outputs(target))
             if result.ok
-            else stacks.outputs_frame({})
+            else landing.outputs_frame({})
         )
-        frame = pd.DataFrame(events, columns=list(stacks.EVENT_COLUMNS)).astype(
-            stacks.EVENT_COLUMNS
+        frame = pd.DataFrame(events, columns=list(landing.EVENT_COLUMNS)).astype(
+            landing.EVENT_COLUMNS
         )
         return Deployment(result=result, events=frame, outputs=outputs, fleet=target)
 
@@ -388,7 +388,7 @@ def deploy_form(
 
 
 def selection_fleet(form: Form, fleet: Any) -> Any:
-    from xaccount_ops.target import with_overrides
+    from xaccount_ops.lab.context import with_overrides
 
     v = form.values()
     if not v["accounts"] or not v["regions"]:
@@ -461,7 +461,7 @@ def subscriptions_form(
 
 def accounts_form(fleet: Any, *, accounts: str = "", mode: str = "add") -> Form:
     """The seed's "Update" tab: merge account ids into every stack (Preview first, then Apply)."""
-    from xaccount_ops import stacks
+    from xaccount_ops import landing
 
     fields = {
         "accounts": _text(
@@ -481,13 +481,17 @@ def accounts_form(fleet: Any, *, accounts: str = "", mode: str = "add") -> Form:
 
     def preview(form: Form) -> pd.DataFrame:
         remove = form.fields["mode"].value == "remove"
-        return stacks.accounts_frame(stacks.preview_accounts(ids(form), remove=remove, fleet=fleet))
+        return landing.accounts_frame(
+            landing.preview_accounts(ids(form), remove=remove, fleet=fleet)
+        )
 
     def apply(form: Form) -> pd.DataFrame:
         change = (
-            stacks.remove_accounts if form.fields["mode"].value == "remove" else stacks.add_accounts
+            landing.remove_accounts
+            if form.fields["mode"].value == "remove"
+            else landing.add_accounts
         )
-        return stacks.accounts_frame(change(ids(form), fleet=fleet))
+        return landing.accounts_frame(change(ids(form), fleet=fleet))
 
     return Form(
         "Add or remove sending accounts",
@@ -519,8 +523,8 @@ def filter_audit(
     contains: str = "",
 ) -> AuditView:
     """Rows of both frames for one account/region, at or above a severity, matching a name."""
-    from xaccount_ops import audit as audit_mod
-    from xaccount_ops import inventory as inventory_mod
+    from xaccount_ops.fleet import audit as audit_mod
+    from xaccount_ops.fleet import inventory as inventory_mod
 
     inv, found = inventory, findings
     if account != ALL:
@@ -643,7 +647,7 @@ def verify_form(
     Blank ``accounts``/``regions`` select every path of the fleet.
     """
     from xaccount_ops import verify as verify_mod
-    from xaccount_ops.accounts import Target
+    from xaccount_ops.fleet.accounts import Target
 
     fields = {
         "accounts": _multi(list(fleet.accounts), "Accounts", _chosen(accounts)),

@@ -1,6 +1,6 @@
 """Audit: what is wrong with the shipping set-up, as a DataFrame of findings with fixes.
 
-Works on an inventory (:func:`xaccount_ops.inventory.log_groups`) plus a few small lookups in the
+Works on an inventory (:func:`xaccount_ops.fleet.inventory.log_groups`) plus a few small lookups in the
 landing account (destinations and their policies, the shipper function, its failure queue).
 Each finding has a severity (``error``: logs are or will be lost; ``warning``: something is not
 shipped that should be; ``info``: worth knowing), where it is, what is wrong and what to do.
@@ -20,15 +20,16 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import aws
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import Config
-from xaccount_ops.inventory import (
+from xaccount_ops.fleet.accounts import Fleet, organization_id
+from xaccount_ops.fleet.inventory import (
     FILTER_SLOTS,
     InventoryResult,
     account_names,
     class_problem,
     is_adopted,
 )
+from xaccount_ops.fleet.selection import is_pipeline_group, selection
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +281,6 @@ def _group_checks(
 ) -> Iterator[Finding]:
     """Per log group: shipping twice, shipping through a filter we did not create, a class that
     cannot be subscribed, slots full of foreign filters, not shipping, never expiring."""
-    from xaccount_ops.subscriptions import selection  # subscriptions imports this module
 
     ours = {region: d.arn for region, d in (destinations or {}).items()}
     for row in frame.itertuples():
@@ -470,26 +470,6 @@ def _shipper_checks(fleet: Fleet) -> Iterator[Finding]:
 
 
 def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
-    from xaccount_ops.inventory import _landing_destinations as lookup
+    from xaccount_ops.fleet.inventory import _landing_destinations as lookup
 
     return lookup(fleet)
-
-
-def is_pipeline_group(name: str, cfg: Config) -> bool:
-    """True for the pipeline's own log groups: the shipper's (``/aws/lambda/<stack_name>-*``)."""
-    return name.startswith(f"/aws/lambda/{cfg.landing.stack_name}")
-
-
-def organization_id(fleet: Fleet) -> str | None:
-    """The hub's organization id, or None outside an organization / without permission."""
-    try:
-        client = aws.client(
-            fleet.hub_session,
-            "organizations",
-            fleet.landing_region,
-            endpoint_url=fleet.config.aws.endpoint_url,
-        )
-        return client.describe_organization()["Organization"]["Id"]
-    except Exception as err:
-        log.info("organization id unavailable: %s", aws.error_code(err))
-        return None

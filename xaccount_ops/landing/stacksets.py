@@ -33,15 +33,29 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from xaccount_ops import stacks
 from xaccount_ops.errors import XaccountOpsError
+from xaccount_ops.landing import stacks
+from xaccount_ops.landing.changesets import (
+    CAPABILITIES,
+    EventCallback,
+    StackResult,
+    describe_stack,
+    outputs_map,
+)
+from xaccount_ops.landing.package import CFN_DIR
+from xaccount_ops.landing.templates import (
+    DESTINATION,
+    accounts_parameters,
+    cfn_parameters,
+    destination_parameters,
+)
 
 log = logging.getLogger(__name__)
 
 ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
 EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
 SENDER = "sender"
-TEMPLATE_FILES = {stacks.DESTINATION: "destination.yaml", SENDER: "sender.yaml"}
+TEMPLATE_FILES = {DESTINATION: "destination.yaml", SENDER: "sender.yaml"}
 DONE = ("SUCCEEDED", "FAILED", "STOPPED")
 
 # Polling knobs (module constants so tests can shrink them).
@@ -72,14 +86,14 @@ class StackSetSpec:
 
     @property
     def template_body(self) -> str:
-        return (stacks.CFN_DIR / TEMPLATE_FILES[self.kind]).read_text()
+        return (CFN_DIR / TEMPLATE_FILES[self.kind]).read_text()
 
 
 @dataclass
 class StackSetResult:
     """The main stack's result and one row per stack set instance."""
 
-    main: stacks.StackResult | None
+    main: StackResult | None
     rows: list[dict[str, str]]
 
     @property
@@ -103,19 +117,19 @@ def specs(fleet: Any, main_outputs: dict[str, str]) -> list[StackSetSpec]:
     """The stack sets for this fleet, with parameters from the main stack's outputs."""
     cfg = fleet.config
     base = cfg.landing.stack_name
-    main = stacks.describe_stack(fleet.landing_client("cloudformation"), base)
-    accounts = stacks.accounts_parameters(fleet, main)
+    main = describe_stack(fleet.landing_client("cloudformation"), base)
+    accounts = accounts_parameters(fleet, main)
     other_regions = tuple(r for r in fleet.regions if r != fleet.landing_region)
     result = []
     if other_regions:
-        values = stacks.destination_parameters(
+        values = destination_parameters(
             fleet,
             role_arn=main_outputs.get("LogzioCrossAccountRole", ""),
             stream_arn=main_outputs.get("LogzioCrossAccountKinesisStreamArn", ""),
             accounts=accounts,
         )
         instances = tuple((fleet.landing_account, r) for r in other_regions)
-        result.append(StackSetSpec(f"{base}-destinations", stacks.DESTINATION, values, instances))
+        result.append(StackSetSpec(f"{base}-destinations", DESTINATION, values, instances))
     if cfg.subscriptions.mode == "account-policy":
         values = {
             "LandingAccountId": fleet.landing_account,
@@ -142,11 +156,11 @@ def pipeline_log_groups(fleet: Any) -> list[str]:
 def plan(fleet: Any) -> pd.DataFrame:
     """Dry run: what :func:`deploy` would do to each stack set instance. Changes nothing.
 
-    The main stack's own changes are :func:`stacks.plan_deploy`'s (``deploy --dry-run`` shows
+    The main stack's own changes are :func:`~xaccount_ops.landing.preview.plan_deploy`'s (``deploy --dry-run`` shows
     both).
     """
     cfn = fleet.landing_client("cloudformation")
-    outputs = stacks._outputs_map(stacks.describe_stack(cfn, fleet.config.landing.stack_name))
+    outputs = outputs_map(describe_stack(cfn, fleet.config.landing.stack_name))
     rows: list[dict[str, str]] = []
     for spec in specs(fleet, outputs):
         current = _describe_stack_set(cfn, spec.name)
@@ -169,7 +183,7 @@ def deploy(
     fleet: Any,
     artifact: Any = None,
     include_speedups: bool = True,
-    on_event: stacks.EventCallback | None = None,
+    on_event: EventCallback | None = None,
 ) -> StackSetResult:
     """Create or update the main stack, then every stack set and its missing instances."""
     _check_admin_role(fleet)
@@ -184,7 +198,7 @@ def deploy(
     if head.status == "failed":
         return StackSetResult(head, [])
     cfn = fleet.landing_client("cloudformation")
-    outputs = stacks._outputs_map(stacks.describe_stack(cfn, fleet.config.landing.stack_name))
+    outputs = outputs_map(describe_stack(cfn, fleet.config.landing.stack_name))
     rows: list[dict[str, str]] = []
     for spec in specs(fleet, outputs):
         try:
@@ -203,8 +217,8 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             StackSetName=spec.name,
             Description=f"xaccount-ops {spec.kind} ({fleet.config.landing.stack_name})",
             TemplateBody=spec.template_body,
-            Parameters=stacks._cfn_parameters(spec.parameters),
-            Capabilities=stacks.CAPABILITIES,
+            Parameters=cfn_parameters(spec.parameters),
+            Capabilities=CAPABILITIES,
             PermissionModel="SELF_MANAGED",
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
@@ -218,8 +232,8 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
         operation = cfn.update_stack_set(
             StackSetName=spec.name,
             TemplateBody=spec.template_body,
-            Parameters=stacks._cfn_parameters(spec.parameters),
-            Capabilities=stacks.CAPABILITIES,
+            Parameters=cfn_parameters(spec.parameters),
+            Capabilities=CAPABILITIES,
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
             **({"Accounts": accounts, "Regions": regions} if present else {}),

@@ -52,13 +52,14 @@ from typing import Any
 
 import pandas as pd
 
-from xaccount_ops import aws, reship
-from xaccount_ops.accounts import Fleet, Target, fan_out
-from xaccount_ops.config import Config, filter_name
+from xaccount_ops import aws
+from xaccount_ops.config import MODE_FILTERS, Config, filter_name
+from xaccount_ops.delivery import reship
 from xaccount_ops.errors import XaccountOpsError
-from xaccount_ops.inventory import InventoryResult, cache_dir, log_groups
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.inventory import InventoryResult, cache_dir, log_groups
+from xaccount_ops.fleet.selection import never_subscribed, selection
 from xaccount_ops.logzio import SearchClient
-from xaccount_ops.subscriptions import MODE_FILTERS, never_subscribed, selection
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from xaccount_ops import validate
-from xaccount_ops.accounts import Fleet
 from xaccount_ops.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, TokenRef, load_config
 from xaccount_ops.errors import ConfigError
+from xaccount_ops.fleet.accounts import Fleet
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,250 @@
+"""Applying a subscription plan: exactly its change rows, with bounded concurrency per target,
+pacing to AWS's per-account quota, botocore's adaptive retries and a result per row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from xaccount_ops import aws
+from xaccount_ops.config import MODE_POLICY
+from xaccount_ops.errors import TargetError
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.inventory import SYSTEM_FIELDS
+from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions.model import (
+    ADOPT,
+    APPLY_SCHEMA,
+    CHANGE_ACTIONS,
+    DELETE,
+    ERROR_SCHEMA,
+    POLICY_TYPE,
+    ROW_HINTS,
+    SKIP,
+    UNCHANGED,
+    ApplyResult,
+    Plan,
+    as_text,
+    emit_system_fields_supported,
+)
+from xaccount_ops.subscriptions.policy import policy_document
+
+log = logging.getLogger(__name__)
+
+# Changes in flight per target: enough to reach a per-account PutSubscriptionFilter quota at
+# tens of ms of latency; the adaptive retry mode's client-side limiter shares one client per target.
+WORKERS_PER_TARGET = 4
+
+
+# Changes per second per target: AWS's default quota for PutSubscriptionFilter,
+# DeleteSubscriptionFilter and PutAccountPolicy is 5 TPS per account and region. Pacing to it up
+# front spares a throttling storm (and the retry budget) when thousands of groups change at once;
+# adaptive retries still absorb whatever else shares the quota. 0 turns pacing off.
+CHANGES_PER_SECOND = 5.0
+
+
+# Errors that fail every call to the target alike: the rest of its rows are not attempted.
+FATAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "TargetError",
+    }
+)
+
+
+def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyResult:
+    """Execute the plan's create/update/delete rows; every other row is reported as is.
+
+    Targets run in parallel (``aws.max_workers``), a few changes at a time within a target
+    (``WORKERS_PER_TARGET``) paced to ``CHANGES_PER_SECOND``, with botocore's adaptive retries
+    for throttling. A change that fails
+    is a ``failed`` row with the error and a hint; an error that would fail every call in the
+    target alike (access denied, role missing, region not enabled) marks the target's remaining
+    rows failed without trying them. Nothing is raised for AWS errors.
+    """
+    from tqdm.auto import tqdm
+
+    frame = plan.frame.reset_index(drop=True)
+    status = frame["action"].map({UNCHANGED: "unchanged", SKIP: "skipped"}).astype("string")
+    errors = pd.Series([None] * len(frame), dtype="string")
+    by_target: dict[Target, list[int]] = defaultdict(list)
+    for index, row in frame[frame["action"].isin(CHANGE_ACTIONS)].iterrows():
+        by_target[Target(row["account"], row["region"])].append(int(index))
+    total = sum(len(v) for v in by_target.values())
+    lock = threading.Lock()
+    outcomes: dict[int, tuple[str, str, str]] = {}  # index -> (status, error, hint)
+    emit = fleet.config.subscriptions.emit_system_fields and emit_system_fields_supported()
+    disable = None if progress is None else not progress
+
+    with tqdm(total=total, desc="subscribe", unit="change", disable=disable) as bar:
+
+        def run(target: Target) -> None:
+            logs = fleet.client("logs", target.account_id, target.region)
+            fatal: list[tuple[str, str]] = []
+            pacer = aws.Pacer(CHANGES_PER_SECOND)
+
+            def one(index: int) -> None:
+                row = frame.loc[index]
+                if fatal:
+                    outcome = ("failed", f"not attempted: {fatal[0][0]}", fatal[0][1])
+                else:
+                    try:
+                        pacer.wait()
+                        _execute(logs, row, emit)
+                        outcome = ("ok", "", "")
+                    except Exception as err:  # reported per row, by design
+                        aws.raise_if_unreachable(err)
+                        code = aws.error_code(err)
+                        outcome = ("failed", f"{code}: {err}", ROW_HINTS.get(code, ""))
+                        if code in FATAL_CODES or isinstance(err, TargetError):
+                            fatal.append(outcome[1:])
+                        log.warning(
+                            "%s/%s %s %s failed: %s",
+                            target.account_id,
+                            target.region,
+                            row["action"],
+                            row["log_group"],
+                            outcome[1],
+                        )
+                with lock:
+                    outcomes[index] = outcome
+                    bar.update(1)
+
+            indexes = by_target[target]
+            with ThreadPoolExecutor(
+                max(1, min(WORKERS_PER_TARGET, len(indexes))), thread_name_prefix="xacct-sub"
+            ) as pool:
+                list(pool.map(one, indexes))
+
+        fan_out(
+            run,
+            sorted(by_target),
+            max_workers=fleet.config.aws.max_workers,
+            desc="subscribe",
+            progress=False,
+        )
+
+    error_rows = [dict(r) for r in plan.errors.to_dict("records")]
+    for index, (state, error, hint) in sorted(outcomes.items()):
+        status[index] = state
+        if error:
+            errors[index] = error
+            row = frame.loc[index]
+            error_rows.append(
+                {
+                    "account": row["account"],
+                    "region": row["region"],
+                    "error": f"{row['action']} {row['filter_name']} on {row['log_group']}: {error}",
+                    "hint": hint,
+                }
+            )
+    for index in by_target_indexes(by_target):
+        if index not in outcomes:  # the target's worker died: say so rather than drop the row
+            status[index] = "failed"
+            errors[index] = "not attempted: the target's worker failed (see the log)"
+    result_frame = frame.assign(status=status, error=errors).astype(APPLY_SCHEMA)
+    result = ApplyResult(frame=result_frame, errors=frame_with(ERROR_SCHEMA, error_rows))
+    log.info("subscriptions apply: %s", result.summary())
+    return result
+
+
+def by_target_indexes(by_target: Mapping[Target, list[int]]) -> Iterator[int]:
+    for indexes in by_target.values():
+        yield from indexes
+
+
+class ChangedSincePlan(Exception):
+    """The filter to adopt is no longer what the plan saw: nothing was changed."""
+
+
+def _adopt(logs: Any, row: Mapping[str, str]) -> None:
+    """Take over a filter we did not create, in place: PutSubscriptionFilter with its own name.
+
+    AWS: "If you are updating an existing filter, you must specify the correct name in
+    filterName" (PutSubscriptionFilter): the same name updates the one filter, so there is no
+    moment with two filters (double delivery) or none (a gap). Its pattern, distribution and
+    role are kept as they are now (read again here, so a change since the plan is not undone);
+    only ``emitSystemFields`` is added.
+    """
+    name, group = row["filter_name"], row["log_group"]
+    current = next(
+        (
+            f
+            for page in logs.get_paginator("describe_subscription_filters").paginate(
+                logGroupName=group, filterNamePrefix=name
+            )
+            for f in page.get("subscriptionFilters", [])
+            if f["filterName"] == name
+        ),
+        None,
+    )
+    if current is None or current.get("destinationArn") != row["destination_arn"]:
+        where = "is gone" if current is None else f"points at {current.get('destinationArn')}"
+        raise ChangedSincePlan(
+            f"{name} on {group} {where} since the plan; nothing changed: re-run "
+            "`xaccount-ops subscribe plan --adopt`"
+        )
+    kwargs: dict[str, Any] = {
+        "logGroupName": group,
+        "filterName": name,
+        "filterPattern": current.get("filterPattern", ""),
+        "destinationArn": current["destinationArn"],
+        "emitSystemFields": list(SYSTEM_FIELDS),
+    }
+    for key in ("roleArn", "distribution", "applyOnTransformedLogs", "fieldSelectionCriteria"):
+        if current.get(key) not in (None, ""):
+            kwargs[key] = current[key]
+    logs.put_subscription_filter(**kwargs)
+    log.info("adopted %s on %s (emitSystemFields %s)", name, group, ", ".join(SYSTEM_FIELDS))
+
+
+def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> None:
+    """One planned change: the put or delete call for a filter or an account policy."""
+    row = {key: as_text(value) for key, value in raw.items()}
+    action, mode = row["action"], row["mode"]
+    try:
+        if mode == MODE_POLICY and action == DELETE:
+            logs.delete_account_policy(policyName=row["filter_name"], policyType=POLICY_TYPE)
+        elif mode == MODE_POLICY:
+            logs.put_account_policy(
+                policyName=row["filter_name"],
+                policyDocument=json.dumps(
+                    policy_document(row["destination_arn"], row["filter_pattern"])
+                ),
+                policyType=POLICY_TYPE,
+                scope="ALL",
+                selectionCriteria=row["selection_criteria"],
+            )
+        elif action == DELETE:
+            logs.delete_subscription_filter(
+                logGroupName=row["log_group"], filterName=row["filter_name"]
+            )
+        elif action == ADOPT:
+            _adopt(logs, row)
+        else:
+            kwargs: dict[str, Any] = {
+                "logGroupName": row["log_group"],
+                "filterName": row["filter_name"],
+                "filterPattern": row["filter_pattern"],
+                "destinationArn": row["destination_arn"],
+            }
+            if emit_system_fields:
+                kwargs["emitSystemFields"] = list(SYSTEM_FIELDS)
+            logs.put_subscription_filter(**kwargs)
+    except Exception as err:
+        if action == DELETE and aws.error_code(err) == "ResourceNotFoundException":
+            log.info("%s on %s was already gone", row["filter_name"], row["log_group"])
+            return
+        raise
