@@ -81,3 +81,10 @@ def test_a_command_reads_its_config_before_anything_heavy_loads(tmp_path: Path) 
     ):
         code = COMMAND_START.replace("CONFIG", repr(str(config))).replace("ARGV", repr(argv))
         assert loaded(code) == [], argv
+
+
+def test_the_cli_copy_of_the_audit_severities_matches() -> None:
+    from xaccount_ops.cli.inventory_cmd import SEVERITIES
+    from xaccount_ops.fleet.audit import SEVERITIES as AUDIT_SEVERITIES
+
+    assert SEVERITIES == AUDIT_SEVERITIES

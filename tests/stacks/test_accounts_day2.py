@@ -14,9 +14,9 @@ import boto3
 import pytest
 
 from xaccount_ops import aws
-from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.local import seed
 
 _names = itertools.count(1)

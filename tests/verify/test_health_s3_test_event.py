@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.config import load_config
-from xaccount_ops.verify.health import health
+from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.fleet.pipeline import Pipeline
+from xaccount_ops.verify.health import health
 
 S3_TEST_EVENT = {
     "Service": "Amazon S3",

@@ -18,11 +18,14 @@ import json
 import sys
 from functools import cached_property
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from xaccount_ops.config import Config, load_config
-from xaccount_ops.fleet.accounts import Fleet
+
+if TYPE_CHECKING:  # imported where used: pandas and boto3 cost seconds at every start
+    import pandas as pd
+
+    from xaccount_ops.fleet.accounts import Fleet
 
 FORMATS = ("table", "csv", "json", "parquet")
 # -o FILE's extension decides the format unless --format is given.
@@ -115,6 +118,8 @@ class Context:
 
     @cached_property
     def _fleet(self) -> Fleet:
+        from xaccount_ops.fleet.accounts import Fleet
+
         return Fleet.from_config(self.config)
 
     def emit(self, frame: pd.DataFrame, args: argparse.Namespace | None = None) -> None:
@@ -123,6 +128,8 @@ class Context:
         A command that emits several frames to one -o FILE gets them all: tables one after the
         other, csv/json/parquet as one document of all their rows (still one valid file).
         """
+        import pandas as pd
+
         args = args or self.args
         fmt = output_format(args)
         output = getattr(args, "output", None)
@@ -152,6 +159,8 @@ class Context:
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Floats rounded to FLOAT_DIGITS; everything else as it is."""
+    import pandas as pd
+
     frame = frame.copy()
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):

@@ -11,7 +11,6 @@ import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments
 from xaccount_ops.cli.inventory_cmd import _inventory
-from xaccount_ops.fleet import estimate, inventory
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -34,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.fleet import estimate, inventory
+
     prices = estimate.Prices.load(args.prices)
     result = _inventory(args, ctx)
     if result is None:

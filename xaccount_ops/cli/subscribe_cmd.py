@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from xaccount_ops.cli.context import Context, add_output_arguments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 # Columns too wide for a terminal table; csv/json/parquet keep them.
