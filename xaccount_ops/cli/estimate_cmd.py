@@ -41,7 +41,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_USAGE
     volume = inventory.daily_volume(ctx.fleet(), result.frame)
     found = estimate.estimate(ctx.config, result.frame, volume, prices=prices)
-    ctx.emit(found.with_total(), args)
+    frame = found.with_total()
+    if args.format == "table":  # a terminal: MB a day reads at any fleet size; GB in csv/json
+        frame = frame.drop(columns=["incoming_gb_per_day", "gb_per_day"])
+    ctx.emit(frame, args)
     print(
         f"xaccount-ops: recommended {found.recommendation.summary()}; "
         f"prices as of {found.prices_as_of}",
