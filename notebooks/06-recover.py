@@ -31,9 +31,10 @@ delete = False  # delete each object once all its events are in Logz.io
 from xaccount_ops.cli.verify_cmd import parse_window
 from xaccount_ops.delivery import replay as recovery
 from xaccount_ops.lab import plots
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab.context import open_fleet, require_stack
 
 fleet = open_fleet(config, stack_name=stack_name)
+require_stack(fleet, "06-recover")  # a second: says which notebook to run first
 window = parse_window(since) if since else None
 batches = recovery.load_store(fleet, since=window)
 print(

@@ -25,22 +25,23 @@ REGIONS = ("us-east-1", "eu-west-1")
 GROUPS = ("/aws/lambda/orders-api", "/aws/lambda/payments", "/ecs/cart", "/app/audit-trail")
 SCREEN = (1100, 900)  # width, height of the browser window
 
-# Top of the first <details> (or the whole page when there is none), in CSS pixels.
-DETAILS_TOP_JS = """() => {
-  const first = document.querySelector('details');
-  const top = first ? first.getBoundingClientRect().top + window.scrollY
-                    : document.documentElement.scrollHeight;
-  return [top, document.documentElement.scrollHeight];
+# The page as it opens (every <details> closed), and with every <details> open, in CSS pixels.
+HEIGHTS_JS = """() => {
+  const closed = document.documentElement.scrollHeight;
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const open = document.documentElement.scrollHeight;
+  document.querySelectorAll('details').forEach(d => d.open = false);
+  return [closed, open, document.querySelectorAll('details').length];
 }"""
-# Every word in a table cell on one line: a word split over two lines is a break inside it.
-# Our <wbr> break points split a value into separate text nodes, so each piece is a word here.
+# Every word (a run of letters and digits) in a table cell on one line: "skippe" / "d" is a
+# break inside a word; a break after a separator ("not-" / "shipping", "arn:" / "aws") is not.
 BROKEN_WORDS_JS = """() => {
   document.querySelectorAll('details').forEach(d => d.open = true);
   const broken = [];
   for (const cell of document.querySelectorAll('td, th')) {
     const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      for (const m of node.data.matchAll(/\\S+/g)) {
+      for (const m of node.data.matchAll(/[A-Za-z0-9]+/g)) {
         const range = document.createRange();
         range.setStart(node, m.index);
         range.setEnd(node, m.index + m[0].length);
@@ -195,7 +196,8 @@ REPORTS = {
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, int, int, list]]:
-    """Each report in Chromium: (details top, page height, cells, words broken)."""
+    """Each report in Chromium: (height as it opens, height with every detail open, cells,
+    words broken)."""
     folder = tmp_path_factory.mktemp("fleet-pages")
     found = {}
     with chromium(folder / "chromium", width=SCREEN[0], height=SCREEN[1]) as browser:
@@ -204,7 +206,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, i
             path = folder / f"{name}.html"
             path.write_text(report.to_html(page(name, blocks())))
             tab.goto(path.as_uri())
-            top, height = tab.evaluate(DETAILS_TOP_JS)
+            top, height, details = tab.evaluate(HEIGHTS_JS)
+            assert details >= len(blocks()), name  # each block collapses its rows
             tab.screenshot(path=str(folder / f"{name}.png"))
             cells, broken = tab.evaluate(BROKEN_WORDS_JS)
             found[name] = (int(top), int(height), int(cells), broken)
@@ -212,7 +215,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, i
     keep.mkdir(parents=True, exist_ok=True)
     (keep / "pages.txt").write_text(
         "".join(
-            f"{name}: {top} px before the details (page {height} px open: {cells} cells)\n"
+            f"{name}: {top} px as it opens, details closed ({height} px with them open; "
+            f"{cells} cells)\n"
             for name, (top, height, cells, _) in found.items()
         )
     )
@@ -223,7 +227,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, i
 def test_a_fleet_report_fits_three_screens_before_its_details(rendered, name: str) -> None:
     top, _, cells, _ = rendered[name]
     assert cells > 1000  # the details hold every row (200 targets)
-    assert top < 3 * SCREEN[1], f"{name}: {top} px before the details"
+    assert top < 3 * SCREEN[1], f"{name}: {top} px with every details closed"
 
 
 @pytest.mark.parametrize("name", list(REPORTS))
@@ -246,3 +250,22 @@ def test_the_views_lead_with_the_rollup_and_fold_the_exceptions() -> None:
     assert "&lt;NA&gt;" not in html and "<NA>" not in html
     # An ARN shows its name; the whole ARN is the title.
     assert 'title="arn:aws:logs:us-east-1:111111111111:destination:logzio-xacct-dest"' in html
+
+
+def test_stored_and_shipping_bytes_are_told_apart_by_shade_not_hatching() -> None:
+    from xaccount_ops.lab import plots
+
+    summary = pd.DataFrame(
+        {
+            "account_id": ["111111111111"] * 2,
+            "region": list(REGIONS),
+            "stored_bytes": [300.0, 200.0],
+            "shipping_bytes": [100.0, 200.0],
+        }
+    )
+    ax = plots.stored_bytes(summary).figure.axes[0]
+    bars = {label: patch for patch, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    stored, shipping = bars["us-east-1 stored"], bars["us-east-1 shipping"]
+    assert not any(p.get_hatch() for p in ax.patches)
+    assert stored.patches[0].get_facecolor()[:3] == shipping.patches[0].get_facecolor()[:3]
+    assert stored.patches[0].get_alpha() < 0.5 and shipping.patches[0].get_alpha() in (None, 1)

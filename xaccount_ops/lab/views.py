@@ -13,10 +13,24 @@ rollup, the exceptions, then every row collapsed. Which values count as fine is 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from xaccount_ops.lab.tables import View, fleet_html
+from xaccount_ops.lab.tables import View, fleet_html, table_html
+
+__all__ = [
+    "apply_html",
+    "canary_html",
+    "cost_html",
+    "findings_html",
+    "health_html",
+    "inventory_html",
+    "plan_html",
+    "reconcile_html",
+    "shown",
+    "table_html",
+]
 
 PLAN_OK = ("create", "update", "adopt", "delete", "unchanged")
 APPLY_OK = ("created", "updated", "adopted", "deleted", "unchanged")
@@ -106,3 +120,31 @@ def reconcile_html(
 def health_html(frame: pd.DataFrame, title: str = "Health") -> str:
     """A health snapshot (``health(...)``)."""
     return fleet_html(frame.astype({"status": "string"}), HEALTH_VIEW, title=title)
+
+
+COST_ROWS = 10  # the most expensive targets listed above the collapsed details
+
+
+def cost_html(frame: pd.DataFrame, title: str = "Cost per month") -> str:
+    """An estimate with its total row (``Estimate.with_total()``): the total first, then the
+    most expensive targets, then every row collapsed."""
+    import html as html_lib
+
+    from xaccount_ops.lab.tables import TABLE_CSS
+
+    total = frame[frame["account_id"] == "total"]
+    rows = frame[frame["account_id"] != "total"]
+    top = rows.sort_values("monthly_usd", ascending=False).head(COST_ROWS)
+    return (
+        f'{TABLE_CSS}<div class="xacct-view"><h4>{html_lib.escape(title)}</h4>'
+        f"{table_html(total)}<h4>The {len(top)} most expensive of {len(rows)} target(s)</h4>"
+        f"{table_html(top)}<details><summary>All {len(rows)} row(s)</summary>"
+        f"{table_html(rows)}</details></div>"
+    )
+
+
+def shown(block: str) -> Any:
+    """An HTML block as a notebook displays it."""
+    from IPython.display import HTML
+
+    return HTML(block)

@@ -173,10 +173,22 @@ class _Notes(logging.Handler):
 
 
 def _render(result: Any) -> Any:
-    if result is None or isinstance(result, pd.DataFrame | str):
+    """What an action's result shows: a table, a line of text, or its summary; never a repr
+    (a static report would print ``Deployment(result=...)`` in quotes)."""
+    if result is None or isinstance(result, pd.DataFrame):
         return result
+    if isinstance(result, str):
+        return _text_html(result)
     frame = getattr(result, "frame", None)
-    return frame if isinstance(frame, pd.DataFrame) else result
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    summary = _summary_of(result)
+    return summary if summary is not None else None
+
+
+def _text_html(text: str) -> HTML:
+    """A line of text as HTML (a plain ``str`` would display as its quoted repr)."""
+    return HTML(f'<p class="xacct-text">{html.escape(text)}</p>')
 
 
 def text_list(value: str) -> list[str]:
@@ -239,7 +251,9 @@ def _summary_of(result: Any) -> Any:
     value = summary() if callable(summary) else summary
     if isinstance(value, dict):
         return pd.DataFrame([value])
-    return value
+    if isinstance(value, str):
+        return _text_html(value)
+    return value if isinstance(value, pd.DataFrame) else None
 
 
 # -- 01: deploy the landing stacks ---------------------------------------------------------------
@@ -443,7 +457,13 @@ def subscriptions_form(
         return subscriptions.apply(form.state["fleet"], made, progress=True)
 
     def show(result: Any) -> list[Any]:
-        parts: list[Any] = [_summary_of(result), _frame_of(result)]
+        from xaccount_ops.lab import views
+
+        frame = _frame_of(result)
+        title = "Applied" if frame is not None and "status" in frame else "Plan"
+        parts: list[Any] = [_summary_of(result)]
+        if frame is not None:
+            parts.append(HTML(views.apply_html(frame, title=title)))
         errors = getattr(result, "errors", None)
         if isinstance(errors, pd.DataFrame) and not errors.empty:
             parts += [_heading("Targets that failed"), errors]
@@ -618,11 +638,12 @@ def audit_form(inventory: pd.DataFrame, findings: pd.DataFrame, *, export_dir: s
         )
 
     def show(result: AuditView) -> list[Any]:
+        from xaccount_ops.lab import views
+
         return [
-            _heading(f"Findings ({len(result.findings)})"),
-            result.findings,
-            _heading(f"Log groups ({len(result.inventory)})"),
-            result.summary,
+            HTML(views.findings_html(result.findings, title=f"Findings ({len(result.findings)})")),
+            _heading(f"Log groups ({len(result.inventory)}), per account and region"),
+            HTML(views.table_html(result.summary)),
         ]
 
     def export(form: Form) -> pd.DataFrame:
@@ -677,10 +698,13 @@ def verify_form(
         )
 
     def show(result: Any) -> list[Any]:
+        from xaccount_ops.lab import views
+
         delivered = int((result.frame["status"] == "delivered").sum())
+        columns = ["account_id", "region", "status", "latency_s", "fields_ok", "detail"]
+        shown = result.frame[[c for c in columns if c in result.frame]]
         parts: list[Any] = [
-            _heading(f"Delivered {delivered}/{len(result.frame)}"),
-            result.frame[["account_id", "region", "status", "latency_s", "fields_ok", "detail"]],
+            HTML(views.canary_html(shown, title=f"Delivered {delivered}/{len(result.frame)}"))
         ]
         if not result.diagnosis.empty:
             parts += [_heading("Where the missing paths break"), result.diagnosis]
