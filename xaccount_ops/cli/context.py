@@ -18,7 +18,7 @@ import json
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops.config import Config, load_config
 
@@ -32,6 +32,7 @@ FORMATS = ("table", "csv", "json", "parquet")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "table"}
 FLOAT_DIGITS = 3
 MISSING_IN_TABLE = "-"
+WRAP = 48  # characters of a text column per line in the summarised fleet tables
 
 
 class UsageError(Exception):
@@ -48,6 +49,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         f"{' '.join(EXTENSIONS)}, else table)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--all",
+        dest="all_rows",
+        action="store_true",
+        help="table: every row (default for fleet results: counts, then the exceptions "
+        "folded; csv/json/parquet and -o FILE always hold every row)",
+    )
     parser.set_defaults(_has_output_arguments=True)
 
 
@@ -122,6 +130,21 @@ class Context:
 
         return Fleet.from_config(self.config)
 
+    def emit_view(
+        self, frame: pd.DataFrame, view: Any, args: argparse.Namespace | None = None
+    ) -> None:
+        """A fleet result: on a terminal table, its counts and folded exceptions
+        (:mod:`xaccount_ops.lab.tables`) unless ``--all``; every other format, every row."""
+        args = args or self.args
+        whole = getattr(args, "all_rows", False) or getattr(args, "output", None)
+        if output_format(args) != "table" or whole or frame.empty:
+            self.emit(frame, args)
+            return
+        from xaccount_ops.lab.tables import fleet_text
+
+        # Long text (a finding, a fix) wraps in its column: lines fit a wide terminal.
+        sys.stdout.write(fleet_text(frame, view, lambda part: render(part, "table", wrap=WRAP)))
+
     def emit(self, frame: pd.DataFrame, args: argparse.Namespace | None = None) -> None:
         """Render ``frame`` as the command's format, to -o FILE or stdout.
 
@@ -168,7 +191,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def render(frame: pd.DataFrame, fmt: str) -> str:
+def render(frame: pd.DataFrame, fmt: str, *, wrap: int | None = None) -> str:
     """``frame`` as text: ``table`` (aligned columns), ``csv`` or ``json`` (a list of objects)."""
     frame = _plain(frame)
     if fmt == "json":
@@ -183,4 +206,5 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     if frame.empty:
         return "(no rows)\n"
     shown = frame.astype(object).where(frame.notna(), MISSING_IN_TABLE)
-    return shown.to_markdown(index=False, tablefmt="simple") + "\n"
+    widths = [wrap if wrap and shown[c].astype(str).str.len().max() > wrap else None for c in shown]
+    return shown.to_markdown(index=False, tablefmt="simple", maxcolwidths=widths) + "\n"

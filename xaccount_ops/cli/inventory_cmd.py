@@ -103,8 +103,10 @@ def run_audit(args: argparse.Namespace, ctx: Context) -> int:
     result = _inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
+    from xaccount_ops.lab.views import FINDINGS_VIEW
+
     findings = audit.audit(ctx.fleet(), result)
-    ctx.emit(findings, args)
+    ctx.emit_view(findings, FINDINGS_VIEW, args)
     failing = audit.at_or_above(findings, args.fail_on)
     counts = findings["severity"].value_counts()
     print(

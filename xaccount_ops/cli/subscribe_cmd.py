@@ -104,14 +104,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     adopt = bool(getattr(args, "adopt", False))
     plan = subscriptions.plan(fleet, remove=action == "remove", adopt=adopt, progress=progress)
     _say(f"plan ({plan.mode} mode): {plan.summary()}")
+    from xaccount_ops.lab.views import APPLY_VIEW, PLAN_VIEW
+
     if action == "plan" or (action == "remove" and not getattr(args, "yes", False)):
-        ctx.emit(_table(plan.frame, args), args)
+        ctx.emit_view(_table(plan.frame, args), PLAN_VIEW, args)
         _report_errors(plan.errors)
         if action == "remove" and plan.changes:
             _say(f"nothing deleted: re-run with --yes to delete {plan.changes} of ours")
         return EXIT_FAILURE if not plan.errors.empty else EXIT_OK
     result = subscriptions.apply(fleet, plan, progress=progress)
-    ctx.emit(_table(result.frame, args), args)
+    ctx.emit_view(_table(result.frame, args), APPLY_VIEW, args)
     _report_errors(result.errors)
     _say(result.summary())
     return EXIT_OK if result.ok else EXIT_FAILURE

@@ -143,10 +143,11 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
         if getattr(args, flag) is not None:
             print(f"xaccount-ops: --{flag} needs --reconcile", file=sys.stderr)
             return EXIT_USAGE
+    from xaccount_ops.lab.views import CANARY_VIEW
     from xaccount_ops.verify import verify
 
     result = verify(ctx.fleet(), timeout_s=args.timeout, prepare=args.prepare)
-    ctx.emit(result.frame, args)
+    ctx.emit_view(result.frame.astype({"status": "string"}), CANARY_VIEW, args)
     counts = result.frame["status"].value_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("delivered", "missing", "error"))
     print(f"xaccount-ops: {summary}", file=sys.stderr)
@@ -170,7 +171,13 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     result = reconcile(
         ctx.fleet(), window=window, lag=lag, threshold=args.threshold or DEFAULT_THRESHOLD
     )
-    ctx.emit(result.frame, args)
+    if args.format == "table" and not args.all_rows and not args.output:
+        from xaccount_ops.lab.views import RECONCILE_VIEW, verdicts
+
+        shown = result.frame.assign(verdict=verdicts(result.frame, result.threshold))
+        ctx.emit_view(shown, RECONCILE_VIEW, args)
+    else:
+        ctx.emit(result.frame, args)  # the columns users script against, unchanged
     print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
     if not result.findings.empty:
         print("\nFindings (short or over groups and their likely hop):", file=sys.stderr)
@@ -202,10 +209,11 @@ def run_duplicates(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_health(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.lab.views import HEALTH_VIEW
     from xaccount_ops.verify import health
 
     frame = health(ctx.fleet(), window=args.window)
-    ctx.emit(frame, args)
+    ctx.emit_view(frame.astype({"status": "string"}), HEALTH_VIEW, args)
     failing = frame[frame["status"] == "fail"]
     warning = frame[frame["status"] == "warn"]
     print(

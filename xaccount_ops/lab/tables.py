@@ -64,8 +64,9 @@ class View:
     why: tuple[str, ...] = ()
     account: str = "account_id"
     region: str = "region"
-    # Columns left out of the folded exceptions (wide, and in the details anyway).
-    hidden: tuple[str, ...] = field(default_factory=tuple)
+    # Columns shown with each folded exception, from its first row (e.g. a fix that names the
+    # region, which would otherwise split one kind of exception into one line per region).
+    example: tuple[str, ...] = field(default_factory=tuple)
 
     def columns(self, frame: pd.DataFrame) -> tuple[str | None, str | None]:
         """The frame's account and region columns (``account`` is accepted for the former)."""
@@ -152,6 +153,9 @@ def folded_exceptions(frame: pd.DataFrame, view: View) -> tuple[pd.DataFrame, in
                 example.append(str(first[column]))
                 break
         row["example"] = " ".join(example)
+        for column in view.example:
+            if column in group and column not in keys:
+                row[column] = first[column]
         rows.append(row)
     out = pd.DataFrame(rows).sort_values("rows", ascending=False, kind="stable")
     return out.head(EXCEPTION_ROWS).reset_index(drop=True), max(0, len(out) - EXCEPTION_ROWS)

@@ -39,7 +39,9 @@ PLAN_WIDE = ("destination_arn", "selection_criteria", "current_filters", "mode")
 
 PLAN_VIEW = View(status="action", ok=PLAN_OK, why=("reason",), account="account")
 APPLY_VIEW = View(status="status", ok=APPLY_OK, why=("reason", "error"), account="account")
-FINDINGS_VIEW = View(status="severity", ok=("info",), check="check", why=("finding", "fix"))
+FINDINGS_VIEW = View(
+    status="severity", ok=("info",), check="check", why=("finding",), example=("fix",)
+)
 INVENTORY_VIEW = View(status="shipping", ok=("ships",), why=("note",))
 CANARY_VIEW = View(status="status", ok=("delivered",), why=("hop",))
 # A group without events in the window says nothing about loss: counted, not an exception.
