@@ -125,3 +125,27 @@ def test_add_and_remove_keep_the_config_in_step(org_config, capsys) -> None:
     assert "so `subscribe` covers them" not in err  # the advice for an add is gone
     assert f"account {new} still has 1 active subscription filter(s)" in err
     assert f"`xaccount-ops subscribe remove --account {new} --yes`" in err
+
+
+def test_a_fresh_deploy_leaves_no_s3_test_event(org_config, capsys) -> None:
+    """Issue 26, item 3: S3 puts an s3:TestEvent in the failure queue when the stack sets up
+    the bucket notification; deploy deletes it, so health (and the alarm) see an empty queue."""
+    path, _ = org_config
+    fleet = Fleet.from_config(load_config(path))
+    sqs = fleet.landing_client("sqs")
+    url = sqs.get_queue_url(QueueName=f"{fleet.config.landing.stack_name}-shipper-failures")[
+        "QueueUrl"
+    ]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
+    _, out, _ = cli(capsys, "--config", str(path), "health", "--format", "json")
+    queue = next(
+        r for r in json.loads(out[out.index("[\n") :]) if r["metric"] == "failure_queue_depth"
+    )
+    assert (queue["value"], queue["status"]) == (0, "ok")
