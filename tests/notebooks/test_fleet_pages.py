@@ -33,6 +33,8 @@ HEIGHTS_JS = """() => {
   document.querySelectorAll('details').forEach(d => d.open = false);
   return [closed, open, document.querySelectorAll('details').length];
 }"""
+OVERFLOW_JS = """() => Math.max(0, ...[...document.querySelectorAll('table')].map(
+  t => t.getBoundingClientRect().right - document.documentElement.clientWidth))"""
 # Every word (a run of letters and digits) in a table cell on one line: "skippe" / "d" is a
 # break inside a word; a break after a separator ("not-" / "shipping", "arn:" / "aws") is not.
 BROKEN_WORDS_JS = """() => {
@@ -167,6 +169,30 @@ def reconcile_frame() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cost_frame() -> pd.DataFrame:
+    from xaccount_ops.fleet.estimate import COLUMNS
+
+    rows = [
+        {
+            "account_id": account,
+            "region": region,
+            "log_groups": len(GROUPS),
+            "events_per_day": 123456.0,
+            "incoming_gb_per_day": 0.000123,
+            "gb_per_day": 0.000456,
+            "incoming_mb_per_day": 0.126,
+            "mb_per_day": 0.467,
+            "kinesis_usd": 0.15,
+            "lambda_usd": 0.01,
+            "cloudwatch_usd": 0.0,
+            "monthly_usd": 0.16,
+        }
+        for account, region in targets()
+    ]
+    total = {column: 0 for column in COLUMNS} | {"account_id": "total", "region": ""}
+    return pd.DataFrame([*rows, total], columns=list(COLUMNS)).astype(COLUMNS)
+
+
 def page(title: str, blocks: list[str]) -> nbformat.NotebookNode:
     """A notebook as papermill saves it: a heading and one code cell per displayed block."""
     nb = nbformat.v4.new_notebook()
@@ -186,6 +212,7 @@ REPORTS = {
     "04-audit-log-groups": lambda: [
         views.inventory_html(inventory_frame()),
         views.findings_html(findings_frame()),
+        views.cost_html(cost_frame()),
     ],
     "05-verify-delivery": lambda: [
         views.canary_html(canary_frame()),
@@ -211,6 +238,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, i
             tab.screenshot(path=str(folder / f"{name}.png"))
             cells, broken = tab.evaluate(BROKEN_WORDS_JS)
             found[name] = (int(top), int(height), int(cells), broken)
+            overflow = tab.evaluate(OVERFLOW_JS)  # details open: their tables fit too
+            assert overflow <= 0, f"{name}: a table runs {overflow}px past the right edge"
     keep = REPO / "out" / "reports"
     keep.mkdir(parents=True, exist_ok=True)
     (keep / "pages.txt").write_text(

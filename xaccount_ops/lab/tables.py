@@ -35,6 +35,7 @@ EXCEPTION_ROWS = 15  # folded exception lines shown before "and N more in the de
 _ARN = re.compile(r"^arn:aws[\w-]*:[\w-]+:[\w-]*:\d*:(.+)$")
 _SEPARATOR = re.compile(r"([/:,_.=|\-]+)")
 _LONG = re.compile(r"[^\s]{13,}")
+_ANY = re.compile(r"[^\s]+")
 _RUN = re.compile(r"[A-Za-z0-9]{24}(?=[A-Za-z0-9])")
 
 # Scoped to these tables: left-aligned, no break inside a word (only at the <wbr> we insert).
@@ -188,9 +189,9 @@ def cell_html(value: Any) -> str:
     return shown
 
 
-def _breakable(text: str) -> str:
-    """Escaped, with ``<wbr>`` after separators in tokens of 13+ characters (and inside very long
-    runs of letters and digits, which have no separator to break at)."""
+def _breakable(text: str, *, short: bool = False) -> str:
+    """Escaped, with ``<wbr>`` after separators in tokens of 13+ characters (any length with
+    ``short``), and inside very long runs of letters and digits, which have no separator."""
 
     def token(match: re.Match[str]) -> str:
         parts = _SEPARATOR.split(match.group(0))
@@ -205,7 +206,7 @@ def _breakable(text: str) -> str:
 
     pieces = []
     last = 0
-    for match in _LONG.finditer(text):
+    for match in (_ANY if short else _LONG).finditer(text):
         pieces.append(html_lib.escape(text[last : match.start()]))
         pieces.append(token(match))
         last = match.end()
@@ -220,7 +221,8 @@ def table_html(frame: pd.DataFrame, *, numeric: Sequence[str] = ()) -> str:
     numbers = set(numeric) | {
         c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and c not in numeric
     }
-    head = "".join(f"<th>{html_lib.escape(str(c))}</th>" for c in frame.columns)
+    # Headers break at their underscores too (incoming_mb_per_day): a wide table fits the page.
+    head = "".join(f"<th>{_breakable(str(c), short=True)}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = "".join(
