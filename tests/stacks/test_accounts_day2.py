@@ -149,3 +149,16 @@ def test_a_fresh_deploy_leaves_no_s3_test_event(org_config, capsys) -> None:
         r for r in json.loads(out[out.index("[\n") :]) if r["metric"] == "failure_queue_depth"
     )
     assert (queue["value"], queue["status"]) == (0, "ok")
+
+
+def test_health_says_how_to_mend_a_config_the_stacks_disagree_with(org_config, capsys) -> None:
+    from xaccount_ops.config import write_sender_list
+
+    path, senders = org_config
+    write_sender_list(path, "accounts", senders)  # the config lists a third, the stacks do not
+    code, out, _ = cli(capsys, "--config", str(path), "health", "--format", "json")
+    assert code == 1
+    rows = json.loads(out[out.index("[\n") :])
+    coverage = next(r for r in rows if r["metric"] == "policy_coverage")
+    assert coverage["status"] == "fail"
+    assert f"`xaccount-ops accounts add {senders[2]}`" in coverage["detail"]

@@ -276,7 +276,10 @@ def _coverage_rows(fleet: Fleet, pipeline: Pipeline, limits: Thresholds) -> list
         # Lower is worse here: below fail_below fails, below warn_below warns.
         status = "fail" if share < fail_below else "warn" if share < warn_below else "ok"
         detail = (
-            f"not allowed: {', '.join(refused[:10])}{' …' if len(refused) > 10 else ''}"
+            f"not allowed: {', '.join(refused[:10])}{' …' if len(refused) > 10 else ''}; "
+            # The config and the stacks disagree: either side can be made to match.
+            f"`xaccount-ops accounts add {' '.join(refused[:10])}` lets them ship, or take them "
+            "out of senders.accounts if they should not"
             if refused
             else f"all {len(accounts)} accounts allowed"
         )
