@@ -111,6 +111,6 @@ views.shown(
 # subscribed inside the window):
 
 # %%
-views.shown(views.table_html(counts.findings)) if len(counts.findings) else print(
+views.shown(views.reconcile_findings_html(counts.findings)) if len(counts.findings) else print(
     "every group agrees: no findings"
 )

@@ -193,6 +193,26 @@ def cost_frame() -> pd.DataFrame:
     return pd.DataFrame([*rows, total], columns=list(COLUMNS)).astype(COLUMNS)
 
 
+def reconcile_findings_frame() -> pd.DataFrame:
+    rows = [
+        {
+            "account_id": account,
+            "region": region,
+            "log_group": group,
+            "ratio": 1.0,
+            "short": False,
+            "over": False,
+            "hop": "filter",
+            "problem": "our filter was created at 2026-12-07 00:35:12 UTC, inside the window",
+            "fix": "`xaccount-ops backfill` ships the history before the subscription",
+        }
+        for account, region in targets()
+        for group in GROUPS
+    ]
+    rows[3] |= {"ratio": 2.0, "over": True, "hop": "shipper", "fix": "`verify --duplicates`"}
+    return pd.DataFrame(rows)
+
+
 def page(title: str, blocks: list[str]) -> nbformat.NotebookNode:
     """A notebook as papermill saves it: a heading and one code cell per displayed block."""
     nb = nbformat.v4.new_notebook()
@@ -217,6 +237,7 @@ REPORTS = {
     "05-verify-delivery": lambda: [
         views.canary_html(canary_frame()),
         views.reconcile_html(reconcile_frame(), threshold=0.999),
+        views.reconcile_findings_html(reconcile_findings_frame()),
     ],
 }
 

@@ -47,6 +47,11 @@ table.xacct-table th, table.xacct-table td {
   hyphens: none; border-bottom: 1px solid #eee;
 }
 table.xacct-table th { font-weight: 600; border-bottom: 1px solid #ccc; }
+/* Wide tables (an inventory has 20 columns): smaller type rather than a page wider than the window. */
+table.xacct-table:has(tr > :nth-child(12)) { font-size: 10px; }
+table.xacct-table:has(tr > :nth-child(12)) th, table.xacct-table:has(tr > :nth-child(12)) td {
+  padding-right: 0.4em;
+}
 table.xacct-table td.num { text-align: right !important; font-variant-numeric: tabular-nums; }
 .xacct-view h4 { margin: 0.6em 0 0.2em; }
 .xacct-view p.xacct-note { margin: 0.2em 0; color: #555; }

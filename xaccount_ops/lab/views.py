@@ -27,6 +27,7 @@ __all__ = [
     "health_html",
     "inventory_html",
     "plan_html",
+    "reconcile_findings_html",
     "reconcile_html",
     "shown",
     "table_html",
@@ -150,3 +151,17 @@ def shown(block: str) -> Any:
     from IPython.display import HTML
 
     return HTML(block)
+
+
+FINDINGS_KIND_VIEW = View(status="kind", ok=("noted",), check="hop", why=("fix",))
+
+
+def reconcile_findings_html(findings: pd.DataFrame, title: str = "Findings") -> str:
+    """Reconcile findings: short and over groups are the exceptions; noted ones (a filter
+    pattern bounds the count, or subscribed inside the window) are counted, then collapsed."""
+    short = findings["short"].fillna(False).astype(bool)
+    over = findings["over"].fillna(False).astype(bool) if "over" in findings else short & False
+    kind = pd.Series("noted", index=findings.index, dtype="string")
+    kind = kind.mask(short, "short").mask(over, "over")
+    shown = findings.assign(kind=kind, hop=findings["hop"].astype("string"))
+    return fleet_html(shown, FINDINGS_KIND_VIEW, title=title)
