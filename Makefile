@@ -50,9 +50,10 @@ test: lint
 demo: $(VENV)/.stamp-demo
 	$(PY) -m xaccount_ops.lab.demo --out out
 
-# Ctrl-C stops JupyterLab and the local cloud it started. LAB_ARGS go to the demo / jupyter lab.
+# Ctrl-C, SIGTERM or SIGHUP stops JupyterLab and the local cloud it started (exec: make is the
+# demo's parent, so a SIGTERM to make alone reaches it too). LAB_ARGS go to the demo / jupyter lab.
 lab: $(VENV)/.stamp-lab
-	$(PY) -m xaccount_ops.lab.demo --lab $(LAB_ARGS)
+	exec $(PY) -m xaccount_ops.lab.demo --lab $(LAB_ARGS)
 
 bench: $(VENV)/.stamp-test
 	@for script in bench/*_bench.py; do echo "== $$script"; $(PY) $$script || exit 1; done

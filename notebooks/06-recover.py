@@ -28,14 +28,14 @@ dry_run = True  # look up and report only (set False to send)
 delete = False  # delete each object once all its events are in Logz.io
 
 # %%
-from xaccount_ops.cli.verify_cmd import parse_window
 from xaccount_ops.delivery import replay as recovery
 from xaccount_ops.lab import plots
 from xaccount_ops.lab.context import open_fleet, require_stack
+from xaccount_ops.validate import duration
 
 fleet = open_fleet(config, stack_name=stack_name)
 require_stack(fleet, "06-recover")  # a second: says which notebook to run first
-window = parse_window(since) if since else None
+window = duration(since, "since", allow_zero=False) if since else None
 batches = recovery.load_store(fleet, since=window)
 print(
     f"{len(batches)} batches in the failure store, "

@@ -25,22 +25,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shipper_lambda.config import LISTENER_PORT, REGION_HOSTS
 from xaccount_ops import __version__, validate
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 
 log = logging.getLogger(__name__)
 
-LISTENER_PORT = 8071  # HTTPS bulk listener; 8070 is plain HTTP
-# Region code -> host suffix; "us" (and blank) has none.
-_HOST_SUFFIX = {
-    "us": "",
-    "au": "-au",
-    "ca": "-ca",
-    "eu": "-eu",
-    "uk": "-uk",
-    "nl": "-nl",
-    "wa": "-wa",
-}
 
 # Retry budget for the search API. Class-free constants so tests can shrink them.
 RETRY_TOTAL = 5
@@ -58,8 +48,12 @@ MARKER_FIELD = "xaccount_ops_canary"
 
 
 def _suffix(region: str) -> str:
-    # validate maps blank to "us" and rejects unknown codes, naming the accepted ones.
-    return _HOST_SUFFIX[validate.logzio_region(region or "", "logzio.region")]
+    """``-eu`` for eu, ``""`` for us: the shipper's listener host without ``listener`` and domain.
+
+    validate maps blank to "us" and rejects unknown codes, naming the accepted ones.
+    """
+    host = REGION_HOSTS[validate.logzio_region(region or "", "logzio.region")]
+    return host.removeprefix("listener").removesuffix(".logz.io")
 
 
 def listener_url(region: str = "us", override: str | None = None) -> str:

@@ -1,4 +1,5 @@
-"""Validators for values users type: account ids, AWS regions, Logz.io region codes, patterns.
+"""Validators for values users type: account ids, AWS regions, Logz.io region codes, patterns,
+durations and points in time.
 
 Each returns the normalised value or raises ConfigError naming the key, the bad value and what is
 accepted. They are shared by the config loader, the CLI and the stack parameters.
@@ -11,14 +12,21 @@ import fnmatch
 import functools
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
+from shipper_lambda.config import REGION_HOSTS
 from xaccount_ops.errors import ConfigError
 
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 # The seed's AccountsArns format: arn:aws:logs:*:<account>:*
 _ACCOUNT_ARN_RE = re.compile(r"^arn:aws[\w-]*:(?:logs|iam):[^:]*:(\d+):.*$")
 
-LOGZIO_REGION_CODES = ("us", "eu", "uk", "au", "ca", "nl", "wa")
+# The shipper's table is the one list of Logz.io regions (blank there means us).
+LOGZIO_REGION_CODES = tuple(code for code in REGION_HOSTS if code)
+# 90s, 30m, 6h, 2d; a bare number is minutes.
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
+DURATION_FORMS = "use e.g. 30m, 6h or 2d (a bare number is minutes)"
 
 
 @functools.cache
@@ -155,3 +163,36 @@ def matches(name: str, patterns: Iterable[str]) -> bool:
         elif fnmatch.fnmatchcase(name, pattern):
             return True
     return False
+
+
+def duration(value: timedelta | str, what: str = "window", *, allow_zero: bool = True) -> timedelta:
+    """A ``timedelta``, or text like ``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes).
+
+    The one duration parser of the toolkit: the CLI, the notebooks and the jobs all read windows,
+    lags and "since" through it. Raises ValueError naming ``what``, the value and the forms.
+    """
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION_RE.match(str(value))
+    if not match:
+        raise ValueError(f"{what} {value!r} is not a duration; {DURATION_FORMS}")
+    amount = float(match.group(1))
+    if amount == 0 and not allow_zero:
+        raise ValueError(f"{what} {value!r} must be longer than 0; {DURATION_FORMS}")
+    return timedelta(**{_UNITS[match.group(2)]: amount})
+
+
+def when(text: str) -> timedelta | datetime:
+    """How long ago (``90s``, ``30m``, ``6h``, ``7d``) or an ISO-8601 time (UTC when it has no
+    zone). Raises ValueError naming the text and the accepted forms."""
+    match = _DURATION_RE.match(text or "")
+    if match and match.group(2) and float(match.group(1)) > 0:
+        return duration(text)
+    try:
+        moment = datetime.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (90s, 30m, 6h, 7d) nor an ISO-8601 time "
+            "(2026-01-31T12:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

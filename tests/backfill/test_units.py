@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from shipper_lambda.routes import Table
 from xaccount_ops import aws
 from xaccount_ops.delivery import backfill
-from xaccount_ops.delivery.backfill import Checkpoints, GroupWork, _Shipper, _windows, parse_when
+from xaccount_ops.delivery.backfill import Checkpoints, GroupWork, _Shipper, _windows
 from xaccount_ops.delivery.reship import Reshipper
 from xaccount_ops.fleet.accounts import Target
+from xaccount_ops.validate import when as parse_when
 
 DAY = backfill.WINDOW_MS
 WORK = GroupWork(Target("111111111111", "eu-west-1"), "/g", "logzio-xacct-eu-west-1", "", 5 * DAY)

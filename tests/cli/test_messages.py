@@ -11,6 +11,7 @@ import boto3
 import pandas as pd
 import pytest
 
+from tests import configs
 from xaccount_ops import aws
 from xaccount_ops.cli import build_parser, main
 from xaccount_ops.config import load_config
@@ -21,28 +22,19 @@ from xaccount_ops.verify.health import rounded
 from .conftest import closed_port
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = """
-[landing]
-account_id = "111111111111"
-region = "us-east-1"
-
-[senders]
-accounts = ["222222222222"]
-regions = ["{region}"]
-
-[logzio]
-shipping_token = {{ env = "UNUSED_HERE" }}
-{logzio}
-
-[aws]
-endpoint_url = "http://127.0.0.1:{port}"
-"""
 
 
 def write(tmp_path: Path, *, region: str = "us-east-1", logzio: str = "", text: str = "") -> Path:
-    path = tmp_path / "xaccount-ops.toml"
-    path.write_text(text or CONFIG.format(region=region, logzio=logzio, port=closed_port()))
-    return path
+    if text:
+        path = tmp_path / "xaccount-ops.toml"
+        path.write_text(text)
+        return path
+    tables = configs.base_tables(
+        endpoint=f"http://127.0.0.1:{closed_port()}", regions=(region,), max_attempts=None
+    )
+    return configs.write_config(
+        tmp_path, tables, {"landing": {"region": "us-east-1"}}, f"[logzio]\n{logzio}"
+    )
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -112,13 +104,10 @@ def test_accounts_list_shows_account_names(ext_endpoint: str, tmp_path: Path, ca
     hub = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     organizations = aws.client(hub, "organizations", "us-east-1", endpoint_url=ext_endpoint)
     _, landing, senders, names = seed.create_organization(organizations, 2)
-    config = tmp_path / "xaccount-ops.toml"
-    config.write_text(
-        CONFIG.format(region="us-east-1", logzio="", port=0)
-        .replace("111111111111", landing)
-        .replace('["222222222222"]', json.dumps(senders))
-        .replace("http://127.0.0.1:0", ext_endpoint)
+    tables = configs.base_tables(
+        endpoint=ext_endpoint, landing=landing, accounts=senders, max_attempts=None
     )
+    config = configs.write_config(tmp_path, tables)
     code, out, _ = cli(capsys, "--config", str(config), "accounts", "list", "--format", "json")
     assert code == 0
     assert [(r["account_id"], r["account_name"]) for r in json.loads(out)] == [

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests import configs
 from xaccount_ops.cli import main
 from xaccount_ops.cli.context import render
 
@@ -18,25 +19,12 @@ from .conftest import closed_port
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     """A list-mode config: ``accounts list`` only asks Organizations for names (refused here)."""
-    path = tmp_path / "xaccount-ops.toml"
-    path.write_text(
-        f"""
-[landing]
-account_id = "111111111111"
-region = "us-east-1"
-
-[senders]
-accounts = ["333333333333", "222222222222"]
-regions = ["us-east-1"]
-
-[logzio]
-shipping_token = {{ env = "UNUSED_HERE" }}
-
-[aws]
-endpoint_url = "http://127.0.0.1:{closed_port()}"  # account names: Organizations, refused
-"""
+    tables = configs.base_tables(
+        endpoint=f"http://127.0.0.1:{closed_port()}",  # account names: Organizations, refused
+        accounts=("333333333333", "222222222222"),
+        max_attempts=None,
     )
-    return path
+    return configs.write_config(tmp_path, tables)
 
 
 def run(config: Path, *args: str) -> int:

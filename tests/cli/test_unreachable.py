@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from tests import configs
 from xaccount_ops import aws
 from xaccount_ops.errors import EndpointUnreachable
 from xaccount_ops.fleet.accounts import Target, fan_out
@@ -24,26 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def unreachable_config(tmp_path: Path) -> Path:
-    path = tmp_path / "xaccount-ops.toml"
-    accounts = ", ".join(f'"{n:012d}"' for n in range(222222222222, 222222222222 + 20))
-    path.write_text(
-        f"""
-[landing]
-account_id = "111111111111"
-region = "us-east-1"
-
-[senders]
-accounts = [{accounts}]
-regions = ["us-east-1", "eu-west-1"]
-
-[logzio]
-shipping_token = {{ env = "UNUSED_HERE" }}
-
-[aws]
-endpoint_url = "http://127.0.0.1:{closed_port()}"
-"""
+    tables = configs.base_tables(
+        endpoint=f"http://127.0.0.1:{closed_port()}",
+        accounts=[f"{n:012d}" for n in range(222222222222, 222222222222 + 20)],
+        regions=("us-east-1", "eu-west-1"),
+        max_attempts=None,
     )
-    return path
+    return configs.write_config(tmp_path, tables)
 
 
 def run_cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:

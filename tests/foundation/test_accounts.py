@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tests import configs
 from xaccount_ops.config import load_config
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 
@@ -16,26 +17,12 @@ ACCOUNTS = ("222222222222", "333333333333", "444444444444")
 
 
 def config(tmp_path: Path, endpoint: str, senders: str, extra: str = "") -> Path:
-    path = tmp_path / "xaccount-ops.toml"
-    path.write_text(
-        f"""
-[landing]
-account_id = "111111111111"
-region = "us-east-1"
-
-[senders]
-{senders}
-regions = ["us-east-1", "eu-west-1"]
-
-[logzio]
-shipping_token = {{ env = "UNUSED" }}
-
-[aws]
-endpoint_url = "{endpoint}"
-{extra}
-"""
+    tables = configs.base_tables(
+        endpoint=endpoint, regions=("us-east-1", "eu-west-1"), max_attempts=None
     )
-    return path
+    tables["senders"] = configs.merge({"senders": {}}, "[senders]\n" + senders)["senders"]
+    tables["senders"]["regions"] = ["us-east-1", "eu-west-1"]
+    return configs.write_config(tmp_path, tables, extra)
 
 
 def test_list_fleet_assumes_role_into_each_account(tmp_path: Path, moto_endpoint: str) -> None:

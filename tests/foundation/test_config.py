@@ -12,7 +12,7 @@ import pytest
 from shipper_lambda import config
 from xaccount_ops.config import TokenRef, filter_name, load_config, parse_config
 from xaccount_ops.errors import ConfigError, TokenError
-from xaccount_ops.landing.stacks import main_parameters
+from xaccount_ops.landing.templates import main_parameters
 
 VALID = """
 [landing]
@@ -106,7 +106,7 @@ def test_account_list_forms_are_normalised(tmp_path: Path, accounts: str, expect
         (
             'region = "eu"',
             'region = "de"',
-            r"logzio.region: 'de' is not a Logz.io region code; use one of us, eu",
+            r"logzio.region: 'de' is not a Logz.io region code; use one of us, au, ca, eu, uk, nl, wa",
         ),
         (
             'region = "us-east-1"',

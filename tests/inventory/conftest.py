@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import configs
 from xaccount_ops.config import load_config
 from xaccount_ops.fleet.accounts import Fleet
 
@@ -31,30 +32,14 @@ def write_config(
     stack_name: str = "logzio-xacct",
     extra: str = "",
 ) -> Path:
-    path = directory / "xaccount-ops.toml"
-    quoted = ", ".join(f'"{a}"' for a in accounts)
-    region_list = ", ".join(f'"{r}"' for r in regions)
-    path.write_text(
-        f"""
-[landing]
-account_id = "{landing}"
-region = "{regions[0]}"
-stack_name = "{stack_name}"
-
-[senders]
-accounts = [{quoted}]
-regions = [{region_list}]
-
-[logzio]
-shipping_token = {{ env = "UNUSED_IN_THESE_TESTS" }}
-
-[aws]
-endpoint_url = "{endpoint}"
-max_attempts = 2
-{extra}
-"""
+    tables = configs.base_tables(
+        endpoint=endpoint,
+        landing=landing,
+        accounts=accounts,
+        regions=regions,
+        stack_name=stack_name,
     )
-    return path
+    return configs.write_config(directory, tables, extra)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests import configs
 from xaccount_ops import aws
 from xaccount_ops.cli import main
 from xaccount_ops.config import load_config
@@ -57,26 +58,15 @@ def plain_moto(tmp_path_factory: pytest.TempPathFactory):
         if index == 0:
             seed.add_foreign_filters(client, regions[0], account)
     directory = tmp_path_factory.mktemp("plain-moto")
-    config = directory / "xaccount-ops.toml"
-    quoted = ", ".join(f'"{a}"' for a in senders)
-    config.write_text(
-        f"""
-[landing]
-account_id = "{landing}"
-region = "us-east-1"
-
-[senders]
-accounts = [{quoted}]
-regions = ["us-east-1", "eu-west-1"]
-role_name = "{seed.ROLE_NAME}"
-
-[logzio]
-shipping_token = {{ env = "UNUSED_IN_THESE_TESTS" }}
-
-[aws]
-endpoint_url = "{endpoint}"
-"""
+    tables = configs.base_tables(
+        endpoint=endpoint,
+        landing=landing,
+        accounts=senders,
+        regions=("us-east-1", "eu-west-1"),
+        role_name=seed.ROLE_NAME,
+        max_attempts=None,
     )
+    config = configs.write_config(directory, tables)
     yield {
         "sending_accounts": senders,
         "regions": regions,

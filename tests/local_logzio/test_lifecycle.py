@@ -147,7 +147,12 @@ def test_standalone_entry_point_serves_until_sigterm(
         assert [d["message"] for d in search_all(info["api_url"], api)] == ["m"]
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never left running for the next test
+            process.communicate()
+            raise
 
     assert process.returncode == 0, stderr
     assert "token=***" in stderr

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from xaccount_ops.local import proctree
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -108,12 +110,10 @@ def jupyterlab(
         )
         yield f"{base}/lab?token={token}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        # JupyterLab ends its kernels on SIGTERM; whatever is left after 15 s (the kernels run in
+        # sessions of their own) is killed, so a failed test leaves nothing for the next one.
+        proctree.terminate(proc.pid, grace_s=15)
+        proc.wait(timeout=10)
         log.close()
 
 

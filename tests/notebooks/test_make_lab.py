@@ -4,6 +4,7 @@ notebook runs in headless Chromium, and Ctrl-C leaves no local cloud and no Jupy
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ import requests
 from tests.notebooks.jupyterlab import chromium, free_port, open_and_run_all, wait_until
 from xaccount_ops.config import CONFIG_ENV
 from xaccount_ops.lab import demo
-from xaccount_ops.local import lock
+from xaccount_ops.local import lock, proctree
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +36,23 @@ def test_allow_root_only_when_root(monkeypatch) -> None:
     assert "--allow-root" not in command and command[-1] == "--no-browser"
 
 
-def test_make_lab_serves_the_notebooks_and_ctrl_c_stops_everything(tmp_path) -> None:
+@dataclass
+class MakeLab:
+    """`make lab` running in a session of its own (as in a terminal)."""
+
+    proc: subprocess.Popen[bytes]
+    base: str
+    token: str
+    data: Path
+    log_path: Path
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+def start_make_lab(tmp_path: Path) -> MakeLab:
+    """The Makefile's own `lab` recipe, with this test's venv (already installed: -o skips the
+    install stamp) and arguments; returns once JupyterLab answers."""
     if not shutil.which("make"):
         pytest.skip("make is not installed")
     port, token, data = free_port(), secrets.token_hex(16), tmp_path / "cloud"
@@ -59,8 +77,6 @@ def test_make_lab_serves_the_notebooks_and_ctrl_c_stops_everything(tmp_path) -> 
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    # The Makefile's own `lab` recipe, with this test's venv (already installed: -o skips the
-    # install stamp) and arguments.
     stamp = Path(sys.prefix) / ".stamp-lab"
     command = [
         "make",
@@ -71,40 +87,102 @@ def test_make_lab_serves_the_notebooks_and_ctrl_c_stops_everything(tmp_path) -> 
         f"VENV={sys.prefix}",
         f"LAB_ARGS={shlex.join(lab_args)}",
     ]
-    log = (tmp_path / "make-lab.log").open("w")
-    proc = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "make-lab.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    lab = MakeLab(proc, f"http://127.0.0.1:{port}", token, data, log_path)
     try:
         wait_until(
-            lambda: requests.get(f"{base}/api/status", params={"token": token}, timeout=2).ok,
+            lambda: requests.get(f"{lab.base}/api/status", params={"token": token}, timeout=2).ok,
             120,
             "make lab's JupyterLab to answer",
         )
-        cloud = lock.running(data)
-        assert cloud is not None, (tmp_path / "make-lab.log").read_text()
+    except BaseException:
+        kill_everything(lab)
+        raise
+    return lab
+
+
+def kill_everything(lab: MakeLab) -> None:
+    """Whatever the test did: nothing of this `make lab` outlives it (its cloud and the kernels
+    run in sessions of their own, so the process group is not enough)."""
+    tree = [p.pid for p in proctree.descendants(lab.proc.pid)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(lab.proc.pid, signal.SIGKILL)
+    proctree.kill(tree)
+    lab.proc.wait(timeout=10)
+    if (cloud := lock.running(lab.data)) is not None:
+        proctree.kill([int(cloud["pid"])])
+
+
+def test_make_lab_serves_the_notebooks_and_ctrl_c_stops_everything(tmp_path) -> None:
+    lab = start_make_lab(tmp_path)
+    try:
+        cloud = lock.running(lab.data)
+        assert cloud is not None, lab.output()
         with chromium(tmp_path / "chromium") as browser:
             page = browser.new_page()
-            open_and_run_all(page, f"{base}/lab?token={token}", "00-start-here")
+            open_and_run_all(page, f"{lab.base}/lab?token={lab.token}", "00-start-here")
             # The config make lab handed the kernel is the cloud's it started.
-            page.get_by_text(f"config: {data / 'xaccount-ops.toml'}").wait_for(timeout=60_000)
+            page.get_by_text(f"config: {lab.data / 'xaccount-ops.toml'}").wait_for(timeout=60_000)
             page.get_by_text("local cloud: True").wait_for(timeout=10_000)
             page.screenshot(path=str(tmp_path / "make-lab.png"))
-    finally:
         # Ctrl-C in the terminal: SIGINT to make's whole process group.
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
-        finally:
-            log.close()
-    output = (tmp_path / "make-lab.log").read_text()
+        os.killpg(lab.proc.pid, signal.SIGINT)
+        lab.proc.wait(timeout=60)
+    finally:
+        kill_everything(lab)
+    output = lab.output()
     assert "Running as root is not recommended" not in output
-    assert lock.running(data) is None, "make lab left its local cloud running"
-    assert not lock._alive(int(cloud["pid"])), output[-2000:]
+    assert lock.running(lab.data) is None, "make lab left its local cloud running"
+    assert not proctree.alive(int(cloud["pid"])), output[-2000:]
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{base}/api/status", timeout=2)
+        requests.get(f"{lab.base}/api/status", timeout=2)
+
+
+@pytest.mark.parametrize(
+    ("signum", "to"),
+    [
+        (signal.SIGTERM, "make"),  # a process manager or `kill` stopping make alone
+        (signal.SIGHUP, "group"),  # the terminal closed
+    ],
+    ids=["SIGTERM-to-make", "SIGHUP-to-the-terminal-group"],
+)
+def test_make_lab_stops_jupyterlab_its_kernels_and_the_cloud_on_a_signal(
+    tmp_path, signum: signal.Signals, to: str
+) -> None:
+    lab = start_make_lab(tmp_path)
+    try:
+        cloud = lock.running(lab.data)
+        assert cloud is not None, lab.output()
+        # A kernel, as opening a notebook starts one.
+        started = requests.post(
+            f"{lab.base}/api/kernels", params={"token": lab.token}, json={"name": "python3"}
+        )
+        assert started.status_code == 201, started.text
+        kernel = wait_until(
+            lambda: [p for p in proctree.descendants(lab.proc.pid) if "ipykernel" in p.cmdline],
+            60,
+            "the kernel process",
+        )
+        before = {p.pid: p.cmdline for p in proctree.descendants(lab.proc.pid)}
+        before.update({lab.proc.pid: "make lab", int(cloud["pid"]): "the local cloud"})
+        assert kernel[0].pid in before
+
+        if to == "make":
+            os.kill(lab.proc.pid, signum)
+        else:
+            os.killpg(lab.proc.pid, signum)
+
+        # Everything it started ends: JupyterLab (with its kernels) and then the cloud.
+        with contextlib.suppress(TimeoutError):
+            wait_until(
+                lambda: not any(proctree.alive(p) for p in before), 60, "make lab's processes"
+            )
+        left = {pid: cmdline[:120] for pid, cmdline in before.items() if proctree.alive(pid)}
+        assert left == {}, lab.output()[-2000:]
+        assert lock.running(lab.data) is None
+    finally:
+        kill_everything(lab)

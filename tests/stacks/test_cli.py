@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import configs
 from xaccount_ops.cli import main
 
 from .conftest import LANDING, SENDERS
@@ -17,30 +18,16 @@ def config_file(stacks_endpoint: str, tmp_path: Path) -> Path:
     token = tmp_path / "token"
     token.write_text("cli-ship-token\n")
     token.chmod(0o600)
-    path = tmp_path / "xaccount-ops.toml"
-    accounts = ", ".join(f'"{a}"' for a in SENDERS)
-    path.write_text(
-        f"""
-[landing]
-account_id = "{LANDING}"
-region = "us-east-1"
-stack_name = "xacct-cli"
-
-[senders]
-accounts = [{accounts}]
-regions = ["us-east-1", "eu-west-1"]
-
-[logzio]
-region = "us"
-listener_url = "http://127.0.0.1:9"
-shipping_token = {{ file = "{token}" }}
-
-[aws]
-endpoint_url = "{stacks_endpoint}"
-max_attempts = 2
-"""
+    tables = configs.base_tables(
+        endpoint=stacks_endpoint,
+        landing=LANDING,
+        accounts=SENDERS,
+        regions=("us-east-1", "eu-west-1"),
+        stack_name="xacct-cli",
+        shipping_token={"file": str(token)},
     )
-    return path
+    more = {"logzio": {"region": "us", "listener_url": "http://127.0.0.1:9"}}
+    return configs.write_config(tmp_path, tables, more)
 
 
 def test_package_no_upload_prints_path_and_hash(tmp_path: Path, capsys) -> None:

@@ -13,6 +13,7 @@ import boto3
 import pytest
 import yaml
 
+from tests import configs
 from xaccount_ops import redact
 
 from .conftest import LANDING, SENDERS
@@ -29,28 +30,15 @@ def test_deploy_at_vv_shows_no_token_or_noecho_value(stacks_endpoint: str, tmp_p
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
-    config = tmp_path / "xaccount-ops.toml"
-    config.write_text(
-        f"""
-[landing]
-account_id = "{LANDING}"
-region = "us-east-1"
-stack_name = "xacct-vv{os.getpid() % 10000}"
-
-[senders]
-accounts = ["{SENDERS[0]}"]
-regions = ["us-east-1"]
-
-[logzio]
-region = "us"
-listener_url = "http://127.0.0.1:9"
-shipping_token = {{ file = "{token}" }}
-
-[aws]
-endpoint_url = "{stacks_endpoint}"
-max_attempts = 2
-"""
+    tables = configs.base_tables(
+        endpoint=stacks_endpoint,
+        landing=LANDING,
+        accounts=SENDERS[:1],
+        stack_name=f"xacct-vv{os.getpid() % 10000}",
+        shipping_token={"file": str(token)},
     )
+    more = {"logzio": {"region": "us", "listener_url": "http://127.0.0.1:9"}}
+    config = configs.write_config(tmp_path, tables, more)
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-import json
 import os
 import sys
 import types
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import configs
 from xaccount_ops.config import load_config
 from xaccount_ops.fleet.accounts import Fleet
 
@@ -52,35 +52,18 @@ def write_config(
     token_file: str | None = None,
     max_attempts: int = 2,
 ) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    token = (
-        f"{{ file = {json.dumps(token_file)} }}" if token_file else '{ env = "UNUSED_IN_TESTS" }'
+    token = {"file": token_file} if token_file else {"env": "UNUSED_IN_TESTS"}
+    tables = configs.base_tables(
+        endpoint=endpoint,
+        landing=landing,
+        accounts=accounts,
+        regions=regions,
+        stack_name=stack,
+        role_name=role_name,
+        shipping_token=token,
+        max_attempts=max_attempts,
     )
-    path = directory / "xaccount-ops.toml"
-    path.write_text(
-        f"""
-[landing]
-account_id = "{landing}"
-region = "{regions[0]}"
-stack_name = "{stack}"
-
-[senders]
-accounts = [{", ".join(json.dumps(a) for a in accounts)}]
-regions = [{", ".join(json.dumps(r) for r in regions)}]
-role_name = "{role_name}"
-
-[logzio]
-shipping_token = {token}
-
-[aws]
-endpoint_url = "{endpoint}"
-max_attempts = {max_attempts}
-
-[subscriptions]
-{subscriptions}
-"""
-    )
-    return path
+    return configs.write_config(directory, tables, f"[subscriptions]\n{subscriptions}")
 
 
 @dataclass

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests import configs
+
 REPO = Path(__file__).resolve().parents[2]
 _ids = itertools.count(1)
 
@@ -269,36 +271,25 @@ def write_config(
         Path(api_token_file).write_text("test-api-token\n")
         os.chmod(api_token_file, 0o600)
     shipping_token_file = shipping_token_file or api_token_file
-    path = directory / "xaccount-ops.toml"
-    path.write_text(
-        f"""
-[landing]
-account_id = "{landing}"
-region = "{regions[0]}"
-stack_name = "{stack}"
-
-[senders]
-accounts = [{", ".join(json.dumps(a) for a in accounts)}]
-regions = [{", ".join(json.dumps(r) for r in regions)}]
-role_name = "{role_name}"
-
-[logzio]
-region = "us"
-listener_url = "{listener_url}"
-api_url = "{api_url}"
-shipping_token = {{ file = {json.dumps(shipping_token_file)} }}
-api_token = {{ file = {json.dumps(api_token_file)} }}
-
-[aws]
-endpoint_url = "{endpoint}"
-max_attempts = 2
-
-[verify]
-canary_log_group = "{canary_group}"
-timeout_s = {timeout_s}
-{extra}"""
+    tables = configs.base_tables(
+        endpoint=endpoint,
+        landing=landing,
+        accounts=accounts,
+        regions=regions,
+        stack_name=stack,
+        role_name=role_name,
+        shipping_token={"file": shipping_token_file},
     )
-    return path
+    more = {
+        "logzio": {
+            "region": "us",
+            "listener_url": listener_url,
+            "api_url": api_url,
+            "api_token": {"file": api_token_file},
+        },
+        "verify": {"canary_log_group": canary_group, "timeout_s": timeout_s},
+    }
+    return configs.write_config(directory, tables, more, extra)
 
 
 def local_config(

@@ -1,4 +1,11 @@
-"""``xaccount-ops accounts list``: the resolved fleet (and, from the stacks module, add/remove).
+"""``xaccount-ops accounts``: the sending accounts, as the config lists them and as the deployed
+stacks let them send.
+
+The name is the seed's ("Update" tab: add or remove accounts). ``accounts list`` reads only the
+config; ``accounts add`` / ``accounts remove`` change the *landing stacks* (their
+``SendingAccounts``, hence the destination policy: who may send), not the config, through
+:mod:`xaccount_ops.landing.senders` (registered from ``stacks_cmd``). Nothing in a sending
+account changes: ``subscribe`` does that.
 
 ``accounts remove`` also says, per removed account, how many subscription filters still point at
 our destinations: AWS stops their deliveries at once (the destination policy is checked on every
@@ -11,22 +18,21 @@ import argparse
 import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments
+from xaccount_ops.cli.stacks_cmd import register_accounts_subcommands
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("accounts", help="the sending accounts and regions")
+    parser = subparsers.add_parser(
+        "accounts",
+        help="the sending accounts and regions; add/remove them on the deployed stacks",
+    )
     commands = parser.add_subparsers(dest="accounts_command", metavar="ACTION")
     listing = commands.add_parser("list", help="print every (account, region) target")
     add_output_arguments(listing)
     listing.set_defaults(func=run_list)
-    try:
-        from xaccount_ops.cli.stacks_cmd import register_accounts_subcommands
-    except ImportError:
-        pass
-    else:
-        register_accounts_subcommands(commands)
-        if "remove" in commands.choices:
-            commands.choices["remove"].set_defaults(func=run_remove)
+    # add/remove edit the landing stacks: their parsers live beside deploy's
+    register_accounts_subcommands(commands)
+    commands.choices["remove"].set_defaults(func=run_remove)
 
 
 def run_list(args: argparse.Namespace, ctx: Context) -> int:

@@ -10,21 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timedelta
 
-from xaccount_ops.cli.context import Context, add_output_arguments
+from xaccount_ops.cli.context import Context, add_output_arguments, parse_when
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 TABLE_HIDDEN = ("filter_name", "since", "until")
-
-
-def _when(text: str) -> timedelta | datetime:
-    from xaccount_ops.delivery.backfill import parse_when
-
-    try:
-        return parse_when(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "code. A second run ships nothing (checkpoints beside the inventory cache).",
     )
     parser.add_argument(
-        "--since", type=_when, required=True, help="how far back: 7d, 6h, or an ISO time"
+        "--since", type=parse_when, required=True, help="how far back: 7d, 6h, or an ISO time"
     )
     parser.add_argument(
         "--until",
-        type=_when,
+        type=parse_when,
         help="stop at this event time (default: where a missed event can end: filter creation + 2 h)",
     )
     parser.add_argument(

@@ -16,10 +16,12 @@ import argparse
 import io
 import json
 import sys
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xaccount_ops import validate
 from xaccount_ops.config import Config, load_config
 
 if TYPE_CHECKING:  # imported where used: pandas and boto3 cost seconds at every start
@@ -33,6 +35,34 @@ EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "ta
 FLOAT_DIGITS = 3
 MISSING_IN_TABLE = "-"
 WRAP = 48  # characters of a text column per line in the summarised fleet tables
+
+
+def parse_window(text: str) -> timedelta:
+    """argparse type: a window longer than 0 (``90s``, ``30m``, ``6h``, ``2d``; bare = minutes)."""
+    try:
+        return validate.duration(text, allow_zero=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a window; {validate.DURATION_FORMS}"
+        ) from None
+
+
+def parse_lag(text: str) -> timedelta:
+    """argparse type: like a window, but 0 is allowed (count up to now, in-flight included)."""
+    try:
+        return validate.duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a window; {validate.DURATION_FORMS}"
+        ) from None
+
+
+def parse_when(text: str) -> timedelta | datetime:
+    """argparse type: how long ago (``7d``) or an ISO-8601 time."""
+    try:
+        return validate.when(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 class UsageError(Exception):

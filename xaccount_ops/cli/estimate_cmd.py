@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments
-from xaccount_ops.cli.inventory_cmd import _inventory
+from xaccount_ops.cli.inventory_cmd import read_inventory
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.fleet import estimate, inventory
 
     prices = estimate.Prices.load(args.prices)
-    result = _inventory(args, ctx)
+    result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     volume = inventory.daily_volume(ctx.fleet(), result.frame)

@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_audit)
 
 
-def _inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryResult | None:
+def read_inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryResult | None:
     """A fresh inventory (saved to the cache), or the cached one with --cached; None if no cache."""
     from xaccount_ops.fleet import inventory
     from xaccount_ops.fleet.accounts import errors_frame
@@ -87,7 +87,7 @@ def _inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryRes
 
 def run_inventory(args: argparse.Namespace, ctx: Context) -> int:
     """Exit 1 when some target could not be inventoried (the rest is still printed)."""
-    result = _inventory(args, ctx)
+    result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     frame = result.frame
@@ -100,7 +100,7 @@ def run_inventory(args: argparse.Namespace, ctx: Context) -> int:
 def run_audit(args: argparse.Namespace, ctx: Context) -> int:
     from xaccount_ops.fleet import audit
 
-    result = _inventory(args, ctx)
+    result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     from xaccount_ops.lab.views import FINDINGS_VIEW

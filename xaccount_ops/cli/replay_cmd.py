@@ -12,8 +12,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from xaccount_ops.cli.context import Context, add_output_arguments, render
-from xaccount_ops.cli.verify_cmd import parse_window
+from xaccount_ops.cli.context import Context, add_output_arguments, parse_window, render
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 SETTLE_S = 120  # below this age, a batch's partial deliveries may not be searchable yet

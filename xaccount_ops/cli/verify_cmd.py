@@ -13,33 +13,18 @@ a window: exit 1 when any metric fails.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from datetime import timedelta
 
-from xaccount_ops.cli.context import Context, add_output_arguments, render
+from xaccount_ops.cli.context import (
+    Context,
+    add_output_arguments,
+    parse_lag,
+    parse_window,
+    render,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
-
-
-def parse_window(text: str) -> timedelta:
-    """``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes)."""
-    match = _WINDOW_RE.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a window; use e.g. 30m, 6h or 2d (a bare number is minutes)"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-
-
-def _lag(text: str) -> timedelta:
-    """Like a window, but 0 is allowed (count up to now, in-flight events included)."""
-    match = _WINDOW_RE.match(text)
-    if match and float(match.group(1)) == 0:
-        return timedelta(0)
-    return parse_window(text)
 
 
 def _ratio(text: str) -> float:
@@ -95,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument(
         "--lag",
-        type=_lag,
+        type=parse_lag,
         default=None,
         help="end the window this long ago, so in-flight events are not counted short "
         "(default: 5m; 0 counts up to now)",

@@ -41,9 +41,8 @@ import hashlib
 import json
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,6 +58,7 @@ from xaccount_ops.errors import XaccountOpsError
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.inventory import InventoryResult, cache_dir, log_groups
 from xaccount_ops.fleet.selection import never_subscribed, selection
+from xaccount_ops.frames import frame_with
 from xaccount_ops.logzio import SearchClient
 
 log = logging.getLogger(__name__)
@@ -237,36 +237,12 @@ def _quota_seconds(frame: pd.DataFrame) -> float:
     return float(per_target.max()) / FILTER_TPS
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_when(text: str) -> timedelta | datetime:
-    """How long ago (``90s``, ``30m``, ``6h``, ``7d``) or an ISO-8601 time (UTC when it has no
-    zone). Raises ValueError naming the text and the accepted forms."""
-    match = _DURATION.match(text or "")
-    if match and float(match.group(1)) > 0:
-        return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-    try:
-        when = datetime.fromisoformat((text or "").strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither a duration (90s, 30m, 6h, 7d) nor an ISO-8601 time "
-            "(2026-01-31T12:00:00Z)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _ts(ms: int) -> pd.Timestamp:
     return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
 def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-def frame_with(schema: Mapping[str, str], rows: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=list(schema)).astype(dict(schema))
 
 
 # -- selection ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ import pandas as pd
 from xaccount_ops import logzio
 from xaccount_ops.delivery import reship
 from xaccount_ops.errors import ConfigError, XaccountOpsError
+from xaccount_ops.fleet.pipeline import event_source_mapping, failure_queue, shipper_function
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,6 @@ class StoredBatch:
 
 def store_bucket(fleet: Any) -> str:
     """The bucket of the shipper mapping's S3 on-failure destination (``arn:aws:s3:::name``)."""
-    from xaccount_ops.fleet.pipeline import event_source_mapping, shipper_function
-
     function = shipper_function(fleet)
     if not function:
         raise StoreError(
@@ -510,8 +509,6 @@ def _tag(s3: Any, batch: StoredBatch, when: str) -> None:
 def _acknowledge(fleet: Any, bucket: str, keys: set[str]) -> int:
     """Delete the notification-queue messages of the delivered ``keys`` (and S3's test events);
     leave every other message as it was. Best effort: a failure is logged, never raised."""
-    from xaccount_ops.fleet.pipeline import failure_queue
-
     try:
         url = failure_queue(fleet, None)
         if not url:

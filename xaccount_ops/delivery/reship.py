@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xaccount_ops import logzio
+from xaccount_ops.fleet.pipeline import shipper_function
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,6 @@ def present(found: Mapping[tuple[str, int], int]) -> Present:
 
 def function_environment(fleet: Any) -> dict[str, str]:
     """The deployed shipper function's environment; empty when it cannot be read."""
-    from xaccount_ops.fleet.pipeline import shipper_function
-
     try:
         function = shipper_function(fleet)
         if not function:

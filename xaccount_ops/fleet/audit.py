@@ -23,12 +23,13 @@ from xaccount_ops import aws
 from xaccount_ops.config import Config
 from xaccount_ops.fleet.accounts import Fleet, organization_id
 from xaccount_ops.fleet.inventory import (
-    FILTER_SLOTS,
     InventoryResult,
     account_names,
     class_problem,
+    group_slots,
     is_adopted,
 )
+from xaccount_ops.fleet.pipeline import landing_destinations
 from xaccount_ops.fleet.selection import is_pipeline_group, selection
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def audit(
     landing = fleet.landing_account
     destinations: dict[str, Any] = {}
     try:
-        destinations = _landing_destinations(fleet)
+        destinations = landing_destinations(fleet)
     except Exception as err:
         rows.append(_lookup_failed(fleet, "destinations", err))
 
@@ -312,7 +313,7 @@ def _group_checks(
             continue
         if not pd.isna(row.our_filter):
             continue  # ours points elsewhere: the filter checks say where and why
-        slots = _slots(row)
+        slots = group_slots(row)
         foreign = [f["name"] for f in (row.filters or ()) if not f.get("owned")]
         if len(foreign) >= slots:
             yield finding(
@@ -331,12 +332,6 @@ def _group_checks(
             "`xaccount-ops subscribe apply` (it only adds or updates filters named "
             f"logzio-xacct-{row.region})",
         )
-
-
-def _slots(row: Any) -> int:
-    """The row's filters-per-group quota (inventories cached before it was read: the default)."""
-    value = getattr(row, "filter_slots", None)
-    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
 
 
 def _shipping_checks(
@@ -467,9 +462,3 @@ def _shipper_checks(fleet: Fleet) -> Iterator[Finding]:
 
 
 # -- lookups shared with the destinations module ----------------------------------------------
-
-
-def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
-    from xaccount_ops.fleet.inventory import _landing_destinations as lookup
-
-    return lookup(fleet)

@@ -26,7 +26,8 @@ import pandas as pd
 
 from xaccount_ops import aws
 from xaccount_ops.config import FILTER_NAME_PREFIX, Config
-from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops.fleet.accounts import Fleet, Target, error_row, errors_frame, fan_out
+from xaccount_ops.fleet.pipeline import landing_destinations
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,16 @@ def filter_slots(fleet: Fleet, target: Target) -> tuple[int, str]:
 
 
 # -- fetching ----------------------------------------------------------------------------------
+
+
+def group_slots(row: Any) -> int:
+    """An inventory row's filters-per-group quota: its ``filter_slots`` (an inventory cached
+    before the column existed: :data:`FILTER_SLOTS`).
+
+    The one lookup audit and subscriptions both read.
+    """
+    value = getattr(row, "filter_slots", None)
+    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
 
 
 def log_groups(
@@ -341,22 +352,13 @@ def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
 def destination_arns(fleet: Fleet) -> tuple[dict[str, str], pd.DataFrame]:
     """Our destination ARN per region (landing account), and an errors frame if the lookup failed."""
     try:
-        destinations = _landing_destinations(fleet)
+        destinations = landing_destinations(fleet)
     except Exception as err:  # reported, so the inventory still lists the groups
         aws.raise_if_unreachable(err)
         log.warning("cannot look up the destinations in the landing account: %s", err)
         target = Target(fleet.landing_account, fleet.landing_region)
-        from xaccount_ops.fleet.accounts import error_row
-
         return {}, errors_frame([error_row(target, err)])
     return {region: d.arn for region, d in destinations.items()}, errors_frame()
-
-
-def _landing_destinations(fleet: Fleet) -> dict[str, Any]:
-    """``{region: destination}`` in the landing account (one lookup for every job)."""
-    from xaccount_ops.fleet.pipeline import landing_destinations
-
-    return landing_destinations(fleet)
 
 
 def account_names(fleet: Fleet) -> dict[str, str]:

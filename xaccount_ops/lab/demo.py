@@ -14,10 +14,12 @@ This is a command-line front end: it prints.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -150,7 +152,7 @@ def summary(config: Path, out: Path, since: datetime | None = None) -> tuple[lis
 
 def unshipped_lines(out: Path, config: Any, limit: int = 5) -> list[str]:
     """One line per log group that does not ship, with the audit's reason (from the 04 CSVs)."""
-    from xaccount_ops.fleet.audit import is_pipeline_group
+    from xaccount_ops.fleet.selection import is_pipeline_group
 
     groups, findings = out / "log-groups.csv", out / "findings.csv"
     if not groups.is_file():
@@ -250,22 +252,35 @@ def lab_command(extra: list[str]) -> list[str]:
     ]
 
 
+LAB_STOP_S = 15.0  # JupyterLab's own shutdown (its kernels too); then what is left is killed
+
+
 def run_lab(data_dir: Path, extra: list[str]) -> int:
+    """The local cloud and JupyterLab until JupyterLab exits or we get Ctrl-C, SIGTERM or SIGHUP
+    (a closed terminal): each stops JupyterLab, its kernels and the cloud if we started it."""
+    from xaccount_ops.local import proctree
     from xaccount_ops.local.process import LocalCloudProcess
 
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)  # as Ctrl-C: KeyboardInterrupt
+    proctree.signal_when_parent_exits(signal.SIGTERM)  # `make lab` SIGTERMed alone
     with LocalCloudProcess(data_dir) as cloud:
         env = {**os.environ, CONFIG_ENV: str(cloud.config_path)}
         state = "already running, used" if cloud.reused else "up"
         print(f"local cloud {state} in {data_dir}; {CONFIG_ENV}={cloud.config_path}", flush=True)
+        # JupyterLab ignores SIGHUP (it would die on it, leaving its kernels): we stop it.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         lab = subprocess.Popen(lab_command(extra), env=env)
+        signal.signal(signal.SIGHUP, signal.default_int_handler)
         try:
-            return lab.wait()
+            while True:  # never an untimed wait: signal handlers run between the waits
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    return lab.wait(timeout=0.5)
         except KeyboardInterrupt:
-            lab.terminate()
-            try:
-                lab.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                lab.kill()
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)  # stopping already; let it finish
+            proctree.terminate(lab.pid, LAB_STOP_S)
+            lab.wait(timeout=5)
             return 0
 
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -19,6 +19,7 @@ from xaccount_ops import aws
 from xaccount_ops.errors import XaccountOpsError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CAPABILITIES = ["CAPABILITY_IAM"]
 
@@ -107,19 +108,38 @@ def _change_set_name() -> str:
     return f"xaccount-ops-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def wait_change_set(cfn: Any, change_set_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + CHANGE_SET_TIMEOUT_S
+def wait_until(
+    read: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout_s: float,
+    late: Callable[[T], Exception],
+) -> T:
+    """Read every :data:`POLL_S` until ``done`` says so; past ``timeout_s``, raise ``late(last)``.
+
+    The one wait of the landing side (change sets, stacks, stack-set operations): ``done`` may
+    raise itself for a state that will not get better (DELETE_FAILED, say).
+    """
+    deadline = time.monotonic() + timeout_s
     while True:
-        described = cfn.describe_change_set(ChangeSetName=change_set_id)
-        if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
-            return described
+        state = read()
+        if done(state):
+            return state
         if time.monotonic() > deadline:
-            raise StackError(
-                f"change set {change_set_id} still {described['Status']} after "
-                f"{CHANGE_SET_TIMEOUT_S:.0f}s",
-                resource=change_set_id,
-            )
+            raise late(state)
         time.sleep(POLL_S)
+
+
+def wait_change_set(cfn: Any, change_set_id: str) -> dict[str, Any]:
+    return wait_until(
+        lambda: cfn.describe_change_set(ChangeSetName=change_set_id),
+        lambda described: described["Status"] in ("CREATE_COMPLETE", "FAILED"),
+        CHANGE_SET_TIMEOUT_S,
+        lambda described: StackError(
+            f"change set {change_set_id} still {described['Status']} after "
+            f"{CHANGE_SET_TIMEOUT_S:.0f}s",
+            resource=change_set_id,
+        ),
+    )
 
 
 def change_rows(cfn: Any, described: dict[str, Any], stack: str, region: str) -> list[dict]:
@@ -236,19 +256,22 @@ def _prepare(
 
 
 def _wait_deleted(cfn: Any, stack_id: str, name: str, region: str) -> None:
-    deadline = time.monotonic() + STACK_TIMEOUT_S
-    while True:
-        stack = describe_stack(cfn, stack_id)
+    def failed(stack: dict[str, Any]) -> StackError:
+        return StackError(
+            f"could not delete stack {name} in {region}: {stack['StackStatus']} "
+            f"{stack.get('StackStatusReason', '')}",
+            region=region,
+            resource=name,
+        )
+
+    def deleted(stack: dict[str, Any] | None) -> bool:
         if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
-            return
-        if stack["StackStatus"] == "DELETE_FAILED" or time.monotonic() > deadline:
-            raise StackError(
-                f"could not delete stack {name} in {region}: {stack['StackStatus']} "
-                f"{stack.get('StackStatusReason', '')}",
-                region=region,
-                resource=name,
-            )
-        time.sleep(POLL_S)
+            return True
+        if stack["StackStatus"] == "DELETE_FAILED":
+            raise failed(stack)
+        return False
+
+    wait_until(lambda: describe_stack(cfn, stack_id), deleted, STACK_TIMEOUT_S, failed)
 
 
 def _emit(
@@ -322,31 +345,34 @@ def _execute_and_wait(
     _new_events(cfn, stack_id, seen)  # what happened before this run is not news
     cfn.execute_change_set(ChangeSetName=change_set_id)
     rows: list[dict[str, str]] = []
-    deadline = time.monotonic() + STACK_TIMEOUT_S
-    while True:
+
+    def relay() -> None:
         for event in _new_events(cfn, stack_id, seen):
             row = _event_row(event, name, region)
             rows.append(row)
             if on_event is not None:
                 on_event(row)
+
+    def read() -> dict[str, Any]:
+        relay()
         stack = describe_stack(cfn, stack_id)
         if stack is None:
             raise StackError(f"stack {name} in {region} disappeared", region=region, resource=name)
-        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
-            for event in _new_events(cfn, stack_id, seen):
-                row = _event_row(event, name, region)
-                rows.append(row)
-                if on_event is not None:
-                    on_event(row)
-            return stack, rows
-        if time.monotonic() > deadline:
-            raise StackError(
-                f"stack {name} in {region} still {stack['StackStatus']} after "
-                f"{STACK_TIMEOUT_S:.0f}s; it keeps going in CloudFormation: check its events",
-                region=region,
-                resource=name,
-            )
-        time.sleep(POLL_S)
+        return stack
+
+    stack = wait_until(
+        read,
+        lambda stack: not stack["StackStatus"].endswith("_IN_PROGRESS"),
+        STACK_TIMEOUT_S,
+        lambda stack: StackError(
+            f"stack {name} in {region} still {stack['StackStatus']} after "
+            f"{STACK_TIMEOUT_S:.0f}s; it keeps going in CloudFormation: check its events",
+            region=region,
+            resource=name,
+        ),
+    )
+    relay()
+    return stack, rows
 
 
 def _first_failure(rows: Sequence[dict[str, str]]) -> tuple[str, str]:

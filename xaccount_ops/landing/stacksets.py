@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +40,7 @@ from xaccount_ops.landing.changesets import (
     StackResult,
     describe_stack,
     outputs_map,
+    wait_until,
 )
 from xaccount_ops.landing.package import CFN_DIR
 from xaccount_ops.landing.templates import (
@@ -59,7 +59,6 @@ TEMPLATE_FILES = {DESTINATION: "destination.yaml", SENDER: "sender.yaml"}
 DONE = ("SUCCEEDED", "FAILED", "STOPPED")
 
 # Polling knobs (module constants so tests can shrink them).
-POLL_S = 2.0
 OPERATION_TIMEOUT_S = 3600.0
 
 COLUMNS = {
@@ -351,27 +350,24 @@ def _batches(missing: list[tuple[str, str]]) -> list[tuple[list[str], list[str]]
 
 
 def _wait(cfn: Any, name: str, operation_id: str) -> None:
-    deadline = time.monotonic() + OPERATION_TIMEOUT_S
-    while True:
-        operation = cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)[
+    operation = wait_until(
+        lambda: cfn.describe_stack_set_operation(StackSetName=name, OperationId=operation_id)[
             "StackSetOperation"
-        ]
-        status = operation["Status"]
-        if status in DONE:
-            if status != "SUCCEEDED":
-                raise StackSetError(
-                    f"stack set {name} operation {operation_id} ended {status}: "
-                    f"{operation.get('StatusReason', 'see list_stack_set_operation_results')}",
-                    resource=name,
-                )
-            return
-        if time.monotonic() > deadline:
-            raise StackSetError(
-                f"stack set {name} operation {operation_id} still {status} after "
-                f"{OPERATION_TIMEOUT_S:.0f}s",
-                resource=name,
-            )
-        time.sleep(POLL_S)
+        ],
+        lambda operation: operation["Status"] in DONE,
+        OPERATION_TIMEOUT_S,
+        lambda operation: StackSetError(
+            f"stack set {name} operation {operation_id} still {operation['Status']} after "
+            f"{OPERATION_TIMEOUT_S:.0f}s",
+            resource=name,
+        ),
+    )
+    if operation["Status"] != "SUCCEEDED":
+        raise StackSetError(
+            f"stack set {name} operation {operation_id} ended {operation['Status']}: "
+            f"{operation.get('StatusReason', 'see list_stack_set_operation_results')}",
+            resource=name,
+        )
 
 
 def _row(stack_set: str, account: str, region: str, status: str, detail: str) -> dict[str, str]:

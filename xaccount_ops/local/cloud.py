@@ -20,6 +20,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,18 +137,24 @@ class LocalCloud:
         self._access_handler = handler
 
     def stop(self) -> None:
+        """Stop taking work (the mapping pollers and function runtimes first), then the servers;
+        release the data directory. Safe to call twice."""
+        started = time.monotonic()
         if self._esm is not None:
             self._esm.stop()
             self._esm = None
+            log.info("event source mappings stopped (%.2f s)", time.monotonic() - started)
         if self._logzio is not None:
             self._logzio.stop()
             self._logzio = None
+            log.info("Logz.io emulator stopped (%.2f s)", time.monotonic() - started)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             if self._server_thread:
                 self._server_thread.join(timeout=10)
             self._server = None
+            log.info("moto server stopped (%.2f s)", time.monotonic() - started)
         self._lock.release()
         if self._access_handler is not None:
             logging.getLogger("werkzeug").removeHandler(self._access_handler)

@@ -4,7 +4,11 @@ The running cloud holds an exclusive ``flock`` on ``DIR/local-cloud.lock`` for i
 (the kernel drops it when the process dies, even on SIGKILL, so a crash never leaves a stale
 lock) and, once it answers, writes ``DIR/local-cloud.json``: its JSON line plus its pid. A second
 start in the same directory finds that file and uses the running cloud instead of starting
-another one on the same SQLite file and config.
+another one on the same SQLite file and config. The lock file holds the holder's pid from the
+start, so :func:`stop` can end a cloud that is still starting too.
+
+:func:`stop` always returns within :data:`STOP_GRACE_S` + :data:`KILL_WAIT_S` (plus a ``/proc``
+walk): SIGTERM, then SIGKILL of the cloud, its process group and every process it started.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
+
+from xaccount_ops.local import proctree
 
 LOCK_NAME = "local-cloud.lock"
 STATE_NAME = "local-cloud.json"
 ACCESS_LOG_NAME = "access.log"
 WAIT_S = 60  # a cloud being started by someone else answers within this
+# A cloud ends its own children and exits within CLOUD_STOP_S of a SIGTERM (cli/local_cmd.py);
+# SIGKILL comes after STOP_GRACE_S. Both well under the 10 s `local down` promises.
+CLOUD_STOP_S = 3.5
+STOP_GRACE_S = 5.0
+KILL_WAIT_S = 1.5
 
 
 class AlreadyRunning(Exception):
@@ -56,6 +66,8 @@ class DirLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._fd = fd
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who to stop while it starts
                 return
             except BlockingIOError:
                 info = read_state(self.data_dir)
@@ -117,39 +129,41 @@ def running(data_dir: Path, wait_s: float = 0) -> dict[str, Any] | None:
         time.sleep(0.1)
 
 
-def stop(data_dir: Path, timeout_s: float = 30) -> dict[str, Any] | None:
-    """Stop the cloud running in ``data_dir`` (SIGTERM, then wait for its lock and process to go).
-
-    Returns the stopped cloud's state, or None when none was running. Raises TimeoutError
-    naming the pid when it does not stop in time.
-    """
-    info = running(Path(data_dir), wait_s=5)
-    if info is None:
+def holder_pid(data_dir: Path) -> int | None:
+    """The pid of the process holding the data directory's lock (None when nobody holds it)."""
+    if not is_locked(data_dir):
         return None
+    try:
+        return int((Path(data_dir) / LOCK_NAME).read_text().strip())
+    except (OSError, ValueError):  # a lock taken by an older version: no pid in it
+        return None
+
+
+def stop(data_dir: Path, grace_s: float = STOP_GRACE_S) -> dict[str, Any] | None:
+    """Stop the cloud running (or starting) in ``data_dir``: SIGTERM, and after ``grace_s``
+    SIGKILL of it, its process group and everything it started (:func:`proctree.terminate`).
+
+    Returns the stopped cloud's state (just its pid when it was still starting), or None when
+    none was running. Raises TimeoutError naming the pid if even SIGKILL did not end it.
+    """
+    data_dir = Path(data_dir)
+    info = read_state(data_dir)
+    if info is None:
+        # Still starting (no state yet): its pid is in the lock file, written just after the
+        # flock was taken; wait a moment if we came between the two.
+        deadline = time.monotonic() + 1.0
+        while (pid := holder_pid(data_dir)) is None and is_locked(data_dir):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if pid is None:
+            return None
+        info = {"pid": pid}
     pid = int(info["pid"])
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while is_locked(Path(data_dir)) or _alive(pid):
+    proctree.terminate(pid, grace_s, KILL_WAIT_S)
+    deadline = time.monotonic() + KILL_WAIT_S
+    while proctree.alive(pid):  # its lock goes with it (the kernel drops a dead holder's flock)
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the local cloud (pid {pid}) did not stop within {timeout_s:.0f} s")
-        time.sleep(0.1)
+            raise TimeoutError(f"the local cloud (pid {pid}) did not stop, even after SIGKILL")
+        time.sleep(0.05)
     return info
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """A child of ours that exited but is not reaped yet counts as gone."""
-    try:
-        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from xaccount_ops.local import lock
+from xaccount_ops.local import lock, proctree
 
 STARTUP_TIMEOUT_S = 60
 
@@ -72,7 +71,14 @@ class LocalCloudProcess:
             self.args, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True
         )
         log.close()
-        assert self._proc.stdout is not None
+        try:
+            return self._await_line()
+        except BaseException:  # Ctrl-C or a stop signal while it starts: it must not outlive us
+            self.stop()
+            raise
+
+    def _await_line(self) -> LocalCloudProcess:
+        assert self._proc is not None and self._proc.stdout is not None
         ready = selectors.DefaultSelector()
         ready.register(self._proc.stdout, selectors.EVENT_READ)
         line = self._proc.stdout.readline() if ready.select(STARTUP_TIMEOUT_S) else ""
@@ -96,16 +102,13 @@ class LocalCloudProcess:
     def config_path(self) -> Path:
         return Path(self.info["config"])
 
-    def stop(self, timeout: float = 20) -> int | None:
+    def stop(self, grace_s: float = lock.STOP_GRACE_S) -> int | None:
+        """SIGTERM the cloud we started; after ``grace_s``, SIGKILL it and all it started.
+        Its exit code (None when we started none: a reused cloud keeps running)."""
         if self._proc is None:
             return None
         if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
-        code = self._proc.returncode
+            proctree.terminate(self._proc.pid, grace_s, lock.KILL_WAIT_S)
+        code = self._proc.wait(timeout=lock.KILL_WAIT_S)
         self._proc = None
         return code

@@ -37,9 +37,6 @@ ALL_GROUPS = "*"
 MAX_SELECTION_BYTES = 25_000
 
 
-SYSTEM_FIELDS = ("@aws.account", "@aws.region")
-
-
 PLAN_SCHEMA: dict[str, str] = {
     "account": "string",
     "region": "string",

@@ -61,13 +61,13 @@ import pandas as pd
 
 from xaccount_ops import aws
 from xaccount_ops.config import MODE_FILTERS, MODE_POLICY, Config, filter_name
-from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
-from xaccount_ops.fleet.audit import organization_id
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out, organization_id
 from xaccount_ops.fleet.inventory import (
-    FILTER_SLOTS,
     InventoryResult,
     class_problem,
+    group_slots,
     is_adopted,
+    iter_log_groups,
     log_groups,
 )
 from xaccount_ops.fleet.pipeline import landing_destinations
@@ -274,11 +274,6 @@ def _target_failed_row(target: Target, mode: str, error: str) -> dict[str, Any]:
     )
 
 
-def _slots(group: Any) -> int:
-    value = getattr(group, "filter_slots", None)
-    return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
-
-
 def _adopt_row(
     context: TargetContext, group: Any, flt: Mapping[str, Any], adopt: bool
 ) -> dict[str, Any]:
@@ -373,7 +368,7 @@ def _filter_rows(
         if context.problem:
             yield row(SKIP, context.problem)
             continue
-        slots = _slots(group)
+        slots = group_slots(group)
         if len(filters) >= slots:
             names = ", ".join(f["name"] for f in filters)
             foreign = all(not f["owned"] for f in filters)
@@ -449,8 +444,6 @@ def active_filters(
     removed from the policy is stopped from sending any more log data"), but its filters stay and
     keep a slot taken until someone deletes them.
     """
-    from xaccount_ops.fleet.inventory import iter_log_groups
-
     destinations = {r: d.arn for r, d in landing_destinations(fleet).items()}
     targets = [Target(a, r) for a in dict.fromkeys(account_ids) for r in fleet.regions]
 

@@ -35,7 +35,7 @@ import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
-from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
+from xaccount_ops.fleet.accounts import Fleet, Target, fan_out, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.verify.canary import Canary
 from xaccount_ops.verify.metrics import metric_sum, queue_depth
@@ -91,7 +91,7 @@ def diagnose(
 ) -> pd.DataFrame:
     """One row per problem found on the path of each canary that was not delivered."""
     pipeline = pipeline or discover(fleet)
-    org_id = _organization_id(fleet)
+    org_id = organization_id(fleet)
     rows: list[Row] = []
     upstream: dict[Target, list[Row]] = {}
     reachable = [c for c in canaries if c.sent_at is not None]
@@ -217,12 +217,6 @@ def _filter_problems(fleet: Fleet, canary: Canary, destination: Any) -> list[Row
             )
         ]
     return []
-
-
-def _organization_id(fleet: Fleet) -> str | None:
-    from xaccount_ops.fleet.audit import organization_id
-
-    return organization_id(fleet)
 
 
 # -- the landing side -------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from typing import Any
 import pandas as pd
 
 from xaccount_ops import aws
-from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.fleet.accounts import Fleet, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
-from xaccount_ops.verify.diagnose import metric_sum, queue_depth
+from xaccount_ops.verify.metrics import metric_sum, queue_depth
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,6 @@ def _safe_metric(
 
 def _coverage_rows(fleet: Fleet, pipeline: Pipeline, limits: Thresholds) -> list[dict[str, Any]]:
     """Per region: the share of fleet accounts the destination policy allows."""
-    from xaccount_ops.fleet.audit import organization_id
-
     org_id = organization_id(fleet)
     accounts = sorted(fleet.accounts)
     warn_below, fail_below = limits.policy_coverage

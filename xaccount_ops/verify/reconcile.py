@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,11 +54,12 @@ from typing import Any
 import pandas as pd
 from botocore.exceptions import ClientError
 
-from xaccount_ops import aws, config
-from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out
+from xaccount_ops import aws, config, validate
+from xaccount_ops.fleet import inventory as inv
+from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.logzio import SearchClient
-from xaccount_ops.verify.diagnose import HOPS
+from xaccount_ops.verify.diagnose import HOPS, shipper_problems
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +99,6 @@ FINDINGS_SCHEMA: dict[str, Any] = {
 _LIKELY = ("listener", "shipper", "failure queue", "kinesis", "iterator age")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "": "minutes"}
-
-
-def duration(value: timedelta | str, what: str = "window") -> timedelta:
-    """``timedelta`` or text like ``90s``, ``30m``, ``6h``, ``2d`` (a bare number is minutes)."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(
-            f"{what} {value!r} is not a duration; use e.g. 30m, 6h or 2d (a bare number is minutes)"
-        )
-    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-
-
 @dataclass(frozen=True)
 class Window:
     """``[start, end)``, UTC, on whole CloudWatch periods."""
@@ -138,7 +122,7 @@ def align(
     now: datetime | None = None,
 ) -> Window:
     """The whole-period window this run compares (see the module docstring)."""
-    window, lag = duration(window), duration(lag, "lag")
+    window, lag = validate.duration(window), validate.duration(lag, "lag")
     if window <= timedelta(0):
         raise ValueError(f"window {window} must be positive, e.g. 1h")
     if lag < timedelta(0):
@@ -456,9 +440,6 @@ def explain(
 ) -> list[dict[str, Any]]:
     """A finding per short group ``(group, cloudwatch, logzio, over)``, naming the likely hop.
     The landing side is looked at once, from the start of ``window``."""
-    from xaccount_ops.fleet.audit import organization_id
-    from xaccount_ops.verify.diagnose import shipper_problems
-
     if not short:
         return []
     org_id = organization_id(fleet)  # None outside an organization: account lists still work
@@ -661,8 +642,6 @@ def reconcile(
     ``inventory`` (an inventory frame) saves listing the log groups again. A target whose
     metrics cannot be read is a row in ``errors`` (its groups are left out of ``frame``).
     """
-    from xaccount_ops.fleet import inventory as inv
-
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold {threshold!r} must be in (0, 1], e.g. 0.999")
     span = align(window, until=until, lag=lag, now=now())

@@ -26,6 +26,8 @@ from xaccount_ops.verify.canary import (
     prepare_and_send,
     results_frame,
 )
+from xaccount_ops.verify.diagnose import diagnose as walk
+from xaccount_ops.verify.diagnose import diagnosis_frame
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def verify(
     With ``[[logzio.routes]]``, a canary whose (account, canary group) a route takes is looked for
     in that route's sub-account, with the route's ``api_token``.
     """
-    from xaccount_ops.verify.diagnose import diagnose as walk
-
     cfg = fleet.config
     timeout = float(timeout_s if timeout_s is not None else cfg.verify.timeout_s)
     own_search = search is None
@@ -152,8 +152,6 @@ def verify(
     finally:
         if own_search:
             search.close()
-    from xaccount_ops.verify.diagnose import diagnosis_frame
-
     return VerifyResult(
         frame=frame,
         diagnosis=diagnosis if diagnosis is not None else diagnosis_frame(),

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xaccount_ops.local.esm.model import (
     BACKOFF_FIRST_S,
@@ -28,9 +28,6 @@ from xaccount_ops.local.esm.model import (
     arn_parts,
     now_iso,
 )
-
-if TYPE_CHECKING:
-    from xaccount_ops.local.esm.emulator import EsmEmulator
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +44,13 @@ class _Outcome:
 
 
 class ShardPoller:
-    """One shard of one mapping: reads, batches, invokes, checkpoints (a thread)."""
+    """One shard of one mapping: reads, batches, invokes, checkpoints (a thread).
 
-    def __init__(
-        self, emulator: EsmEmulator, mapping_uuid: str, shard_id: str, after: str | None
-    ) -> None:
+    ``emulator`` is the :class:`~xaccount_ops.local.esm.emulator.EsmEmulator` running it (typed
+    ``Any``: naming the class here would be an import circle, emulator → poller → emulator).
+    """
+
+    def __init__(self, emulator: Any, mapping_uuid: str, shard_id: str, after: str | None) -> None:
         self._emu = emulator
         self.uuid = mapping_uuid
         self.shard_id = shard_id

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -117,6 +118,9 @@ class FunctionRuntime:
                 cwd=str(self.code_dir),
                 pass_fds=(req_r, resp_w),
                 close_fds=True,
+                # A group of its own: a terminal's Ctrl-C reaches the cloud only (which ends
+                # this), and killing the group also ends whatever the handler started.
+                process_group=0,
             )
         finally:
             os.close(req_r)
@@ -161,10 +165,13 @@ class FunctionRuntime:
                     self._inbox.append(message)
                     self._cond.notify_all()
         except (ValueError, OSError):
-            pass  # the pipe was closed under us: the environment was killed (a timeout); as EOF
+            pass  # the pipe broke under us: as EOF
+        finally:
+            stream.close()  # here, not in _kill: closing it there would wait for this read
         with self._cond:
-            self._inbox.append({"type": "eof"})
-            self._cond.notify_all()
+            if self._resp is stream:  # still the current environment: it exited on its own
+                self._inbox.append({"type": "eof"})
+                self._cond.notify_all()
 
     def _read_output(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -181,18 +188,21 @@ class FunctionRuntime:
             return self._inbox.popleft()
 
     def _kill(self) -> None:
+        """End the environment: the process group first (a stuck handler never answers, and
+        whatever it started goes too), then our end of the request pipe. The response pipe is
+        closed by its reader once the kill makes it read EOF (closing a buffered reader blocks
+        while another thread reads from it: a stuck runtime would hang the stop)."""
         proc, self._proc = self._proc, None
-        for handle in (self._req, self._resp):
-            try:
-                if handle is not None:
-                    handle.close()
-            except OSError:
-                pass
-        self._req = self._resp = None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        with self._cond:
+            req, self._req, self._resp = self._req, None, None
+        if proc is not None and proc.returncode is None:  # not reaped: its pid is still its own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1)
+        if req is not None:
+            with contextlib.suppress(OSError):
+                req.close()
 
     def close(self) -> None:
         with self._cond:
