@@ -283,7 +283,7 @@ def register_fault(commands: argparse._SubParsersAction) -> None:
 
 
 def _fault_duration(text: str) -> float:
-    from xaccount_ops.cli.verify_cmd import parse_window
+    from xaccount_ops.cli.context import parse_window
 
     return parse_window(text).total_seconds()
 
