@@ -8,6 +8,10 @@ DEMO_EXTRAS := local,notebooks
 LAB_EXTRAS := local,lab
 TEST_EXTRAS := local,dev,speed
 LAB_ARGS ?=
+# One pytest-xdist worker per core; a module's tests stay on one worker (module fixtures such as
+# the executed notebooks are built once), slow modules first (tests/conftest.py), and the 15
+# slowest tests are printed.
+PYTEST_ARGS ?= -n auto --dist loadscope --no-loadscope-reorder --durations=15
 # checkov lives in its own venv: it pins boto3==1.35.49 and packaging<24, which would downgrade
 # the project's boto3 (its botocore lacks newer Logs parameters) and break pytest 9.
 CHECKOV_VERSION := 3.3.30
@@ -45,7 +49,7 @@ lint: $(VENV)/.stamp-test $(CHECKOV)
 	BC_SKIP_MAPPING=TRUE $(CHECKOV) -d cfn --framework cloudformation --compact --quiet --skip-download
 
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: $(VENV)/.stamp-demo
 	$(PY) -m xaccount_ops.lab.demo --out out

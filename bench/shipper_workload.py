@@ -190,3 +190,81 @@ def kinesis_event(items: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"Records": records}
+
+
+JAVA_GROUP = "/ecs/orders-java"
+JAVA_START = r"^\d{4}-\d{2}-\d{2} "  # the multiline rule's start: a line's timestamp
+_FRAMES = [
+    "com.example.orders.OrderService.pay(OrderService.java:{n})",
+    "com.example.orders.OrderController.post(OrderController.java:{n})",
+    "org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:{n})",
+    "jakarta.servlet.http.HttpServlet.service(HttpServlet.java:{n})",
+    "org.apache.catalina.core.ApplicationFilterChain.doFilter(ApplicationFilterChain.java:{n})",
+    "java.base/java.lang.Thread.run(Thread.java:{n})",
+]
+
+
+def _java_messages(rng: random.Random, n: int) -> list[str]:
+    """A Java service's log as the awslogs driver ships it without a multiline pattern: every
+    line of a stack trace is its own event (about 40% of the events are continuation lines)."""
+    out: list[str] = []
+    while len(out) < n:
+        stamp = f"2024-05-14 12:00:{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}"
+        if rng.random() < 0.15:
+            out.append(
+                f"{stamp} ERROR [http-nio-8080-exec-{rng.randint(1, 9)}] c.e.o.OrderService - payment failed"
+            )
+            out.append(
+                f"java.lang.IllegalStateException: card declined for order A-{rng.randint(1, 99999)}"
+            )
+            for _ in range(rng.randint(6, 14)):
+                out.append("\tat " + rng.choice(_FRAMES).format(n=rng.randint(10, 900)))
+            if rng.random() < 0.5:
+                out.append("Caused by: java.net.SocketTimeoutException: Read timed out")
+                out.append(f"\t... {rng.randint(5, 40)} more")
+        else:
+            level = rng.choice(("INFO", "INFO", "INFO", "DEBUG", "WARN"))
+            text = _maybe_non_ascii(rng, _words(rng, rng.randint(5, 14)))
+            out.append(f"{stamp} {level} [main] c.e.o.OrderService - {text}")
+    return out[:n]
+
+
+def java_payloads() -> list[dict[str, Any]]:
+    """100 payloads of a Java service's stack traces, one event per line (deterministic)."""
+    rng = random.Random(SEED + 1)
+    out = []
+    for index in range(RECORDS):
+        account = ACCOUNTS[index % len(ACCOUNTS)]
+        region = REGIONS[index % len(REGIONS)]
+        messages = _java_messages(rng, rng.randint(120, 150))
+        events = [
+            {
+                "id": f"{48262312011450551806468339582118427880135633012389 + index * 1000 + i:056d}",
+                "timestamp": BASE_TS + index * 1000 + i * 3,
+                "message": message,
+            }
+            for i, message in enumerate(messages)
+        ]
+        out.append(
+            {
+                "messageType": "DATA_MESSAGE",
+                "owner": account,
+                "logGroup": JAVA_GROUP,
+                "logStream": f"orders/app/{rng.getrandbits(64):016x}",
+                "subscriptionFilters": [f"logzio-xacct-{region}"],
+                "logEvents": events,
+            }
+        )
+    return out
+
+
+def with_system_fields(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The payloads as a filter with ``emitSystemFields`` delivers them: ``@aws.account`` and
+    ``@aws.region`` inside every event's ``extractedFields`` (AWS's shape)."""
+    out = []
+    for index, payload in enumerate(items):
+        region = REGIONS[index % len(REGIONS)]
+        system = {"@aws.account": payload["owner"], "@aws.region": region}
+        events = [{**e, "extractedFields": dict(system)} for e in payload["logEvents"]]
+        out.append({**payload, "logEvents": events})
+    return out

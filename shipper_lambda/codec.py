@@ -95,8 +95,30 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _RootDuplicates:
+    """``object_pairs_hook`` that builds the dict (last value wins, at the first one's place,
+    as ``json.loads`` does) and notes whether the object had a key twice. Objects complete
+    innermost first, so after a parse :attr:`dup` speaks of the top-level object."""
+
+    __slots__ = ("dup",)
+
+    def __init__(self) -> None:
+        self.dup = False
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        doc = dict(pairs)
+        self.dup = len(doc) != len(pairs)
+        return doc
+
+
+_root_duplicates = _RootDuplicates()
 # RFC 8259 JSON only (no NaN/Infinity): a message that parses with it is valid JSON text as is.
-_std_strict_loads = json.JSONDecoder(parse_constant=_reject_constant).decode
+_std_strict_loads = json.JSONDecoder(
+    parse_constant=_reject_constant, object_pairs_hook=_root_duplicates
+).decode
+# A number that may not fit a double (1e400, 1.8e308, 309+ digits): orjson would write it null.
+# Only a number token: not preceded by a word character or a dot (hex ids like "a3e412" are not).
+HUGE_NUMBER = re.compile(r"(?<![\w.])-?[0-9]+(?:\.[0-9]+)?[eE]\+?[0-9]{3}|(?<![\w.])-?[0-9]{309}")
 
 
 def _std_loads(data: bytes | str) -> Any:
@@ -175,6 +197,39 @@ def _fast_exact_loads(text: str) -> Any:
 # dict[str, Raw]: the object's keys; each value is validated (RFC 8259, lone surrogates refused,
 # as orjson does) but left as its text. Raises a ValueError subclass, or RecursionError.
 _msgspec_object = _msgspec.json.Decoder(dict[str, _msgspec.Raw]).decode if _msgspec else None
+# Writes a dict of Raw values as ``{"key":<raw>,...}``: keys once each, values byte for byte.
+_msgspec_encode = _msgspec.json.Encoder().encode if _msgspec else None
+
+
+def _std_object(text: str) -> tuple[dict[str, Any], bytes | None]:
+    doc = _std_strict_loads(text)
+    if type(doc) is not dict:
+        raise TypeError("not a JSON object")
+    return doc, DUPLICATE_KEYS if _root_duplicates.dup else None
+
+
+def _msgspec_object_bytes(text: str) -> tuple[dict[str, Any], bytes | None]:
+    doc = _msgspec_object(text)
+    return doc, _msgspec_encode(doc)
+
+
+def _orjson_object(text: str) -> tuple[dict[str, Any], bytes | None]:
+    doc = _orjson.loads(text)
+    if type(doc) is not dict:
+        raise TypeError("not a JSON object")
+    if len(doc) > 1:  # orjson alone cannot tell a repeated key: the stdlib's parse says
+        _std_strict_loads(text)
+        if _root_duplicates.dup:
+            return doc, DUPLICATE_KEYS
+    return doc, None
+
+
+def dumps_finite(value: Any, source: str) -> bytes:
+    """``dumps_obj(value)``, refusing (ValueError) a float beyond a double instead of writing
+    null as orjson does; ``source`` is the text ``value`` was parsed from (checked first)."""
+    if HUGE_NUMBER.search(source):
+        return _std_dumps_obj(value)  # allow_nan=False: raises for inf
+    return dumps_obj(value)
 
 
 def _fast_b64decode(data: str | bytes) -> bytes:
@@ -203,6 +258,14 @@ raw_dumps_str = _std_dumps_str
 # A JSON text's top-level value, strictly; for an object only its keys are sure to be usable.
 raw_strict_loads = _std_strict_loads
 RAW_LOADS_REFUSES_SURROGATES = False  # True with orjson/msgspec: what they parse has none
+# (doc, body) of a JSON-object text: its top-level keys (values may be msgspec.Raw) and the
+# object's bytes to reuse (compact, duplicate keys collapsed, values as written), or None to
+# reuse the text itself, or DUPLICATE_KEYS: a key repeats at the top level, re-serialise.
+# Raises ValueError/TypeError/RecursionError for anything but a strict JSON object.
+DUPLICATE_KEYS = b""
+raw_object = _std_object
+RAW_OBJECT_VALUES_RAW = False  # True with msgspec: raw_object's values are msgspec.Raw
+raw_object_bytes = _std_dumps_obj  # writes a raw_object doc (msgspec: Raw values as they are)
 dumps_obj = _std_dumps_obj
 gzip_compress = _std_gzip
 gunzip = _std_gunzip
@@ -217,6 +280,7 @@ def select(stdlib_only: bool = False) -> str:
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
     global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES, b64decode
+    global raw_object, RAW_OBJECT_VALUES_RAW, raw_object_bytes
     use_orjson = _orjson is not None and not stdlib_only
     use_msgspec = _msgspec is not None and not stdlib_only
     use_isal = _igzip is not None and not stdlib_only
@@ -229,10 +293,14 @@ def select(stdlib_only: bool = False) -> str:
     raw_dumps_str = _orjson.dumps if use_orjson else _std_dumps_str
     if use_msgspec:
         raw_strict_loads = _msgspec_object
+        raw_object = _msgspec_object_bytes
     else:
         raw_strict_loads = _orjson.loads if use_orjson else _std_strict_loads
+        raw_object = _orjson_object if use_orjson else _std_object
+    RAW_OBJECT_VALUES_RAW = use_msgspec
     RAW_LOADS_REFUSES_SURROGATES = use_orjson or use_msgspec
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
+    raw_object_bytes = _msgspec_encode if use_msgspec else dumps_obj
     gzip_compress = _fast_gzip if use_isal else _std_gzip
     gunzip = _fast_gunzip if use_isal else _std_gunzip
     used = (

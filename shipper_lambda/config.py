@@ -18,6 +18,8 @@ Variables (the seed's ``TOKEN``, ``REGION`` and ``COMPRESS`` are accepted as fal
   name ``message`` or a field the shipper sets (:data:`RESERVED_KEYS`).
 - ``INCLUDE_LOG_GROUPS`` / ``EXCLUDE_LOG_GROUPS``: regexes searched in the log group name.
 - ``LOGZIO_ROUTES`` / ``LOGZIO_ROUTE_TOKENS``: sub-account routes, parsed by ``routes``.
+- ``LOGZIO_REDACT``, ``LOGZIO_DROP_EVENTS``, ``LOGZIO_KEEP_EVENTS``, ``LOGZIO_MULTILINE``: event
+  rules (JSON arrays), parsed and compiled once per cold start by ``rules``.
 - Tuning: ``LOGZIO_MAX_BODY_BYTES``, ``LOGZIO_TIMEOUT_SECONDS``, ``LOGZIO_RETRY_ATTEMPTS``,
   ``LOGZIO_RETRY_BASE_MS``, ``LOGZIO_RETRY_MAX_MS``, ``LOGZIO_SAFETY_MARGIN_MS``.
 """
@@ -28,8 +30,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from shipper_lambda.errors import ConfigError as ConfigError  # re-exported: callers use config's
+
+if TYPE_CHECKING:
+    from shipper_lambda.rules import Rules
 
 DEFAULT_TYPE = "aws-cross-account"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # Logz.io bulk limit, uncompressed
@@ -48,10 +55,15 @@ REGION_HOSTS = {
 # Fields the shipper sets on a line (some only when they have a value: region, extractedFields,
 # part/parts, truncated/originalSize). A JSON message's own field of the same name loses its key
 # to the metadata and is kept under CLASH_PREFIX + name (see transform).
+# The dedupe keys (``id``, ``part``) and what counts a line's events (``joined``, ``joined_ids``):
+# a JSON message's own field of these names always moves to msg_<key>, even on a line that does
+# not carry the key, so that no message can pose as part 3 or as a join.
+ALWAYS_RESERVED = frozenset({"part", "parts", "joined", "joined_ids"})
 METADATA_KEYS = frozenset(
     {"@timestamp", "id", "owner", "region", "logGroup", "logStream", "type"}
-    | {"messageType", "subscriptionFilters", "extractedFields"}
-    | {"part", "parts", "truncated", "originalSize"}
+    | {"messageType", "subscriptionFilters", "extractedFields", "sourceLog"}
+    | {"truncated", "originalSize"}
+    | ALWAYS_RESERVED
 )
 # ADDITIONAL_FIELDS may name none of these: ``message`` is the event's text.
 RESERVED_KEYS = METADATA_KEYS | {"message"}
@@ -60,10 +72,6 @@ TYPE_MAP_REGEX = "re:"
 OVERSIZE_MODES = ("split", "truncate")
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-
-
-class ConfigError(ValueError):
-    """An environment variable holds a value the shipper cannot use. Never includes a token."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class Config:
     retry_base_s: float = 0.25
     retry_max_s: float = 8.0
     safety_margin_s: float = 2.0
+    # LOGZIO_REDACT, LOGZIO_DROP_EVENTS, LOGZIO_KEEP_EVENTS, LOGZIO_MULTILINE (shipper_lambda.rules)
+    rules: Rules | None = None
 
     def ships(self, log_group: str) -> bool:
         """Whether the include/exclude patterns let this log group through."""
@@ -103,6 +113,8 @@ def load(env: Mapping[str, str]) -> Config:
     if not token and not token_secret:
         raise ConfigError("no shipping token: set LOGZIO_TOKEN (or TOKEN) or LOGZIO_TOKEN_SECRET")
     type_map = split_type_map(parse_type_map(_first(env, "LOGZIO_TYPE_MAP")))
+    from shipper_lambda import rules  # it imports this module: ConfigError
+
     return Config(
         listener_url=listener_url(env),
         token=token or None,
@@ -121,6 +133,7 @@ def load(env: Mapping[str, str]) -> Config:
         retry_base_s=_number(env, "LOGZIO_RETRY_BASE_MS", 250, 0, 60_000) / 1000,
         retry_max_s=_number(env, "LOGZIO_RETRY_MAX_MS", 8000, 0, 600_000) / 1000,
         safety_margin_s=_number(env, "LOGZIO_SAFETY_MARGIN_MS", 2000, 0, 600_000) / 1000,
+        rules=rules.load(env) or None,
     )
 
 

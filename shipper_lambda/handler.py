@@ -30,6 +30,7 @@ from shipper_lambda.decode import (
     sequence_number,
 )
 from shipper_lambda.deliver import Delivery, DeliveryFailed
+from shipper_lambda.events import EventRules
 from shipper_lambda.metrics import Stats, emit
 from shipper_lambda.sender import AUTH, Listener, Outcome, Sender
 from shipper_lambda.transform import LineEncoder, record_context
@@ -114,6 +115,7 @@ class _Invocation:
         self.redactor = redactor
         self.stats = post.stats
         self.encoder = LineEncoder(cfg)
+        self.event_rules = EventRules(cfg.rules) if cfg.rules else None
         self.table = table
         self._main = post
         self._deliveries = {routes.DEFAULT: Delivery(post, post.stats)}
@@ -169,6 +171,10 @@ class _Invocation:
             stats.truncated, stats.malformed = encoder.truncated, len(encoder.malformed)
             stats.split, stats.surrogates = encoder.split, encoder.surrogates
             stats.renamed = encoder.renamed
+            rules = self.event_rules
+            if rules is not None:
+                stats.filtered_events, stats.joined = rules.filtered_events, rules.joined
+                stats.joined_lines, stats.redacted = rules.joined_lines, dict(rules.redacted)
 
     def _record(self, index: int, record: Any) -> None:
         stats = self.stats
@@ -202,6 +208,8 @@ class _Invocation:
         stats.events += len(events)
         ctx = record_context(payload, self.cfg)
         route = self._route(index, payload) if self.table else routes.DEFAULT
+        if self.event_rules is not None:  # joins, filters, redaction: before any line is built
+            events = self.event_rules.apply(events, payload["logGroup"])
         data, count = self.encoder.record(events, ctx)
         self.batcher.add_record(index, data, count, route)
 

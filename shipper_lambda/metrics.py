@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 NAMESPACE = "XaccountOps/Shipper"
+REDACTED_PREFIX = "redacted_"
 
 # Counter → EMF unit. Everything else in the line is a property, not a metric.
 METRIC_UNITS = {
@@ -42,6 +43,9 @@ METRIC_UNITS = {
     "listener_faults": "Count",
     "deferred": "Count",
     "request_timeouts": "Count",
+    "filtered_events": "Count",
+    "joined": "Count",
+    "joined_lines": "Count",
     "duration_ms": "Milliseconds",
 }
 
@@ -78,15 +82,23 @@ class Stats:
     listener_faults: int = 0  # 400 taking no line, 413 within the limits: the batch failed
     deferred: int = 0  # Retry-After beyond the time left: the batch failed
     request_timeouts: int = 0  # attempts cut off at the whole-request deadline
+    filtered_events: int = 0  # events LOGZIO_DROP_EVENTS/LOGZIO_KEEP_EVENTS left out
+    joined: int = 0  # events LOGZIO_MULTILINE appended to the event before them
+    joined_lines: int = 0  # events that hold others (their line carries joined/joined_ids)
+    # LOGZIO_REDACT: replacements per rule, on the line as redacted_<name>
+    redacted: dict[str, int] = field(default_factory=dict)
     duration_ms: float = 0.0
     backend: str = ""
     failed_sequence_number: str | None = None
     dropped_ids: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """The counters as a dict (without the dropped ids, which are logged one by one)."""
+        """The counters as a dict (without the dropped ids, which are logged one by one);
+        redaction counts as ``redacted_<rule name>``."""
         doc = asdict(self)
         doc.pop("dropped_ids")
+        for name, count in doc.pop("redacted").items():
+            doc[REDACTED_PREFIX + name] = count
         return doc
 
 
@@ -103,7 +115,8 @@ def emf_document(stats: Stats, function_name: str | None = None) -> dict[str, An
             {
                 "Namespace": NAMESPACE,
                 "Dimensions": dimensions,
-                "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()],
+                "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRIC_UNITS.items()]
+                + [{"Name": REDACTED_PREFIX + name, "Unit": "Count"} for name in stats.redacted],
             }
         ],
     }

@@ -30,6 +30,7 @@ LOGGERS = (
     "shipper_lambda.codec",
     "shipper_lambda.batch",
     "shipper_lambda.routes",
+    "shipper_lambda.events",
 )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shipper_lambda import token_source
-from shipper_lambda.config import ConfigError
+from shipper_lambda.errors import ConfigError
 
 ROUTES_ENV = "LOGZIO_ROUTES"
 ROUTE_TOKENS_ENV = "LOGZIO_ROUTE_TOKENS"

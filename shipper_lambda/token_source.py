@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 
-from shipper_lambda.config import Config, ConfigError
+from shipper_lambda.config import Config
+from shipper_lambda.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

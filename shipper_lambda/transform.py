@@ -34,20 +34,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipper_lambda import codec
-from shipper_lambda.config import CLASH_PREFIX, Config
+from shipper_lambda.config import ALWAYS_RESERVED, CLASH_PREFIX, Config
+from shipper_lambda.multiline import JOINED_IDS
+from shipper_lambda.regions import region_suffix
 
 log = logging.getLogger(__name__)
 
-# A region at the end of a filter name: logzio-xacct-eu-west-1, ...-us-gov-west-1, ...-cn-north-1.
-_REGION_SUFFIX = re.compile(r"(?:^|-)([a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})$")
+# emitSystemFields: where AWS puts them (inside extractedFields) and what they become.
+SYSTEM_ACCOUNT, SYSTEM_REGION, SYSTEM_SOURCE_LOG = "@aws.account", "@aws.region", "@source.log"
+SYSTEM_FIELDS = (SYSTEM_ACCOUNT, SYSTEM_REGION, SYSTEM_SOURCE_LOG)
+SYSTEM_FIELDS_SET = frozenset(SYSTEM_FIELDS)
+SOURCE_LOG_FIELD = "sourceLog"  # @source.log on the line
 # '.123Z","id":"' for every millisecond value: the per-event timestamp is two lookups.
 _MS_ID = [b'.%03dZ","id":"' % ms for ms in range(1000)]
 _MESSAGE_HEAD = b'{"message":'
 # A \uD800-\uDFFF escape in a JSON message: possibly a lone surrogate, so do not reuse the text.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_EVENT_KEYS = frozenset({"id", "timestamp", "message"})
-# The seed's derivation takes the fourth piece after these third pieces (case as the seed has it).
-_EVENT_PIECES = frozenset({"event", "Event", "events"})
 _MIN_PART_ROOM = 64  # bytes of message a part must be able to hold
 # A line's bytes besides the message (or merged head), the id and the suffix, at most: the
 # message head, ',"@timestamp":"' and a year of up to 5 digits, '.123Z","id":"'.
@@ -67,8 +69,9 @@ def derive_type(log_group: str, config: Config) -> str:
     exactly what the seed derives, else the default type (``LOGZIO_TYPE``).
 
     The seed splits the name on ``/`` and takes the third piece (``/aws/lambda/x`` → ``lambda``,
-    ``/ecs/orders-svc`` → ``orders-svc``, ``a/b/c`` → ``c``); when that piece is ``event``,
-    ``Event`` or ``events`` it takes the fourth (``/aws/events/trail/x`` → ``trail``). A missing
+    ``/ecs/orders-svc`` → ``orders-svc``, ``a/b/c`` → ``c``); when that piece, lower-cased, is
+    ``event``, or is exactly ``events``, it takes the fourth (``/aws/events/trail/x`` → ``trail``,
+    ``/aws/EVENT/x`` → ``x``, but ``/aws/Events/x`` → ``Events``: the seed's own test). A missing
     piece gives the default; so does an empty one (``/ecs/``: the seed's one defect, an empty type).
     """
     for prefix, type_name in config.type_map:
@@ -86,21 +89,59 @@ def seed_type(log_group: str) -> str:
     if len(parts) < 3:
         return ""
     piece = parts[2]
-    if piece in _EVENT_PIECES:
+    if piece.lower() == "event" or piece == "events":  # the seed's test, exactly
         return parts[3] if len(parts) > 3 else ""
     return piece
 
 
 def region_from_filters(filters: Any) -> str | None:
-    """The source region from a subscription filter name ending in one (``logzio-xacct-eu-west-1``)."""
+    """The source region from a subscription filter name ending in an AWS region's name
+    (``logzio-xacct-eu-west-1``, ``logzio-xacct-eusc-de-east-1``); ``my-sub-01`` names none."""
     if not isinstance(filters, list):
         return None
     for name in filters:
         if isinstance(name, str):
-            match = _REGION_SUFFIX.search(name)
-            if match:
-                return match.group(1)
+            region = region_suffix(name)
+            if region:
+                return region
     return None
+
+
+@dataclass(frozen=True)
+class SystemFields:
+    """An event's ``emitSystemFields`` values (None where absent)."""
+
+    account: str | None = None
+    region: str | None = None
+    source_log: str | None = None
+
+
+def system_fields(event: Mapping[str, Any]) -> SystemFields:
+    """``@aws.account``, ``@aws.region``, ``@source.log`` of one log event: inside its
+    ``extractedFields`` (where AWS delivers them), else at the top of the event (a fallback for
+    producers that put them there). Replay and backfill read them with this too."""
+    extracted = event.get("extractedFields")
+    inner = extracted if isinstance(extracted, dict) else {}
+    values = []
+    for name in SYSTEM_FIELDS:
+        value = _str_or_none(inner.get(name)) or _str_or_none(event.get(name))
+        values.append(value)
+    return SystemFields(*values)
+
+
+def payload_origin(payload: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(account, region) of a DATA_MESSAGE payload, as its lines get them: the first event's
+    system fields, else the payload's ``owner`` and a region from its filter names."""
+    events = payload.get("logEvents")
+    first = events[0] if isinstance(events, list) and events else None
+    fields = system_fields(first) if isinstance(first, dict) else SystemFields()
+    account = fields.account or str(payload.get("owner") or payload.get(SYSTEM_ACCOUNT) or "")
+    region = (
+        fields.region
+        or _str_or_none(payload.get(SYSTEM_REGION))
+        or region_from_filters(payload.get("subscriptionFilters"))
+    )
+    return account, region
 
 
 @dataclass
@@ -117,14 +158,20 @@ class RecordContext:
     filters: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._suffixes: dict[tuple[str, str | None], tuple[bytes, frozenset[str]]] = {}
+        self._suffixes: dict[tuple[str, str | None, str | None], tuple[bytes, frozenset[str]]]
+        self._suffixes = {}
+        # LineEncoder._event_suffix's cache: per-event fields (system, extracted) → suffix
+        self.event_suffixes: dict[Any, tuple[bytes, frozenset[str]]] = {}
         self.suffix, self.reserved = self.suffix_for(self.owner, self.region)
 
-    def suffix_for(self, owner: str, region: str | None) -> tuple[bytes, frozenset[str]]:
+    def suffix_for(
+        self, owner: str, region: str | None, source_log: str | None = None
+    ) -> tuple[bytes, frozenset[str]]:
         """``","owner":...,"type":...,<additional>}\\n`` (everything after the event id's digits,
-        the line's newline included) and the keys the line carries (a merged message loses those
-        to the metadata)."""
-        key = (owner, region)
+        the line's newline included) and the keys a merged message loses to the metadata: those
+        the line carries, and ``part``/``parts``/``joined``/``joined_ids`` always (the dedupe
+        keys: a message's own ``part`` must never read as one)."""
+        key = (owner, region, source_log)
         cached = self._suffixes.get(key)
         if cached is None:
             meta: dict[str, Any] = {"owner": owner}
@@ -132,12 +179,15 @@ class RecordContext:
                 meta["region"] = region
             meta["logGroup"] = self.log_group
             meta["logStream"] = self.log_stream
+            if source_log:
+                meta[SOURCE_LOG_FIELD] = source_log
             meta["messageType"] = self.message_type
             meta["subscriptionFilters"] = self.filters
             meta["type"] = self.type
             meta.update(self.additional)
             suffix = b'",' + codec.dumps_obj(meta)[1:] + b"\n"
-            cached = self._suffixes[key] = (suffix, frozenset(meta) | {"@timestamp", "id"})
+            reserved = frozenset(meta) | {"@timestamp", "id"} | ALWAYS_RESERVED
+            cached = self._suffixes[key] = (suffix, reserved)
         return cached
 
 
@@ -146,8 +196,8 @@ def record_context(payload: Mapping[str, Any], config: Config) -> RecordContext:
     log_group = payload["logGroup"]
     filters = payload.get("subscriptionFilters")
     return RecordContext(
-        owner=str(payload.get("owner") or payload.get("@aws.account") or ""),
-        region=_str_or_none(payload.get("@aws.region")) or region_from_filters(filters),
+        owner=str(payload.get("owner") or payload.get(SYSTEM_ACCOUNT) or ""),
+        region=_str_or_none(payload.get(SYSTEM_REGION)) or region_from_filters(filters),
         log_group=log_group,
         log_stream=str(payload.get("logStream") or ""),
         type=derive_type(log_group, config),
@@ -208,6 +258,9 @@ class LineEncoder:
         pieces: list[bytes] = []
         extend = pieces.extend
         count = 0
+        last_extracted: Any = None  # the previous event's extractedFields and its suffix
+        last_suffix: tuple[bytes, frozenset[str]] = (suffix, reserved)
+        last_room = room
         for event in events:
             try:
                 message = event["message"]
@@ -215,11 +268,20 @@ class LineEncoder:
                 event_id = event["id"]
                 if len(event) <= 3:
                     line_suffix, line_reserved, line_room = suffix, reserved, room
+                elif len(event) == 4 and (extracted := event.get("extractedFields")) is not None:
+                    # emitSystemFields: id, timestamp, message, extractedFields, mostly the same
+                    # extractedFields as the event before (a dict compare, in C).
+                    if extracted != last_extracted or last_extracted is None:
+                        last_extracted = extracted
+                        last_suffix = self._event_suffix(event, ctx)
+                        last_room = self.max_line - len(last_suffix[0]) - _TAIL_MAX
+                    line_suffix, line_reserved = last_suffix
+                    line_room = last_room
                 else:
                     line_suffix, line_reserved = self._event_suffix(event, ctx)
                     line_room = self.max_line - len(line_suffix) - _TAIL_MAX
-                if type(message) is not str:
-                    message = str(message)
+                if type(message) is not str:  # null, an object, a bool: its JSON text
+                    message = codec.dumps_obj(message).decode()
                 if type(timestamp) is not int:
                     timestamp = int(timestamp)
                 sec, ms = divmod(timestamp, 1000)
@@ -265,26 +327,71 @@ class LineEncoder:
     def _event_suffix(
         self, event: Mapping[str, Any], ctx: RecordContext
     ) -> tuple[bytes, frozenset[str]]:
-        # emitSystemFields puts @aws.account/@aws.region on each event; they win over the payload.
-        owner = _str_or_none(event.get("@aws.account")) or ctx.owner
-        region = _str_or_none(event.get("@aws.region")) or ctx.region
-        suffix, reserved = ctx.suffix_for(owner, region)
+        """The suffix of an event with more than id/timestamp/message: system fields (they win
+        over the payload's owner and the filter name's region), a join, extracted fields.
+
+        With ``emitSystemFields`` every event has ``extractedFields``, mostly the same values
+        in a whole payload: the suffix is cached per record by those values (a tuple key costs
+        a fraction of building the suffix again)."""
         extracted = event.get("extractedFields")
-        if extracted is None:
+        key: Any = None
+        if JOINED_IDS not in event:
+            key = (
+                tuple(extracted.items()) if type(extracted) is dict else extracted,
+                event.get(SYSTEM_ACCOUNT),
+                event.get(SYSTEM_REGION),
+                event.get(SYSTEM_SOURCE_LOG),
+            )
+            try:
+                cached = ctx.event_suffixes.get(key)
+            except TypeError:  # an unhashable extracted value (a list): not cached
+                key = None
+            else:
+                if cached is not None:
+                    return cached
+        result = self._build_event_suffix(event, ctx, extracted)
+        if key is not None:
+            ctx.event_suffixes[key] = result
+        return result
+
+    def _build_event_suffix(
+        self, event: Mapping[str, Any], ctx: RecordContext, extracted: Any
+    ) -> tuple[bytes, frozenset[str]]:
+        system = system_fields(event)
+        suffix, reserved = ctx.suffix_for(
+            system.account or ctx.owner, system.region or ctx.region, system.source_log
+        )
+        head = b'",'
+        joined_ids = event.get(JOINED_IDS)
+        if type(joined_ids) is list and joined_ids:
+            head += b'"joined":%d,"joined_ids":' % (len(joined_ids) + 1)
+            head += codec.dumps_obj(joined_ids) + b","
+        if type(extracted) is dict and extracted:
+            if not SYSTEM_FIELDS_SET.isdisjoint(extracted):
+                extracted = {k: v for k, v in extracted.items() if k not in SYSTEM_FIELDS_SET}
+            if extracted:
+                # A field-extracting filter pattern: shipped as it comes, as the seed did (shared
+                # reference seed-lines.md); the system fields are on the line as owner/region.
+                head += b'"extractedFields":' + codec.dumps_obj(extracted) + b","
+                reserved = reserved | {"extractedFields"}
+        elif extracted is not None and type(extracted) is not dict:
+            head += b'"extractedFields":' + codec.dumps_obj(extracted) + b","
+            reserved = reserved | {"extractedFields"}
+        if len(head) == 2:
             return suffix, reserved
-        # A field-extracting filter pattern: shipped as it comes, as the seed did (shared
-        # reference seed-lines.md, measured on the seed's shipper).
-        head = b'","extractedFields":' + codec.dumps_obj(extracted) + b","
-        return head + suffix[2:], reserved | {"extractedFields"}
+        return head + suffix[2:], reserved
 
     def _merged_head(self, message: str, reserved: frozenset[str]) -> bytes | None:
         """``{<message fields>`` (no closing brace) for a JSON-object message, or None to ship
         the message as text.
 
-        When the object holds none of the line's keys, sits on one line and has no surrogate
-        escape, its own text is reused (the strict parse proved it valid JSON): no
-        re-serialisation. Otherwise it is re-serialised, clashing keys renamed, parsed without
-        orjson's big-integer loss (:func:`codec.exact_loads`).
+        When the object holds none of the line's keys, no key twice at its top level, sits on
+        one line and has no surrogate escape, it is reused as written (with msgspec: its
+        top level rewritten compact, each value byte for byte). Otherwise it is re-serialised:
+        clashing keys renamed, a repeated key's last value kept (as ``json.loads`` does;
+        Elasticsearch refuses a field twice), from msgspec's raw values (numbers and escapes
+        as written) or a parse without orjson's big-integer loss (:func:`codec.exact_loads`).
+        A number beyond a double makes the message ship as text on every backend.
         """
         text = message if message[-1:] == "}" else message.rstrip()  # no copy when it can
         if text[-1:] != "}":
@@ -292,33 +399,50 @@ class LineEncoder:
         # A text the raw backend parsed holds no lone surrogate when that backend is orjson or
         # msgspec (they refuse them, escaped or raw), so the surrogate scan below is skipped then.
         clean = codec.RAW_LOADS_REFUSES_SURROGATES
+        raw = codec.RAW_OBJECT_VALUES_RAW
         try:
-            doc = codec.raw_strict_loads(text)
+            doc, body = codec.raw_object(text)
         except (ValueError, TypeError, RecursionError):
-            clean = False
-            try:  # orjson refuses some valid JSON (lone surrogate escapes): the stdlib decides
+            clean = raw = False
+            try:  # orjson/msgspec refuse some valid JSON (lone surrogate escapes): the stdlib
                 doc = codec.strict_loads(text)
             except (ValueError, TypeError, RecursionError):
                 return None
+            body = codec.DUPLICATE_KEYS  # not the backend's parse: re-serialise to be sure
         if type(doc) is not dict or not doc:
             return None  # not an object, or {}: nothing to merge, ship the text
-        one_line = "\n" not in text and "\r" not in text
-        no_escape = clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text)
-        if reserved.isdisjoint(doc) and one_line and no_escape:
-            try:
-                return text[:-1].encode()
-            except UnicodeEncodeError:
-                pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
+        if body is None:
+            if "\n" in text or "\r" in text:
+                body = codec.DUPLICATE_KEYS  # whitespace newlines: re-serialise onto one line
+        elif body and (b"\n" in body or b"\r" in body):
+            body = codec.DUPLICATE_KEYS  # a raw value spans lines
+        if body is not codec.DUPLICATE_KEYS and reserved.isdisjoint(doc):
+            if body is not None:
+                return body[:-1]
+            if clean or "\\u" not in text or not _SURROGATE_ESCAPE.search(text):
+                try:
+                    return text[:-1].encode()
+                except UnicodeEncodeError:
+                    pass  # a raw lone surrogate: re-serialise (scrubbed and counted)
         clash = reserved.intersection(doc)
+        if codec.HUGE_NUMBER.search(text):
+            try:
+                codec.dumps_finite(codec.exact_loads(text), text)
+            except (ValueError, TypeError, RecursionError):
+                return None  # beyond a double: orjson would write null, the stdlib refuse
         try:
-            doc = codec.exact_loads(text)
+            # msgspec's raw values: rename at the top, values byte for byte; else a re-parse.
+            keep_raw = raw and bool(body)
+            if not keep_raw:
+                doc = codec.exact_loads(text)
             for key in clash:
                 name = CLASH_PREFIX + key
                 while name in doc or name in reserved:
                     name = CLASH_PREFIX + name
                 doc[name] = doc.pop(key)
             self.renamed += len(clash)
-            return codec.dumps_obj(doc)[:-1]  # valid by construction: codec output
+            out = codec.raw_object_bytes(doc) if keep_raw else codec.dumps_obj(doc)
+            return out[:-1]  # valid by construction: codec output
         except (ValueError, TypeError, RecursionError):
             return None
 

@@ -1,5 +1,12 @@
-"""Shared fixtures: the local cloud (a child process, started once per session when first used),
-a moto server with the project's extension in this process, and a plain moto server."""
+"""Shared fixtures: the local cloud (a child process, started once per session when first used)
+and moto servers in this process, patched as the local cloud patches its moto.
+
+moto's backends and our patches to them are process-wide, so every test process puts its moto in
+one state before its first test (:func:`_moto_as_the_local_cloud_runs_it`): whichever tests a
+pytest-xdist worker gets, in whatever order, they see the same moto. Before, a test saw whatever
+earlier tests in its process had installed: an xdist worker that had ``moto_ext`` but not yet the
+ESM emulator's switch-off of moto's own Kinesis -> Lambda delivery got 500s from FilterLogEvents
+(moto's Docker-less invocation wrote a float-millisecond error line the extension could not read)."""
 
 from __future__ import annotations
 
@@ -17,6 +24,28 @@ from xaccount_ops.local import proctree
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Modules that take minutes (their own local clouds, kernels, JupyterLab, a minute boundary).
+SLOW_MARKS = ("slow", "browser", "notebooks")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow modules first, otherwise collection order (a stable sort): under ``pytest-xdist
+    --dist loadscope --no-loadscope-reorder`` a worker takes whole modules in this order, so
+    the long ones start early instead of leaving one worker busy at the end."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_MARKS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _moto_as_the_local_cloud_runs_it() -> None:
+    """``moto_ext`` installed and moto's own Kinesis -> Lambda delivery off (the ESM emulator
+    delivers), as :class:`xaccount_ops.local.cloud.LocalCloud` does, before any moto state."""
+    from xaccount_ops.local import moto_ext
+    from xaccount_ops.local.esm import disable_moto_kinesis_delivery
+
+    moto_ext.install()
+    disable_moto_kinesis_delivery()
+
+
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The embedded local cloud, as `xaccount-ops local up` runs it: its JSON line as a dict.
@@ -32,7 +61,8 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A plain moto server (no extension) on a free loopback port."""
+    """A moto server on a free loopback port, for tests that build their situations directly
+    (the extension is installed, but nothing delivers: no ESM emulator, no Logz.io emulator)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -46,15 +76,11 @@ def moto_endpoint() -> Iterator[str]:
 def ext_endpoint() -> Iterator[str]:
     """moto with ``moto_ext`` installed, served on a free loopback port (once per session).
 
-    The server runs in this process, so the patches are the ones installed here (and, being
-    process-wide, they also apply to ``moto_endpoint`` once installed). Tests share it: use names
-    of your own.
+    The server runs in this process, so the patches are the ones installed here (process-wide,
+    before the first test). Tests share it: use names of your own.
     """
     from moto.server import ThreadedMotoServer
 
-    from xaccount_ops.local import moto_ext
-
-    moto_ext.install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

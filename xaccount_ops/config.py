@@ -19,6 +19,7 @@ rejected too, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -37,6 +38,19 @@ DEFAULT_CONFIG_NAME = "xaccount-ops.toml"
 LOCAL_CLOUD_CONFIG = Path(".local-cloud") / DEFAULT_CONFIG_NAME
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_STACK_NAME = "logzio-xacct"
+# [[logzio.<key>]] → the shipper variable (and, upper-cased words, the stack parameter)
+EVENT_RULES = {
+    "redact": "LOGZIO_REDACT",
+    "drop": "LOGZIO_DROP_EVENTS",
+    "keep": "LOGZIO_KEEP_EVENTS",
+    "multiline": "LOGZIO_MULTILINE",
+}
+EVENT_RULE_PARAMETERS = {
+    "redact": "LogzioRedact",
+    "drop": "LogzioDropEvents",
+    "keep": "LogzioKeepEvents",
+    "multiline": "LogzioMultiline",
+}
 FILTER_NAME_PREFIX = "logzio-xacct-"
 # subscriptions.mode: a filter per log group, or one account policy per account and region.
 MODE_FILTERS, MODE_POLICY = "filters", "account-policy"
@@ -180,6 +194,27 @@ class LogzioConfig:
     # log-group prefix (or "re:<regex>") → type; the stack's LogzioTypeMap (shipper LOGZIO_TYPE_MAP)
     type_map: Mapping[str, str] = field(default_factory=dict)
     routes: tuple[RouteConfig, ...] = ()
+    # [[logzio.redact]], [[logzio.drop]], [[logzio.keep]], [[logzio.multiline]]: the shipper's
+    # event rules, as its LOGZIO_REDACT/_DROP_EVENTS/_KEEP_EVENTS/_MULTILINE JSON arrays take them
+    redact: tuple[Mapping[str, Any], ...] = ()
+    drop: tuple[Mapping[str, Any], ...] = ()
+    keep: tuple[Mapping[str, Any], ...] = ()
+    multiline: tuple[Mapping[str, Any], ...] = ()
+
+    def rules_parameters(self) -> dict[str, str]:
+        """The main stack's parameters for the event rules: all four, "" where there are none
+        (so removing the rules from the config clears them on the next deploy)."""
+        env = self.rules_environment()
+        return {EVENT_RULE_PARAMETERS[key]: env.get(var, "") for key, var in EVENT_RULES.items()}
+
+    def rules_environment(self) -> dict[str, str]:
+        """The shipper variables for the event rules (only those that have rules)."""
+        env = {}
+        for key, variable in EVENT_RULES.items():
+            rules = getattr(self, key)
+            if rules:
+                env[variable] = json.dumps([dict(r) for r in rules], separators=(",", ":"))
+        return env
 
     def route_for(self, account_id: str, log_group: str) -> RouteConfig | None:
         """The first route that takes this group's lines; None for the main account."""
@@ -429,6 +464,7 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
             "additional_fields",
             "routes",
             "type_map",
+            *EVENT_RULES,
         },
     )
     shipping = _token_ref(table, "shipping_token", base_dir)
@@ -446,7 +482,32 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
         additional_fields=_shipper_checked(table, "additional_fields"),
         type_map=_shipper_checked(table, "type_map"),
         routes=_routes(table.get("routes", []), base_dir),
+        **{key: _event_rules(table, key) for key in EVENT_RULES},
     )
+
+
+def _event_rules(table: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], ...]:
+    """``[[logzio.<key>]]`` tables, checked (and every regex compiled) by the shipper's own
+    parser, so a rule the function would refuse is a config error naming the rule."""
+    from shipper_lambda import rules as shipper_rules
+    from shipper_lambda.errors import ConfigError as ShipperConfigError
+
+    items = table.get(key, [])
+    where = f"logzio.{key}"
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise ConfigError(where, f"expected [[{where}]] tables (a list), got {items!r}")
+    plain = [dict(item) for item in items]
+    parse = {
+        "redact": lambda: shipper_rules.parse_redact(plain, where),
+        "drop": lambda: shipper_rules.parse_filters(plain, where),
+        "keep": lambda: shipper_rules.parse_filters(plain, where),
+        "multiline": lambda: shipper_rules.parse_multiline(plain, where),
+    }[key]
+    try:
+        parse()
+    except ShipperConfigError as err:
+        raise ConfigError("", str(err)) from None
+    return tuple(plain)
 
 
 def _shipper_checked(table: Mapping[str, Any], key: str) -> dict[str, str]:

@@ -40,7 +40,8 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 MAX_SEARCH_SIZE = 10_000  # the API's limit for ``size``
 # Markers per search: well under Elasticsearch's default limit of 1,024 clauses per query.
-MARKERS_PER_SEARCH = 500
+MARKERS_PER_SEARCH = 500  # twice as many clauses: an id is looked for in id and joined_ids
+JOINED_IDS_FIELD = "joined_ids"  # a joined line's other events (shipper_lambda.multiline)
 
 # The field the canary puts its marker in (the canary's message is a JSON object, whose fields
 # the shipper merges at top level).
@@ -294,7 +295,8 @@ class SearchClient:
         """How many lines Logz.io holds per ``(id, part)`` for the CloudWatch event ``ids``.
 
         ``part`` is 0 for a line that was not split (oversize events ship as parts 1..n, all with
-        the same ``id``). The ``@timestamp`` range ``[since_ms, until_ms]`` (epoch ms) should
+        the same ``id``). A joined line (the shipper's multiline rule) holds the events in its
+        ``joined_ids`` too: each of them counts as held, under the line's ``part``. The ``@timestamp`` range ``[since_ms, until_ms]`` (epoch ms) should
         cover the events' timestamps: it replaces the API's default window of today and yesterday,
         so history older than that is found too. ``replay`` and ``backfill`` skip keys found here,
         which is what makes them ship nothing twice; a count above 1 is a duplicate.
@@ -307,12 +309,18 @@ class SearchClient:
         for start in range(0, len(wanted), MARKERS_PER_SEARCH):
             chunk = wanted[start : start + MARKERS_PER_SEARCH]
             body = marker_query(chunk, field="id", size=MAX_SEARCH_SIZE)
+            body["query"]["bool"]["should"] += marker_query(chunk, field=JOINED_IDS_FIELD)["query"][
+                "bool"
+            ]["should"]
             body["query"]["bool"]["filter"] = [time_range]
-            body["_source"] = ["id", "part"]
+            body["_source"] = ["id", "part", JOINED_IDS_FIELD]
             chunk_set = set(chunk)
             for source in self.hits(body):
-                event_id = source.get("id")
-                if event_id in chunk_set:
-                    key = (str(event_id), int(source.get("part") or 0))
-                    counts[key] = counts.get(key, 0) + 1
+                part = int(source.get("part") or 0)
+                joined = source.get(JOINED_IDS_FIELD)
+                held = [source.get("id"), *(joined if isinstance(joined, list) else ())]
+                for event_id in held:
+                    if event_id in chunk_set:
+                        key = (str(event_id), part)
+                        counts[key] = counts.get(key, 0) + 1
         return counts

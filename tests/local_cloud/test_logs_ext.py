@@ -470,6 +470,25 @@ def test_install_is_idempotent(ext_endpoint: str) -> None:
     assert (LogsBackend.put_subscription_filter, LogStream.put_log_events) == before
 
 
+def test_filter_log_events_reads_lines_moto_wrote_itself(ext_endpoint: str) -> None:
+    """moto writes a function's log lines itself (its Docker-less Lambda invocation error) with
+    float milliseconds; FilterLogEvents still answers, with whole-millisecond ids (it was a 500)."""
+    from moto.logs.models import logs_backends
+
+    group = f"/aws/lambda/{unique('moto-written')}"
+    logs = client(ext_endpoint, "logs")
+    logs.create_log_group(logGroupName=group)
+    backend = logs_backends[LANDING][REGION]
+    backend.create_log_stream(group, "s")
+    at = time.time() * 1000.0  # as moto.core.utils.unix_time_millis gives it
+    backend.put_log_events(group, "s", [{"timestamp": at, "message": "error running docker"}])
+
+    (event,) = logs.filter_log_events(logGroupName=group)["events"]
+
+    assert event["message"] == "error running docker"
+    assert len(event["eventId"]) == 56 and event["eventId"].startswith(f"{int(at):020d}")
+
+
 # --- destination policy at delivery, log classes, emitSystemFields, the filter-slots quota -------
 
 

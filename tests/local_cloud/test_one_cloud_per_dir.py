@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from xaccount_ops.config import CONFIG_ENV
 from xaccount_ops.local import lock
 from xaccount_ops.local.process import LocalCloudProcess
+
+pytestmark = pytest.mark.slow
 
 # What a notebook cell does with a blank `config`, in its own kernel (here: its own process).
 KERNEL = """

@@ -1,12 +1,14 @@
 """Every notebook runs headless against the local cloud, in the order a person would run them,
 with no error output, no form error and no token anywhere; and the committed notebooks carry no
-outputs."""
+outputs. The notebooks run once (the module's ``run`` fixture); each test reads what it needs."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -71,68 +73,146 @@ def test_a_form_error_fails_the_run_and_is_found_by_the_scan(local_cloud, tmp_pa
     assert any("form error shown" in p and "12-digit" in p for p in found), found
 
 
-def test_notebooks_in_order(local_cloud, tmp_path) -> None:
-    config = local_cloud["config"]
-    tokens = [local_cloud["shipping_token"], local_cloud["api_token"]]
-    common = {"config": config, "stack_name": STACK}
-    runs = [
-        ("00-start-here", {"config": config}),
-        ("01-deploy-landing", {**common, "deploy": True, "include_speedups": False}),
-        ("02-attach-senders", {**common, "apply": True}),
-        ("03-update-accounts", {**common, "accounts": "999999999999"}),
-        ("04-audit-log-groups", {**common, "export_dir": str(tmp_path / "export")}),
-        (
-            "05-verify-delivery",
-            {
-                **common,
+ORDER = [
+    "00-start-here",
+    "01-deploy-landing",
+    "02-attach-senders",
+    "03-update-accounts",
+    "04-audit-log-groups",
+    "05-verify-delivery",
+    "06-recover",
+    "07-backfill",
+]
+
+
+@dataclass
+class Run:
+    """Notebooks 00 -> 07 executed once each, in order, on the shared local cloud (what a person
+    runs for a first deploy), as the tests ask for them: ``text(name)`` executes every notebook up
+    to ``name`` not executed yet, so each test's time (and pytest-timeout budget) is that of the
+    notebooks it is the first to read. A notebook that failed fails every later read."""
+
+    dir: Path
+    cloud: dict
+    notebooks: dict[str, nbformat.NotebookNode] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    failed: BaseException | None = None
+
+    @property
+    def common(self) -> dict[str, str]:
+        return {"config": self.cloud["config"], "stack_name": STACK}
+
+    def parameters(self, name: str) -> dict:
+        export = str(self.dir / "export")
+        return {
+            "00-start-here": {"config": self.cloud["config"]},
+            "01-deploy-landing": {**self.common, "deploy": True, "include_speedups": False},
+            "02-attach-senders": {**self.common, "apply": True},
+            "03-update-accounts": {**self.common, "accounts": "999999999999"},
+            "04-audit-log-groups": {**self.common, "export_dir": export},
+            "05-verify-delivery": {
+                **self.common,
                 "timeout_s": 60,
-                "export_dir": str(tmp_path / "export"),
+                "export_dir": export,
                 "reconcile_window": "15m",
                 "reconcile_lag": "0",
             },
-        ),
-        ("06-recover", {**common, "replay": True, "dry_run": False}),
-        ("07-backfill", {**common, "since": "1d", "ship": True}),
-    ]
-    executed = {}
-    for name, parameters in runs:
-        nb = nbrun.execute(name, parameters, tmp_path)
-        assert nbrun.problems(nb) == [], (name, nbrun.problems(nb))
-        assert nbrun.leaked(nb, tokens) == [], f"{name} shows a token"
-        executed[name] = nbrun.outputs_text(nb)
+            "06-recover": {**self.common, "replay": True, "dry_run": False},
+            "07-backfill": {**self.common, "since": "1d", "ship": True},
+        }[name]
 
-    fleet = open_fleet(config, stack_name=STACK)
-    assert set(landing.stack_outputs(fleet)) == set(local_cloud["regions"])
-    assert "Stacks: deployed" in executed["01-deploy-landing"]
-    assert "0 failed" in executed["02-attach-senders"]
-    assert "would update" in executed["03-update-accounts"]  # preview only: nothing applied
+    def notebook(self, name: str) -> nbformat.NotebookNode:
+        for earlier in ORDER[: ORDER.index(name) + 1]:
+            if earlier in self.notebooks:
+                continue
+            if self.failed is not None:
+                raise RuntimeError(
+                    f"{earlier} not run: an earlier notebook failed"
+                ) from self.failed
+            self.started.append(earlier)
+            try:
+                nb = nbrun.execute(earlier, self.parameters(earlier), self.dir)
+            except BaseException as err:
+                self.failed = err
+                raise
+            self.notebooks[earlier] = nb
+            self.texts[earlier] = nbrun.outputs_text(nb)
+        return self.notebooks[name]
+
+    def text(self, name: str) -> str:
+        self.notebook(name)
+        return self.texts[name]
+
+
+@pytest.fixture(scope="module")
+def run(local_cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The notebooks, executed once for every test below that reads them.
+
+    Module-scoped, not session-scoped: the finalizer takes our filters off the shared cloud's log
+    groups again (02's remove mode) before any other module's tests use that cloud.
+    """
+    done = Run(tmp_path_factory.mktemp("notebooks"), local_cloud)
+    yield done
+    if "02-attach-senders" not in done.started:
+        return  # nothing attached
+    # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
+    removed = nbrun.execute(
+        "02-attach-senders", {**done.common, "remove": True, "apply": True}, done.dir
+    )
+    text = nbrun.outputs_text(removed)
+    assert nbrun.problems(removed) == [], nbrun.problems(removed)
+    assert "deleted" in text and "0 failed" in text
+
+
+@pytest.mark.parametrize("name", ORDER)
+def test_notebook_shows_no_error_and_no_token(run: Run, name: str) -> None:
+    nb = run.notebook(name)
+    assert nbrun.problems(nb) == [], (name, nbrun.problems(nb))
+    tokens = [run.cloud["shipping_token"], run.cloud["api_token"]]
+    assert nbrun.leaked(nb, tokens) == [], f"{name} shows a token"
+
+
+def test_deploy_attach_and_preview(run: Run) -> None:
+    assert "Stacks: deployed" in run.text("01-deploy-landing")
+    fleet = open_fleet(run.cloud["config"], stack_name=STACK)
+    assert set(landing.stack_outputs(fleet)) == set(run.cloud["regions"])
+    assert "0 failed" in run.text("02-attach-senders")
+    assert "would update" in run.text("03-update-accounts")  # preview only: nothing applied
     main = landing.describe_stack(fleet.landing_client("cloudformation"), STACK)
     sending = {p["ParameterKey"]: p["ParameterValue"] for p in main["Parameters"]}
     assert "999999999999" not in sending["SendingAccounts"]
-    assert (tmp_path / "export" / "findings.csv").is_file()
-    assert "recommended KinesisStreamMode=" in executed["04-audit-log-groups"]
-    targets = len(local_cloud["sending_accounts"]) * len(local_cloud["regions"])
-    assert f"delivered {targets}/{targets} canaries" in executed["05-verify-delivery"]
+
+
+def test_audit_exports_and_recommends(run: Run) -> None:
+    assert "recommended KinesisStreamMode=" in run.text("04-audit-log-groups")
+    assert (run.dir / "export" / "findings.csv").is_file()
+
+
+def test_verify_delivers_and_reconciles_every_canary(run: Run) -> None:
+    targets = len(run.cloud["sending_accounts"]) * len(run.cloud["regions"])
+    assert f"delivered {targets}/{targets} canaries" in run.text("05-verify-delivery")
+    fleet = open_fleet(run.cloud["config"], stack_name=STACK)
     # Reconcile (lag 0: the canaries just found count): every canary group agrees.
-    counted = pd.read_csv(tmp_path / "export" / "reconcile.csv", dtype={"account_id": str})
+    counted = pd.read_csv(run.dir / "export" / "reconcile.csv", dtype={"account_id": str})
     canaries = counted[counted["log_group"] == fleet.config.verify.canary_log_group]
     assert len(canaries) == targets, counted.to_dict("records")
     assert (canaries["ratio"] == 1.0).all(), canaries.to_dict("records")
+
+
+def test_recover_and_backfill(run: Run) -> None:
     # The seed's events predate 02's filters: the dry run finds them, the run ships them all.
-    backfilled = executed["07-backfill"]
+    backfilled = run.text("07-backfill")
     assert "dry run, nothing shipped" in backfilled and "; 0 failed" in backfilled
     assert ": 0 event(s) shipped" not in backfilled and "event(s) shipped" in backfilled
     # Nothing failed on this pipeline: the stack's S3 store is found, empty, and delivered.
-    assert "0 batches in the failure store" in executed["06-recover"]
-    assert "the store is delivered" in executed["06-recover"]
+    assert "0 batches in the failure store" in run.text("06-recover")
+    assert "the store is delivered" in run.text("06-recover")
 
-    check_reports(tmp_path, local_cloud["regions"])
 
-    # Leave the shared cloud's log groups as found: our filters off again (02's remove mode).
-    nb = nbrun.execute("02-attach-senders", {**common, "remove": True, "apply": True}, tmp_path)
-    assert nbrun.problems(nb) == []
-    removed = nbrun.outputs_text(nb)
-    assert "deleted" in removed and "0 failed" in removed
+def test_reports_render_offline_in_chromium(run: Run) -> None:
+    run.notebook("05-verify-delivery")  # 04's and 05's reports
+    check_reports(run.dir, run.cloud["regions"])
 
 
 OVERFLOW_JS = """() => Math.max(0, ...[...document.querySelectorAll('table')].map(

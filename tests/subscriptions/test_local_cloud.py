@@ -116,7 +116,7 @@ def test_apply_attaches_everywhere_and_second_apply_changes_nothing(
         )
     assert {(r["account"], r["region"]) for r in result if r["action"] == "create"} == {
         (a, r) for a in lc.senders for r in lc.regions
-    }
+    }, [r for r in result if r["action"] != "create"]
     # foreign filters intact, slot-full group reported
     on_orders = filters(lc.fleet, first, region, ORDERS)
     assert set(on_orders) == {"team-siem", filter_name(region)}

@@ -109,6 +109,7 @@ def config_environment(fleet: Any) -> dict[str, str]:
     type_map = getattr(lz, "type_map", None)
     if type_map:
         env["LOGZIO_TYPE_MAP"] = json.dumps(dict(type_map))
+    env.update(lz.rules_environment())  # redaction, filters, multiline: as the function has them
     return env
 
 

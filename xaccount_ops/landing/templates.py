@@ -207,6 +207,8 @@ def main_parameters(
         **(accounts if accounts is not None else accounts_parameters(fleet)),
         **(token if token is not None else token_parameters(fleet)),
         **route_parameters(fleet),
+        # [[logzio.redact]]/[[logzio.drop]]/[[logzio.keep]]/[[logzio.multiline]]: "" clears them
+        **logzio.rules_parameters(),
     }
     return _with_overrides(values, MAIN, cfg.stack.parameters)
 

@@ -23,9 +23,11 @@ past 15 days, 1 hour past 63 days: the MetricStat ``Period`` rules). Events whos
 far from their ingestion time (agents that batch, clock skew, a backfill) fall into different
 windows on the two sides; over an hour or more this is noise well under the threshold.
 
-**Filter patterns.** When our filter on a group has a pattern, only matching events ship:
-CloudWatch's count is then an upper bound, and a low ratio is reported (hop ``filter``) without
-counting the group as short.
+**Filter patterns and event filters.** When our filter on a group has a pattern, or the
+shipper's drop/keep rules (``[[logzio.drop]]``/``[[logzio.keep]]``) apply to it, only some events
+ship: CloudWatch's count is then an upper bound, and a low ratio is reported (hop ``filter``)
+without counting the group as short. A line the shipper's multiline rule joined counts as the
+``joined`` events it holds.
 
 **Over.** More lines than events (a ratio above ``1 + (1 - threshold)``) means duplicates: a
 finding marked ``over`` names the likely causes (a request that timed out after the listener
@@ -75,6 +77,7 @@ METRIC_QUERIES_PER_CALL = 500  # GetMetricData's limit
 METRIC_RETENTION = timedelta(days=455)  # hourly points, the oldest CloudWatch keeps
 # Fields of the shipped line (design.md's line schema).
 OWNER, REGION, LOG_GROUP, PART = "owner", "region", "logGroup", "part"
+JOINED = "joined"  # a multiline-joined line: how many events it holds
 
 RECONCILE_SCHEMA: dict[str, Any] = {
     "account_id": "string",
@@ -245,6 +248,19 @@ def shipping_groups(inventory: pd.DataFrame, destinations: dict[str, str]) -> li
     return found
 
 
+def event_filters(logzio: Any, log_group: str) -> list[str]:
+    """The shipper's drop/keep rules (``[[logzio.drop]]``/``[[logzio.keep]]``) that apply to
+    ``log_group``, as ``drop:<name>``/``keep:<name>``: with any, fewer lines than events is
+    expected and CloudWatch's count is an upper bound."""
+    from shipper_lambda import rules as shipper_rules
+
+    found = []
+    for kind, items in (("drop", logzio.drop), ("keep", logzio.keep)):
+        parsed = shipper_rules.parse_filters([dict(i) for i in items], f"logzio.{kind}")
+        found += [f"{kind}:{r.name}" for r in parsed if r.applies_to(log_group)]
+    return found
+
+
 # -- CloudWatch ---------------------------------------------------------------------------------
 
 
@@ -320,7 +336,13 @@ def count_query(
         "aggs": {
             "region": {
                 "terms": {"field": REGION, "size": max(1, len(regions))},
-                "aggs": {"group": {"terms": {"field": LOG_GROUP, "size": max(1, len(groups))}}},
+                "aggs": {
+                    "group": {
+                        "terms": {"field": LOG_GROUP, "size": max(1, len(groups))},
+                        # joined lines by how many events they hold (absent: one event)
+                        "aggs": {"joined": {"terms": {"field": JOINED, "size": AGG_BUCKETS}}},
+                    }
+                },
             }
         },
     }
@@ -373,7 +395,11 @@ def logzio_counts(
             for region in regions.get("buckets", []):
                 for group in region.get("group", {}).get("buckets", []):
                     key = (account, str(region["key"]), str(group["key"]))
-                    counts[key] = counts.get(key, 0) + int(group["doc_count"])
+                    events = int(group["doc_count"])
+                    for joined in group.get("joined", {}).get("buckets", []):
+                        # a line holding n events counts n (it is in doc_count once already)
+                        events += (int(joined["key"]) - 1) * int(joined["doc_count"])
+                    counts[key] = counts.get(key, 0) + events
     return counts
 
 
@@ -693,7 +719,23 @@ def reconcile(
                 continue
             if ratio is None or ratio >= threshold:
                 continue
-            if item.pattern:
+            filters = event_filters(fleet.config.logzio, item.log_group)
+            if filters and not item.pattern:
+                bounded.add((item.account_id, item.region, item.log_group))
+                notes.append(
+                    _finding(
+                        item,
+                        ratio,
+                        False,
+                        "filter",
+                        f"CloudWatch received {cw} event(s), Logz.io holds {lz}: the shipper's "
+                        f"event filters ({', '.join(filters)}) leave events out, so CloudWatch's "
+                        "count is an upper bound (the shipper counts them as filtered_events)",
+                        "nothing to fix if the filters are intended; [[logzio.drop]] / "
+                        "[[logzio.keep]] in the config",
+                    )
+                )
+            elif item.pattern:
                 bounded.add((item.account_id, item.region, item.log_group))
                 notes.append(
                     _finding(

@@ -119,9 +119,13 @@ def check_log_class(group: Any) -> None:
         )
 
 
-def event_id(timestamp: int, counter: int) -> str:
-    """A 56-digit decimal id, unique per event: timestamp, process salt, moto's event counter."""
-    return f"{timestamp:020d}{_SALT:012d}{counter:024d}"[-56:]
+def event_id(timestamp: float, counter: int) -> str:
+    """A 56-digit decimal id, unique per event: timestamp, process salt, moto's event counter.
+
+    ``timestamp`` is milliseconds; moto writes its own lines (a Lambda's log after a failed
+    Docker invocation) with float milliseconds, so it is truncated to whole ones as AWS keeps them.
+    """
+    return f"{int(timestamp):020d}{_SALT:012d}{counter:024d}"[-56:]
 
 
 # --- organization and access policy -------------------------------------------------------------
