@@ -701,7 +701,7 @@ def verify_form(
         from xaccount_ops.lab import views
 
         delivered = int((result.frame["status"] == "delivered").sum())
-        columns = ["account_id", "region", "status", "latency_s", "fields_ok", "detail"]
+        columns = ["account_id", "region", "status", "latency_s", "fields_ok", "marker", "detail"]
         shown = result.frame[[c for c in columns if c in result.frame]]
         parts: list[Any] = [
             HTML(views.canary_html(shown, title=f"Delivered {delivered}/{len(result.frame)}"))
