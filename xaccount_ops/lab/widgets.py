@@ -186,9 +186,26 @@ def _render(result: Any) -> Any:
     return summary if summary is not None else None
 
 
-def _text_html(text: str) -> HTML:
+class Shown(HTML):
+    """HTML whose ``text/plain`` is readable text, not ``<IPython.core.display.HTML object>``
+    (what plain Python, a terminal front end and a headless run's text see)."""
+
+    def __init__(self, data: str, text: str) -> None:
+        super().__init__(data)
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _text_html(text: str) -> Shown:
     """A line of text as HTML (a plain ``str`` would display as its quoted repr)."""
-    return HTML(f'<p class="xacct-text">{html.escape(text)}</p>')
+    return Shown(f'<p class="xacct-text">{html.escape(text)}</p>', text)
+
+
+def _view(block: str, frame: pd.DataFrame, title: str) -> Shown:
+    """A :mod:`xaccount_ops.lab.views` block; as text, its title and row count."""
+    return Shown(block, f"{title}: {len(frame)} row(s)")
 
 
 def text_list(value: str) -> list[str]:
@@ -463,7 +480,7 @@ def subscriptions_form(
         title = "Applied" if frame is not None and "status" in frame else "Plan"
         parts: list[Any] = [_summary_of(result)]
         if frame is not None:
-            parts.append(HTML(views.apply_html(frame, title=title)))
+            parts.append(_view(views.apply_html(frame, title=title), frame, title))
         errors = getattr(result, "errors", None)
         if isinstance(errors, pd.DataFrame) and not errors.empty:
             parts += [_heading("Targets that failed"), errors]
@@ -640,10 +657,11 @@ def audit_form(inventory: pd.DataFrame, findings: pd.DataFrame, *, export_dir: s
     def show(result: AuditView) -> list[Any]:
         from xaccount_ops.lab import views
 
+        title = f"Findings ({len(result.findings)})"
         return [
-            HTML(views.findings_html(result.findings, title=f"Findings ({len(result.findings)})")),
+            _view(views.findings_html(result.findings, title=title), result.findings, title),
             _heading(f"Log groups ({len(result.inventory)}), per account and region"),
-            HTML(views.table_html(result.summary)),
+            _view(views.table_html(result.summary), result.summary, "Log groups"),
         ]
 
     def export(form: Form) -> pd.DataFrame:
@@ -703,9 +721,8 @@ def verify_form(
         delivered = int((result.frame["status"] == "delivered").sum())
         columns = ["account_id", "region", "status", "latency_s", "fields_ok", "marker", "detail"]
         shown = result.frame[[c for c in columns if c in result.frame]]
-        parts: list[Any] = [
-            HTML(views.canary_html(shown, title=f"Delivered {delivered}/{len(result.frame)}"))
-        ]
+        title = f"Delivered {delivered}/{len(result.frame)}"
+        parts: list[Any] = [_view(views.canary_html(shown, title=title), shown, title)]
         if not result.diagnosis.empty:
             parts += [_heading("Where the missing paths break"), result.diagnosis]
         return parts
