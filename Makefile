@@ -18,7 +18,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV ?= $(VENV)/checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
-.PHONY: install test lint demo lab bench constraints clean
+.PHONY: install test test-aws lint demo lab bench constraints clean
 
 $(VENV)/.created:
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -50,6 +50,12 @@ lint: $(VENV)/.stamp-test $(CHECKOV)
 
 test: lint
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+# The end-to-end scenario on a real sandbox (README "Testing on real AWS"): skipped, with the
+# reason, when XACCOUNT_OPS_AWS_TEST_CONFIG is unset. `make test` runs the same code locally.
+test-aws: $(VENV)/.stamp-test
+	$(VENV)/bin/pytest -q -s -rs -p no:cacheprovider --timeout 3600 \
+		tests/aws_scenario/test_scenario.py::test_scenario_on_aws
 
 demo: $(VENV)/.stamp-demo
 	$(PY) -m xaccount_ops.lab.demo --out out

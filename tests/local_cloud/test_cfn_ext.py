@@ -354,6 +354,8 @@ Resources:
       LogGroupName: !Ref Group
       FilterPattern: ""
       DestinationArn: !GetAtt Stream.Arn
+      # AWS: "destinationArn for vendor kinesis cannot be used without roleArn"
+      RoleArn: !Sub "arn:aws:iam::${AWS::AccountId}:role/logs-writer"
 Outputs:
   DestinationArn: {Value: !GetAtt Destination.Arn}
   FilterName: {Value: !Ref Filter}

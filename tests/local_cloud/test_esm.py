@@ -399,15 +399,16 @@ def test_new_code_runs_after_update_and_shards_are_all_read(
 
 
 def test_record_age_exceeded_skips_with_its_condition(
-    esm: EsmEmulator, aws: Any, tmp_path: Path
+    esm: EsmEmulator, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a failing function, infinite retries and records allowed to be 1 s old
-    # (AWS's minimum is 60 s; moto accepts 1, which keeps the test short)
+    # GIVEN a failing function, infinite retries and records allowed to be 60 s old (AWS's
+    # minimum; the API refuses less), on the emulator's test clock: 60 s of age in 5 s
+    monkeypatch.setattr(esm, "record_age_speedup", 12.0)
     s = Setup(aws, tmp_path, env={"ALWAYS_FAIL": "1"})
     s.put("i0")
     s.map(
         MaximumRetryAttempts=-1,
-        MaximumRecordAgeInSeconds=1,
+        MaximumRecordAgeInSeconds=60,
         DestinationConfig={"OnFailure": {"Destination": s.queue_arn}},
     )
     (failure,) = wait_for(s.failures, what="an on-failure record")

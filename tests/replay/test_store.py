@@ -51,6 +51,16 @@ def test_rebuild_keeps_only_the_missing_events_and_the_record_identity() -> None
     assert replay._rebuild(stored, {e["id"] for e in stored.events}) is stored.kinesis
 
 
+def test_region_comes_from_extracted_fields_then_the_event_then_the_filter_name() -> None:
+    """AWS puts the system fields in each event's extractedFields (tests/fidelity fixture
+    logs/delivered_event_system_fields); the filter name is the fallback."""
+    aws_shape = {**event(1), "extractedFields": {"@aws.region": "ap-south-1"}}
+    assert replay._decode(kinesis_record("1", [aws_shape])).region == "ap-south-1"
+    top_level = {**event(2), "@aws.region": "sa-east-1"}
+    assert replay._decode(kinesis_record("2", [top_level])).region == "sa-east-1"
+    assert replay._decode(kinesis_record("3", [event(3)])).region == "eu-west-1"
+
+
 def test_undecodable_and_control_records_are_kept_apart() -> None:
     broken = {"kinesis": {"sequenceNumber": "9", "data": "not base64 gzip"}}
     assert replay._decode(broken).kind == "undecodable"

@@ -101,3 +101,30 @@ def test_account_policy_mode_rolls_sender_policy_into_every_account_and_region(
     assert senders.parameters["ExcludedLogGroups"] == f"/aws/lambda/{prefix}-shipper"
     assert set(senders.instances) == {(a, r) for a in SENDERS for r in ("us-east-1", "eu-west-1")}
     assert senders.parameters["LandingAccountId"] == LANDING
+    # An account list needs no sender role; the stack set still names the install's prefix.
+    assert senders.parameters["OrganizationDestination"] == "false"
+    assert senders.parameters["NamePrefix"] == prefix
+    assert stacksets._capabilities(senders) == ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+    assert stacksets._preferences(senders, ["eu-west-1", "us-east-1"]) == {}
+
+
+def test_organization_senders_make_the_role_in_one_region_first(
+    stacks_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an organization-wide destination, sender.yaml makes the sender role: in one region
+    (IAM names are account-wide), which the stack set operation deploys first."""
+    cfg = make_config(stacks_endpoint, tmp_path)
+    cfg = dataclasses.replace(
+        cfg, subscriptions=dataclasses.replace(cfg.subscriptions, mode="account-policy")
+    )
+    fleet = Fleet.from_config(cfg)
+    monkeypatch.setattr(
+        stacksets,
+        "accounts_parameters",
+        lambda fleet, main: {"SendingAccounts": "", "OrganizationId": "o-abc"},
+    )
+    (senders,) = [s for s in stacksets.specs(fleet, {}) if s.kind == stacksets.SENDER]
+    assert senders.parameters["OrganizationDestination"] == "true"
+    assert senders.parameters["SubscriptionRoleRegion"] == "us-east-1"  # the landing region
+    order = stacksets._preferences(senders, ["eu-west-1", "us-east-1"])
+    assert order == {"OperationPreferences": {"RegionOrder": ["us-east-1", "eu-west-1"]}}

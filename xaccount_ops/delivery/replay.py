@@ -181,6 +181,22 @@ def read_batch(s3: Any, bucket: str, key: str, stored_at: dt.datetime) -> Stored
     )
 
 
+def event_region(payload: dict[str, Any]) -> str:
+    """The source region a payload's events carry (``emitSystemFields``): AWS puts
+    ``@aws.region`` inside each event's ``extractedFields`` (tests/fidelity fixture
+    logs/delivered_event_system_fields); the event's top level is read as a fallback."""
+    for event in payload.get("logEvents") or ():
+        if not isinstance(event, dict):
+            continue
+        fields = event.get("extractedFields")
+        found = (fields.get("@aws.region") if isinstance(fields, dict) else None) or event.get(
+            "@aws.region"
+        )
+        if found:
+            return str(found)
+    return ""
+
+
 def _decode(record: dict[str, Any]) -> StoredRecord:
     from shipper_lambda.decode import (
         CONTROL_MESSAGE,
@@ -204,9 +220,7 @@ def _decode(record: dict[str, Any]) -> StoredRecord:
         payload=payload,
         owner=str(payload.get("owner") or ""),
         region=str(
-            payload.get("@aws.region")
-            or region_from_filters(payload.get("subscriptionFilters"))
-            or ""
+            event_region(payload) or region_from_filters(payload.get("subscriptionFilters")) or ""
         ),
         log_group=str(payload.get("logGroup") or ""),
     )

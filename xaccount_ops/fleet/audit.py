@@ -12,6 +12,7 @@ shipped that should be; ``info``: worth knowing), where it is, what is wrong and
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ CHECKS = {
     "shipper-missing": "error",
     "failure-queue-missing": "warning",
     "double-delivery": "error",
+    "sender-role-missing": "error",
     "slots-full": "warning",
     "not-shipping": "warning",
     "shipping-unowned": "info",
@@ -128,6 +130,10 @@ def audit(
 
     rows.extend(_destination_checks(fleet, frame, destinations))
     rows.extend(_filter_checks(fleet, frame, destinations))
+    try:
+        rows.extend(_sender_role_checks(fleet, frame, destinations))
+    except Exception as err:
+        rows.append(_lookup_failed(fleet, "account policies", err))
     rows.extend(_group_checks(cfg, frame, now(), destinations))
     try:
         rows.extend(_pipeline_loop_checks(fleet, frame, destinations))
@@ -257,6 +263,68 @@ def _filter_checks(
                     f"our filter {flt['name']} points at {arn}, not at this install's destination",
                     fix,
                 )
+
+
+def _sender_role_checks(
+    fleet: Fleet, frame: pd.DataFrame, destinations: Mapping[str, Any]
+) -> Iterator[Finding]:
+    """Filters (ours, adopted or hand-made) and account policies of ours that point at an
+    organization-wide destination without naming a role: AWS refuses to create or update such
+    a filter ("Role ARN is required when creating subscription filter against destination with
+    Organization access policy"; tests/fidelity fixture logs/org_destination_requires_role)."""
+    from xaccount_ops.config import MODE_POLICY
+
+    org_wide = {
+        region: d for region, d in destinations.items() if getattr(d, "grants_organization", False)
+    }
+    if not org_wide:
+        return
+    role = f"{fleet.config.landing.stack_name}-subscription-role"
+    fix = (
+        f"`xaccount-ops subscribe apply` creates {role} in the account and names it "
+        "(filters of ours and adopted ones; a hand-made filter needs its owner to add roleArn)"
+    )
+    for row in frame.itertuples():
+        destination = org_wide.get(str(row.region))
+        if destination is None or row.account_id == fleet.landing_account:
+            continue
+        for flt in row.filters or ():
+            if flt.get("destination_arn") != destination.arn or flt.get("role_arn"):
+                continue
+            yield finding(
+                "sender-role-missing",
+                row.account_id,
+                str(row.region),
+                row.log_group,
+                f"filter {flt['name']} points at {destination.arn}, which grants the "
+                "organization, but names no role: AWS refuses it on any update, and a new one "
+                "like it is refused outright",
+                fix,
+            )
+    if fleet.config.subscriptions.mode != MODE_POLICY:
+        return
+    for target in fleet.targets:
+        destination = org_wide.get(target.region)
+        if destination is None or target.account_id == fleet.landing_account:
+            continue
+        logs = fleet.client("logs", target.account_id, target.region)
+        policies = logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")
+        for policy in policies.get("accountPolicies", []):
+            try:
+                document = json.loads(policy.get("policyDocument") or "{}")
+            except ValueError:
+                continue
+            if document.get("DestinationArn") != destination.arn or document.get("RoleArn"):
+                continue
+            yield finding(
+                "sender-role-missing",
+                target.account_id,
+                target.region,
+                f"account policy {policy.get('policyName', '')}",
+                f"the account policy points at {destination.arn}, which grants the "
+                "organization, but has no RoleArn: AWS refuses it",
+                fix,
+            )
 
 
 def _destination_exists(fleet: Fleet, arn: str) -> bool:

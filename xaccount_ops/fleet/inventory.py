@@ -246,6 +246,7 @@ def _group_details(
                 "owned": is_ours(f["filterName"]),
                 "created_ms": f.get("creationTime"),  # where backfill starts
                 "emit_system_fields": list(f.get("emitSystemFields") or []),
+                "role_arn": f.get("roleArn") or "",  # the sender role (organization trust)
             }
             for page in logs.get_paginator("describe_subscription_filters").paginate(
                 logGroupName=name

@@ -39,6 +39,28 @@ class FoundDestination:
         """True if the access policy lets ``account_id`` call PutSubscriptionFilter."""
         return policy_allows(self.policy, account_id, org_id)
 
+    @property
+    def grants_organization(self) -> bool:
+        """True if the access policy grants by ``aws:PrincipalOrgID`` (AWS's "Organization
+        access policy"): then AWS refuses a cross-account filter or account policy without a
+        role in the sending account (``subscriptions.role``)."""
+        return grants_organization(self.policy)
+
+
+def grants_organization(policy: Mapping[str, Any] | None) -> bool:
+    """Whether any Allow statement of a destination policy has an ``aws:PrincipalOrgID``
+    condition."""
+    if not policy:
+        return False
+    statements = policy.get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    return any(
+        statement.get("Effect") == "Allow"
+        and _condition_values(statement.get("Condition") or {}, "aws:principalorgid") is not None
+        for statement in statements
+    )
+
 
 def policy_allows(policy: Mapping[str, Any] | None, account_id: str, org_id: str | None) -> bool:
     """Whether a destination access policy allows ``account_id`` to subscribe.

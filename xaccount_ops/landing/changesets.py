@@ -164,6 +164,26 @@ def change_rows(cfn: Any, described: dict[str, Any], stack: str, region: str) ->
         page = cfn.describe_change_set(ChangeSetName=described["ChangeSetId"], NextToken=token)
 
 
+def causing_parameters(cfn: Any, described: dict[str, Any]) -> set[str]:
+    """The parameters a change set says cause its changes (``Details`` with ``ChangeSource``
+    ``ParameterReference``, ``CausingEntity`` the parameter). CloudFormation names a NoEcho one
+    too although it masks its value: the one way to tell whether a secret changed (recorded on
+    AWS: tests/fidelity fixture cloudformation/no_echo)."""
+    causes: set[str] = set()
+    page = described
+    while True:
+        for change in page.get("Changes", []):
+            for detail in change.get("ResourceChange", {}).get("Details", []) or []:
+                if detail.get("ChangeSource") == "ParameterReference" and detail.get(
+                    "CausingEntity"
+                ):
+                    causes.add(str(detail["CausingEntity"]))
+        token = page.get("NextToken")
+        if not token:
+            return causes
+        page = cfn.describe_change_set(ChangeSetName=described["ChangeSetId"], NextToken=token)
+
+
 def is_no_change(reason: str) -> bool:
     return any(marker in reason for marker in NO_CHANGES)
 

@@ -12,6 +12,7 @@ from xaccount_ops.frames import frame_with
 from xaccount_ops.landing.changesets import (
     DEAD_ON_ARRIVAL,
     StackError,
+    causing_parameters,
     change_rows,
     create_change_set,
     describe_stack,
@@ -123,7 +124,12 @@ def _plan_one(cfn: Any, name: str, region: str, kind: str, values: dict[str, str
                 resource=name,
             )
         rows = change_rows(cfn, described, name, region)
-        parameters = parameter_changes(existing, values, kind, name=name, region=region)
+        # With resource rows, the change set names every parameter behind them; without any,
+        # nothing can be read from it (parameter_changes falls back to its guess).
+        causes = causing_parameters(cfn, described) if existing is not None and rows else None
+        parameters = parameter_changes(
+            existing, values, kind, name=name, region=region, causes=causes
+        )
         if not rows and not parameters:
             rows = [_plan_note(name, region, "Modify", "(parameter values only)")]
         return rows + parameters
@@ -149,14 +155,23 @@ def _plan_note(name: str, region: str, action: str, note: str) -> dict[str, str]
 
 
 def parameter_changes(
-    existing: dict[str, Any] | None, values: dict[str, str], kind: str, *, name: str, region: str
+    existing: dict[str, Any] | None,
+    values: dict[str, str],
+    kind: str,
+    *,
+    name: str,
+    region: str,
+    causes: set[str] | None = None,
 ) -> list[dict[str, str]]:
     """A plan row per parameter whose value changes: ``detail`` is ``old → new``.
 
     A new stack lists every parameter (``(none) → value``). NoEcho values are never shown:
-    CloudFormation returns them as ``****``, so whether one changed cannot be read back: such a
-    parameter is listed as ``**** → ****`` when nothing else changed (it then must be what
-    changed), and with "(maybe ...)" beside other changes. An unchanged stack lists nothing.
+    CloudFormation returns them as ``****`` (a defaulted one too), so their old value cannot be
+    read back. ``causes``, the parameters the change set names as ``CausingEntity``, settles it:
+    a NoEcho parameter named there changed (``**** → ****``), one not named did not. Without
+    ``causes`` (or when the change set names none while nothing else changed), such a parameter
+    is listed as ``**** → ****`` when nothing else changed (it then must be what changed), and
+    with "(maybe ...)" beside other changes. An unchanged stack lists nothing.
     """
     secret = template_noecho(kind)
     deployed = parameters_map(existing)
@@ -176,6 +191,10 @@ def parameter_changes(
         if key in secret:
             old, new = (MASK if old else old), (MASK if new else new)
         rows.append(_parameter_row(name, region, key, old, new, existing))
+    if causes is not None:
+        # The change set says which secrets changed: exactly those, no guessing.
+        certain = [k for k in unreadable if k in causes]
+        return rows + [_parameter_row(name, region, k, MASK, MASK, existing) for k in certain]
     # Alone, an unreadable NoEcho parameter is what changed; beside others it may or may not be.
     note = "" if not rows else " (maybe: NoEcho hides the deployed value)"
     rows += [_parameter_row(name, region, key, MASK, MASK, existing, note) for key in unreadable]

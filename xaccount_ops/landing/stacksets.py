@@ -135,6 +135,11 @@ def specs(fleet: Any, main_outputs: dict[str, str]) -> list[StackSetSpec]:
             "DestinationName": main_outputs.get(
                 "LogzioCrossAccountDestinationName", f"{base}-destination"
             ),
+            "NamePrefix": base,
+            # An organization-wide destination refuses policies without a role in the sender:
+            # sender.yaml then makes <NamePrefix>-subscription-role (in one region) and names it.
+            "OrganizationDestination": "true" if accounts.get("OrganizationId") else "false",
+            "SubscriptionRoleRegion": role_region(fleet),
             "Mode": "account-policy",
             "FilterPattern": cfg.subscriptions.filter_pattern,
             "ExcludedLogGroups": ",".join(pipeline_log_groups(fleet)),
@@ -142,6 +147,27 @@ def specs(fleet: Any, main_outputs: dict[str, str]) -> list[StackSetSpec]:
         instances = tuple((a, r) for a in sorted(fleet.accounts) for r in fleet.regions)
         result.append(StackSetSpec(f"{base}-senders", SENDER, values, instances))
     return result
+
+
+def role_region(fleet: Any) -> str:
+    """The one region whose sender stack creates the account-wide sender role (deployed first)."""
+    return fleet.landing_region if fleet.landing_region in fleet.regions else fleet.regions[0]
+
+
+def _capabilities(spec: StackSetSpec) -> list[str]:
+    """sender.yaml names its role (<NamePrefix>-subscription-role): CAPABILITY_NAMED_IAM."""
+    return [*CAPABILITIES, "CAPABILITY_NAMED_IAM"] if spec.kind == SENDER else list(CAPABILITIES)
+
+
+def _preferences(spec: StackSetSpec, regions: list[str]) -> dict[str, Any]:
+    """Sender instances: the role's region first, so the others find the role in place."""
+    first = spec.parameters.get("SubscriptionRoleRegion")
+    if not regions or spec.kind != SENDER:
+        return {}
+    if spec.parameters.get("OrganizationDestination") != "true":
+        return {}
+    order = sorted(set(regions), key=lambda r: (r != first, r))
+    return {"OperationPreferences": {"RegionOrder": order}}
 
 
 def pipeline_log_groups(fleet: Any) -> list[str]:
@@ -217,7 +243,7 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             Description=f"xaccount-ops {spec.kind} ({fleet.config.landing.stack_name})",
             TemplateBody=spec.template_body,
             Parameters=cfn_parameters(spec.parameters),
-            Capabilities=CAPABILITIES,
+            Capabilities=_capabilities(spec),
             PermissionModel="SELF_MANAGED",
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
@@ -232,16 +258,20 @@ def _apply(cfn: Any, fleet: Any, spec: StackSetSpec) -> list[dict[str, str]]:
             StackSetName=spec.name,
             TemplateBody=spec.template_body,
             Parameters=cfn_parameters(spec.parameters),
-            Capabilities=CAPABILITIES,
+            Capabilities=_capabilities(spec),
             AdministrationRoleARN=admin_role_arn(fleet),
             ExecutionRoleName=EXECUTION_ROLE,
             **({"Accounts": accounts, "Regions": regions} if present else {}),
+            **_preferences(spec, regions),
         )["OperationId"]
         _wait(cfn, spec.name, operation)
         updated = True
     for accounts, regions in _batches(missing):
         operation = cfn.create_stack_instances(
-            StackSetName=spec.name, Accounts=accounts, Regions=regions
+            StackSetName=spec.name,
+            Accounts=accounts,
+            Regions=regions,
+            **_preferences(spec, regions),
         )["OperationId"]
         _wait(cfn, spec.name, operation)
     after = _instances(cfn, spec.name)

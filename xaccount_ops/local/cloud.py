@@ -39,7 +39,7 @@ MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the organization'
 RANDOM_SEED = 20261124  # deterministic account ids across runs
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
 # moto_ext areas installed on their service's first request instead of at start (ready sooner).
-DEFERRED_AREAS = ("cfn",)
+DEFERRED_AREAS = ("cfn", "cfn_changesets")
 
 
 class LocalCloud:

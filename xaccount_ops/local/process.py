@@ -18,7 +18,9 @@ from typing import Any
 
 from xaccount_ops.local import lock, proctree
 
-STARTUP_TIMEOUT_S = 60
+# A deadline, not a measure: importing and patching moto's backends (moto_ext.install) alone
+# took 45-70 s on the 2-core CI machine under a load average of 17; an idle laptop needs ~15 s.
+STARTUP_TIMEOUT_S = 180
 
 
 class LocalCloudProcess:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +21,12 @@ from xaccount_ops.errors import TargetError
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.inventory import SYSTEM_FIELDS
 from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions import role as sender_role
 from xaccount_ops.subscriptions.model import (
     ADOPT,
     APPLY_SCHEMA,
     CHANGE_ACTIONS,
+    CREATE_ROLE,
     DELETE,
     ERROR_SCHEMA,
     POLICY_TYPE,
@@ -49,6 +52,12 @@ WORKERS_PER_TARGET = 4
 # front spares a throttling storm (and the retry budget) when thousands of groups change at once;
 # adaptive retries still absorb whatever else shares the quota. 0 turns pacing off.
 CHANGES_PER_SECOND = 5.0
+
+
+# IAM is eventually consistent: a role created a moment ago may not be usable by CloudWatch Logs
+# yet. Puts naming a role this apply created are retried on InvalidParameterException this long.
+ROLE_PROPAGATION_S = 30.0
+ROLE_RETRY_S = 2.0
 
 
 # Errors that fail every call to the target alike: the rest of its rows are not attempted.
@@ -81,12 +90,15 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
     errors = pd.Series([None] * len(frame), dtype="string")
     by_target: dict[Target, list[int]] = defaultdict(list)
     for index, row in frame[frame["action"].isin(CHANGE_ACTIONS)].iterrows():
-        by_target[Target(row["account"], row["region"])].append(int(index))
+        if row["action"] != CREATE_ROLE:
+            by_target[Target(row["account"], row["region"])].append(int(index))
     total = sum(len(v) for v in by_target.values())
     lock = threading.Lock()
     outcomes: dict[int, tuple[str, str, str]] = {}  # index -> (status, error, hint)
     emit = fleet.config.subscriptions.emit_system_fields and emit_system_fields_supported()
     disable = None if progress is None else not progress
+    # Sender roles first: the account's filters and policies name them.
+    created, role_failures = _create_roles(fleet, frame, outcomes)
 
     with tqdm(total=total, desc="subscribe", unit="change", disable=disable) as bar:
 
@@ -97,12 +109,18 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
 
             def one(index: int) -> None:
                 row = frame.loc[index]
+                role_failed = (
+                    role_failures.get(target.account_id) if as_text(row["role_arn"]) else None
+                )
                 if fatal:
                     outcome = ("failed", f"not attempted: {fatal[0][0]}", fatal[0][1])
+                elif role_failed:
+                    outcome = ("failed", f"not attempted: {role_failed[0]}", role_failed[1])
                 else:
                     try:
                         pacer.wait()
-                        _execute(logs, row, emit)
+                        fresh = target.account_id in created and bool(as_text(row["role_arn"]))
+                        _execute_waiting_for_role(logs, row, emit, fresh)
                         outcome = ("ok", "", "")
                     except Exception as err:  # reported per row, by design
                         aws.raise_if_unreachable(err)
@@ -160,6 +178,58 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
     return result
 
 
+def _create_roles(
+    fleet: Fleet, frame: pd.DataFrame, outcomes: dict[int, tuple[str, str, str]]
+) -> tuple[set[str], dict[str, tuple[str, str]]]:
+    """Run the plan's ``create-role`` rows (one per account, in parallel); fill ``outcomes``.
+
+    Returns the accounts whose role this apply created (their puts wait for IAM to propagate)
+    and, per account whose role could not be made, the error and hint its other rows get.
+    """
+    rows = frame[frame["action"] == CREATE_ROLE]
+    if rows.empty:
+        return set(), {}
+    stack = fleet.config.landing.stack_name
+    indexes = {Target(r["account"], r["region"]): int(i) for i, r in rows.iterrows()}
+
+    def create(target: Target) -> bool:
+        iam = fleet.client("iam", target.account_id, target.region)
+        return sender_role.ensure_role(iam, target.account_id, fleet.landing_account, stack)
+
+    done = fan_out(
+        create, sorted(indexes), max_workers=fleet.config.aws.max_workers, progress=False
+    )
+    created = {t.account_id for t, made in done.values.items() if made}
+    for target in done.values:
+        outcomes[indexes[target]] = ("ok", "", "")
+    failures: dict[str, tuple[str, str]] = {}
+    hint = (
+        "the sending account's role needs iam:CreateRole, iam:PutRolePolicy and iam:PassRole on "
+        f"{sender_role.role_name(stack)} (README 'IAM permissions'), or create it with "
+        "cfn/sender.yaml"
+    )
+    for e in done.errors.itertuples():
+        error = f"{e.error_code}: {e.message}"
+        outcomes[indexes[Target(e.account_id, e.region)]] = ("failed", error, hint)
+        failures[e.account_id] = (f"the sender role could not be created: {error}", hint)
+    return created, failures
+
+
+def _execute_waiting_for_role(logs: Any, row: Any, emit: bool, fresh_role: bool) -> None:
+    """:func:`_execute`; a put naming a role created moments ago is retried while IAM
+    propagates it (AWS answers InvalidParameterException until CloudWatch Logs can use it)."""
+    deadline = time.monotonic() + (ROLE_PROPAGATION_S if fresh_role else 0.0)
+    while True:
+        try:
+            _execute(logs, row, emit)
+            return
+        except Exception as err:
+            if aws.error_code(err) != "InvalidParameterException" or time.monotonic() > deadline:
+                raise
+            log.info("the sender role is not usable yet (%s); retrying", err)
+            time.sleep(ROLE_RETRY_S)
+
+
 def by_target_indexes(by_target: Mapping[Target, list[int]]) -> Iterator[int]:
     for indexes in by_target.values():
         yield from indexes
@@ -206,6 +276,8 @@ def _adopt(logs: Any, row: Mapping[str, str]) -> None:
     for key in ("roleArn", "distribution", "applyOnTransformedLogs", "fieldSelectionCriteria"):
         if current.get(key) not in (None, ""):
             kwargs[key] = current[key]
+    if "roleArn" not in kwargs and row.get("role_arn"):
+        kwargs["roleArn"] = row["role_arn"]  # AWS refuses the update without one (org trust)
     logs.put_subscription_filter(**kwargs)
     log.info("adopted %s on %s (emitSystemFields %s)", name, group, ", ".join(SYSTEM_FIELDS))
 
@@ -221,7 +293,9 @@ def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> Non
             logs.put_account_policy(
                 policyName=row["filter_name"],
                 policyDocument=json.dumps(
-                    policy_document(row["destination_arn"], row["filter_pattern"])
+                    policy_document(
+                        row["destination_arn"], row["filter_pattern"], row.get("role_arn", "")
+                    )
                 ),
                 policyType=POLICY_TYPE,
                 scope="ALL",
@@ -242,6 +316,8 @@ def _execute(logs: Any, raw: Mapping[str, Any], emit_system_fields: bool) -> Non
             }
             if emit_system_fields:
                 kwargs["emitSystemFields"] = list(SYSTEM_FIELDS)
+            if row.get("role_arn"):  # organization-wide destination: AWS requires the role
+                kwargs["roleArn"] = row["role_arn"]
             logs.put_subscription_filter(**kwargs)
     except Exception as err:
         if action == DELETE and aws.error_code(err) == "ResourceNotFoundException":

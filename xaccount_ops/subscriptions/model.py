@@ -23,7 +23,15 @@ CREATE, UPDATE, UNCHANGED, SKIP, DELETE = "create", "update", "unchanged", "skip
 ADOPT = "adopt"
 
 
-CHANGE_ACTIONS = (CREATE, UPDATE, ADOPT, DELETE)
+# Create the sender role in an account (organization-wide destinations, subscriptions.role).
+CREATE_ROLE = "create-role"
+
+
+CHANGE_ACTIONS = (CREATE_ROLE, CREATE, UPDATE, ADOPT, DELETE)
+
+
+# The mode of a CREATE_ROLE row (one per account: IAM names are account-wide).
+MODE_ROLE = "role"
 
 
 POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
@@ -50,6 +58,8 @@ PLAN_SCHEMA: dict[str, str] = {
     "current_filters": "string",
     # Account-policy rows only: the NOT IN list the policy is put with.
     "selection_criteria": "string",
+    # The sender role the filter or policy names (organization-wide destinations), else empty.
+    "role_arn": "string",
 }
 
 
@@ -75,11 +85,16 @@ ROW_HINTS: dict[str, str] = {
     "LimitExceededException": "every subscription filter slot is taken (a filter was added since "
     "the plan) or throttled past the retry budget; re-run `xaccount-ops subscribe plan`",
     "InvalidParameterException": "the destination refused the filter: check it exists and points "
-    "at a live stream (`xaccount-ops audit`)",
+    "at a live stream (`xaccount-ops audit`); an organization-wide destination also needs the "
+    "sender role (`xaccount-ops subscribe apply` creates it; README 'IAM permissions')",
+    "NoSuchEntity": "the sender role is gone since the plan; re-run `xaccount-ops subscribe plan`",
     "OperationAbortedException": "another change to this log group ran at the same time; re-run "
     "`xaccount-ops subscribe apply`",
     "TargetError": "create the role in this account or set senders.role_name / senders.profiles",
 }
+
+
+PAST = {CREATE_ROLE: "sender role(s) created"}
 
 
 @functools.cache
@@ -125,7 +140,10 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         counts = self.frame["action"].value_counts()
-        return {a: int(counts.get(a, 0)) for a in (CREATE, UPDATE, ADOPT, DELETE, UNCHANGED, SKIP)}
+        return {
+            a: int(counts.get(a, 0))
+            for a in (CREATE_ROLE, CREATE, UPDATE, ADOPT, DELETE, UNCHANGED, SKIP)
+        }
 
     def summary(self) -> str:
         """E.g. ``12 to create, 0 to update, 40 unchanged, 3 skipped``."""
@@ -139,6 +157,8 @@ class Plan:
             )
             if c[ADOPT] or self.adopt:
                 text = f"{c[ADOPT]} to adopt, " + text
+            if c[CREATE_ROLE]:
+                text = f"{c[CREATE_ROLE]} sender role(s) to create, " + text
         if self.mode == MODE_POLICY and not self.remove:
             text += " (account-policy mode)"
         if not self.errors.empty:
@@ -178,7 +198,7 @@ class ApplyResult:
         else:
             done = self.frame[self.frame["status"] == "ok"]["action"].value_counts()
             parts = [
-                f"{int(done.get(a, 0))} {a.removesuffix('e')}ed"
+                f"{int(done.get(a, 0))} {PAST.get(a, a.removesuffix('e') + 'ed')}"
                 for a in CHANGE_ACTIONS
                 if done.get(a, 0)
             ]
@@ -211,6 +231,7 @@ class TargetContext:
     destination_arn: str
     pattern: str
     problem: str  # why nothing can be subscribed here ("" if it can)
+    role_arn: str = ""  # the sender role filters here must name (organization-wide destination)
 
 
 def plan_row(
@@ -236,6 +257,7 @@ def plan_row(
         "filter_pattern": context.pattern,
         "current_filters": current if current is not None else describe_filters(filters),
         "selection_criteria": None,
+        "role_arn": context.role_arn or None,
     }
     row.update(overrides)
     return row

@@ -40,6 +40,12 @@ Decisions worth knowing:
   select, the pipeline's groups and the canary group are listed there by name; groups created
   later are covered unless excluded by a later plan/apply. The plan has one row per policy
   (``log_group`` ``*``) plus a ``skip`` row per excluded group.
+- **Organization-wide destinations** (policy granting ``aws:PrincipalOrgID``): AWS refuses a
+  filter or account policy without a role in the sending account, so every filter and policy
+  names ``<stack_name>-subscription-role`` (``subscriptions.role``), ours lacking it are
+  ``update`` rows, and an account without the role gets one ``create-role`` row (IAM names are
+  account-wide). A destination granting an account list needs no role: none is added or
+  removed then.
 - **LimitExceededException** is retried by botocore as throttling (it is in botocore's throttled
   codes), so rate-limit ``LimitExceededException`` needs nothing extra; a slot-full one (a filter
   added since the plan) fails its row after the retry budget with a hint to re-plan.
@@ -73,12 +79,15 @@ from xaccount_ops.fleet.inventory import (
 from xaccount_ops.fleet.pipeline import landing_destinations
 from xaccount_ops.fleet.selection import never_subscribed, selection
 from xaccount_ops.frames import frame_with
+from xaccount_ops.subscriptions import role as sender_role
 from xaccount_ops.subscriptions.model import (
     ADOPT,
     ALL_GROUPS,
     CREATE,
+    CREATE_ROLE,
     DELETE,
     ERROR_SCHEMA,
+    MODE_ROLE,
     PLAN_SCHEMA,
     POLICY_TYPE,
     SKIP,
@@ -198,6 +207,13 @@ def plan(
             rows.extend(policy_rows(cfg, context, target_groups, policies.get(target, []), now))
         else:
             rows.extend(_filter_rows(cfg, context, target_groups, now, adopt=adopt))
+    if remove:
+        for row in rows:  # deleting needs no role; the column stays empty
+            row["role_arn"] = None
+    else:
+        role_rows, role_errors = _role_rows(fleet, rows, progress)
+        rows = role_rows + rows
+        errors.extend(role_errors)
     frame = frame_with(PLAN_SCHEMA, rows)
     result = Plan(
         frame=frame,
@@ -230,6 +246,64 @@ def _account_policies(fleet: Fleet, target: Target) -> list[dict[str, Any]]:
             return policies
 
 
+def _role_rows(
+    fleet: Fleet, rows: list[dict[str, Any]], progress: bool | None
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """One ``create-role`` row per account whose planned filters or policies name a sender role
+    the account does not have yet (and error rows for accounts where that cannot be read)."""
+    wanted: dict[str, tuple[str, str]] = {}  # account -> (role ARN, first region)
+    for row in rows:
+        arn = row.get("role_arn")
+        if arn and row["action"] in (CREATE, UPDATE, UNCHANGED, ADOPT):
+            wanted.setdefault(row["account"], (arn, row["region"]))
+    if not wanted:
+        return [], []
+    name = sender_role.role_name(fleet.config.landing.stack_name)
+    accounts = sorted(wanted)
+    checked = fan_out(
+        lambda t: sender_role.role_exists(fleet.client("iam", t.account_id, t.region), name),
+        [Target(a, wanted[a][1]) for a in accounts],
+        max_workers=fleet.config.aws.max_workers,
+        desc="sender roles",
+        progress=progress,
+    )
+    exists = {t.account_id: found for t, found in checked.values.items()}
+    errors = [
+        error_entry(
+            e.account_id,
+            e.region,
+            f"{e.error_code}: {e.message}",
+            "the sending account's role needs iam:GetRole, iam:CreateRole, iam:PutRolePolicy "
+            "and iam:PassRole on the sender role (README 'IAM permissions')",
+        )
+        for e in checked.errors.itertuples()
+    ]
+    role_rows = []
+    for account in accounts:
+        if exists.get(account, True):  # present, or unreadable (an error row says so)
+            continue
+        arn, region = wanted[account]
+        policy = sender_role.permissions_policy(
+            fleet.landing_account, fleet.config.landing.stack_name
+        )
+        context = TargetContext(Target(account, region), name, "", "", "", arn)
+        role_rows.append(
+            plan_row(
+                context,
+                MODE_ROLE,
+                ALL_GROUPS,
+                CREATE_ROLE,
+                "the destination grants the organization: AWS refuses filters and account "
+                f"policies without a role in the sender; creates {name} (trusted by "
+                "logs.amazonaws.com, logs:PutLogEvents on "
+                f"{policy['Statement'][0]['Resource']} only)",
+                current="",
+                filter_name=name,
+            )
+        )
+    return role_rows, errors
+
+
 def _groups_by_target(frame: pd.DataFrame) -> dict[tuple[str, str], list[Any]]:
     groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for row in frame.itertuples(index=False):
@@ -258,12 +332,20 @@ def _context(
                 f"the access policy of {destination.arn} does not allow account {account}: "
                 f"`xaccount-ops accounts add {account}` (or allow the organization)"
             )
+    role_arn = ""
+    if (
+        destination is not None
+        and getattr(destination, "grants_organization", False)
+        and account != fleet.landing_account  # a destination's own account needs no role
+    ):
+        role_arn = sender_role.role_arn(account, cfg.landing.stack_name)
     return TargetContext(
         target=target,
         filter_name=filter_name(region),
         destination_arn=destination.arn if destination is not None else "",
         pattern=cfg.subscriptions.filter_pattern,
         problem=problem,
+        role_arn=role_arn,
     )
 
 
@@ -358,6 +440,12 @@ def _filter_rows(
                 differences.append(f"points at {ours.get('destination_arn') or '(nothing)'}")
             if (ours.get("filter_pattern") or "") != context.pattern:
                 differences.append(f"pattern {ours.get('filter_pattern') or ''!r}")
+            if context.role_arn and (ours.get("role_arn") or "") != context.role_arn:
+                differences.append(
+                    "names no sender role (the destination grants the organization)"
+                    if not ours.get("role_arn")
+                    else f"names role {ours.get('role_arn')}"
+                )
             if not differences:
                 yield row(UNCHANGED, "our filter is in place" + twice)
             elif context.problem:

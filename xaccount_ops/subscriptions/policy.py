@@ -36,9 +36,14 @@ def selection_criteria(names: Iterable[str]) -> str:
     return f"LogGroupName NOT IN {json.dumps(sorted(set(names)))}"
 
 
-def policy_document(destination_arn: str, pattern: str) -> dict[str, str]:
-    """The account policy document. No RoleArn: a cross-account destination carries its own."""
-    return {"DestinationArn": destination_arn, "FilterPattern": pattern, "Distribution": "Random"}
+def policy_document(destination_arn: str, pattern: str, role_arn: str = "") -> dict[str, str]:
+    """The account policy document. ``RoleArn`` (the sender role) only for an organization-wide
+    destination: AWS refuses the policy without it then; an account-list destination needs none."""
+    document = {"DestinationArn": destination_arn, "FilterPattern": pattern}
+    if role_arn:
+        document["RoleArn"] = role_arn
+    document["Distribution"] = "Random"
+    return document
 
 
 def policy_rows(
@@ -80,7 +85,7 @@ def policy_rows(
         covered += 1
         with_filter += any(f["owned"] for f in group.filters or ())
     criteria = selection_criteria(excluded)
-    desired = policy_document(context.destination_arn, context.pattern)
+    desired = policy_document(context.destination_arn, context.pattern, context.role_arn)
     mine = next((p for p in policies if p.get("policyName") == context.filter_name), None)
     foreign = [p.get("policyName", "") for p in policies if not is_ours(p.get("policyName", ""))]
     current = "; ".join(

@@ -345,6 +345,47 @@ def _decode(data: bytes) -> bytes:
     return data
 
 
+# Event source mapping states (Lambda API reference, EventSourceMappingConfiguration.State).
+# CreateEventSourceMapping answers "Creating" (recorded on AWS: tests/fidelity fixture
+# lambda/create_event_source_mapping); Lambda reads the stream only once the mapping is Enabled.
+MAPPING_RUNNING = frozenset({"Enabled", "Updating"})  # Updating: an enabled mapping keeps running
+MAPPING_STARTING = frozenset({"Creating", "Enabling"})
+MAPPING_STOPPED = frozenset({"Disabled", "Disabling"})
+
+
+def mapping_problem(function: str, mapping: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(hop, problem, fix) for an event source mapping that is not reading its stream, or None.
+
+    A mapping just created or enabled is on its way (AWS: seconds to a minute): the fix is to
+    wait, never to "enable" it. Disabled (or disabling) ones need enabling; anything else
+    (Deleting, an unknown state) needs a deploy.
+    """
+    state = mapping.get("State")
+    if state is None or state in MAPPING_RUNNING:
+        return None
+    what = f"the event source mapping of {function} is {state}"
+    if state in MAPPING_STARTING:
+        return (
+            "shipper",
+            f"{what}: Lambda starts reading the stream once it is Enabled (usually within a "
+            "minute); records wait in the stream meanwhile",
+            "wait a minute, then re-run `xaccount-ops verify`",
+        )
+    if state in MAPPING_STOPPED:
+        return (
+            "shipper",
+            what,
+            f"enable it: `aws lambda update-event-source-mapping --uuid {mapping.get('UUID')} "
+            "--enabled`",
+        )
+    reason = mapping.get("StateTransitionReason")
+    return (
+        "shipper",
+        what + (f" ({reason})" if reason else ""),
+        "deploy the landing stack again: `xaccount-ops deploy`",
+    )
+
+
 def shipper_problems(
     fleet: Fleet, pipeline: Pipeline, since: datetime
 ) -> list[tuple[str, str, str]]:
@@ -359,15 +400,8 @@ def shipper_problems(
         found.append(
             ("shipper", f"{function} has no Kinesis event source mapping: nothing runs it", deploy)
         )
-    elif mapping.get("State") not in (None, "Enabled", "Enabling", "Updating"):
-        found.append(
-            (
-                "shipper",
-                f"the event source mapping of {function} is {mapping.get('State')}",
-                f"enable it: `aws lambda update-event-source-mapping --uuid {mapping.get('UUID')} "
-                "--enabled`",
-            )
-        )
+    elif (problem := mapping_problem(function, mapping)) is not None:
+        found.append(problem)
     cloudwatch = fleet.landing_client("cloudwatch")
     for metric in ("Errors", "Throttles"):
         total = metric_sum(cloudwatch, "AWS/Lambda", metric, "FunctionName", function, since)

@@ -25,7 +25,9 @@ from xaccount_ops.local.esm.runtime import Functions
 
 log = logging.getLogger(__name__)
 
-_ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
+# A mapping is polled once Enabled (AWS: not while Creating or Enabling), and keeps being polled
+# while an update of an enabled mapping is applied. moto_ext.awslambda settles the states.
+_ENABLED_STATES = frozenset({"Enabled", "Updating"})
 
 
 @dataclass
@@ -55,6 +57,9 @@ class EsmEmulator:
         self._mappings: dict[str, _MappingState] = {}
         self._checkpoints: dict[tuple[str, str], str] = {}
         self._stop = threading.Event()
+        # Record ages pass this many times faster than real time: 1.0 as in AWS; a test sets
+        # e.g. 60.0 so that AWS's minimum MaximumRecordAgeInSeconds (60) passes in a second.
+        self.record_age_speedup = 1.0
         self._cycle_started = 0.0
         self._cycle_done = 0.0  # start time of the latest completed discovery cycle
         self._thread = threading.Thread(target=self._run, name="esm-discovery", daemon=True)

@@ -202,7 +202,8 @@ class ShardPoller:
         while batch and not self._stop.is_set():
             cfg = self.config or cfg
             if cfg.max_record_age_s >= 0:
-                cutoff = time.time() - cfg.max_record_age_s
+                # record_age_speedup > 1 (tests only) makes AWS's 60 s minimum pass faster.
+                cutoff = time.time() - cfg.max_record_age_s / self._emu.record_age_speedup
                 expired = [r for r in batch if r.arrival < cutoff]
                 if expired:
                     count = batch.index(expired[-1]) + 1
@@ -339,17 +340,28 @@ def failure_record(
     batch records for a Kinesis Data Streams event source", Example Amazon S3 invocation record).
     """
     result = outcome.result if outcome else None
-    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
-    if outcome is not None and outcome.function_error:
-        response["functionError"] = "Unhandled"
-    return {
+    record: dict[str, Any] = {
         "requestContext": {
             "requestId": result.request_id if result else str(uuid.uuid4()),
             "functionArn": cfg.function_arn,
             "condition": condition,
-            "approximateInvokeCount": attempts,
+            # Recorded on AWS: at least 1, also for records that expired before any invocation.
+            "approximateInvokeCount": max(attempts, 1),
         },
-        "responseContext": response,
+    }
+    if condition != "RecordAgeExceeded":
+        # Recorded on AWS: a RecordAgeExceeded record has no responseContext; otherwise
+        # functionError is "Unhandled" after a function error and null when the function
+        # returned (ReportBatchItemFailures retries used up). Fixtures lambda/on_failure_*.
+        record["responseContext"] = {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled"
+            if outcome is not None and outcome.function_error
+            else None,
+        }
+    return {
+        **record,
         "version": "1.0",
         "timestamp": now_iso(),
         "KinesisBatchInfo": {

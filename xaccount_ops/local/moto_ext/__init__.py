@@ -9,6 +9,14 @@ Each submodule patches one area and exposes an idempotent ``install()``:
 - ``metrics``: ``AWS/Logs`` ``IncomingLogEvents``/``IncomingBytes`` per log group, per minute.
 - ``servicequotas``: the CloudWatch Logs "Subscription filters per log group" quota (served, and
   enforced by ``logs``).
+- ``kinesis``: CreateStream without a shard count makes an on-demand stream.
+- ``cfn_changesets``: change set rows with Replacement and Details, NoEcho parameters masked.
+- ``awslambda``: the event source mapping API as AWS answers it (202 ``Creating``, defaults,
+  duplicates and record ages refused).
+
+Every behaviour changed here is grounded in a recorded AWS answer kept as a fixture under
+``tests/fidelity/fixtures/`` (``tests/fidelity/`` compares them key by key); what AWS does not
+record is listed as an assumption in ``xaccount_ops/local/README.md``.
 
 Call ``install()`` before the moto server handles its first request.
 """
@@ -21,9 +29,9 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
-_AREAS = ("servicequotas", "logs", "cfn", "metrics")
+_AREAS = ("servicequotas", "logs", "kinesis", "awslambda", "cfn", "cfn_changesets", "metrics")
 # The moto service whose first request needs each area that can wait for it.
-AREA_SERVICES = {"cfn": "cloudformation"}
+AREA_SERVICES = {"cfn": "cloudformation", "cfn_changesets": "cloudformation"}
 _install_lock = threading.Lock()
 
 

@@ -11,7 +11,8 @@
   as an int reads as a change). Both fixed.
 - ``AWS::CloudWatch::Alarm`` (skipped by moto) through moto's CloudWatch backend;
   ``AWS::Kinesis::Stream`` keeps StreamModeDetails and StreamEncryption (moto drops both);
-  stack resource listings leave out resources whose Condition is false (moto lists them empty).
+  stack resource listings leave out resources whose Condition is false (moto lists them empty);
+  ``!Condition Other`` inside ``!And``/``!Or``/``!Not`` is evaluated (moto read it as false).
 - ``AWS::S3::Bucket`` applies PublicAccessBlockConfiguration, OwnershipControls,
   LifecycleConfiguration and NotificationConfiguration (moto keeps only encryption and tags);
   ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy`` (skipped by moto) are put through
@@ -837,7 +838,12 @@ def _patch_change_sets() -> None:
         # AWS masks a NoEcho parameter's value with asterisks in every call that describes the
         # stack; moto 5.2.5 compares the value (not the key) with the NoEcho keys, so it never does.
         # A CommaDelimitedList is described as the comma text it was given (moto: its Python list).
-        no_echo = set(self.resource_map.no_echo_parameter_keys)
+        # moto lists only the NoEcho parameters that were given; AWS masks one left at its
+        # Default too (tests/fidelity fixture cloudformation/no_echo).
+        slots = (self.template_dict or {}).get("Parameters", {}) or {}
+        no_echo = set(self.resource_map.no_echo_parameter_keys) | {
+            k for k, v in slots.items() if str(v.get("NoEcho", "")).lower() == "true"
+        }
         return [
             {
                 "ParameterKey": k,
@@ -853,10 +859,40 @@ def _patch_change_sets() -> None:
     Stack.parameter_list = property(parameter_list)  # type: ignore[assignment,method-assign]
 
 
+def _condition_references(node: Any) -> Any:
+    """``{"Fn::Condition": name}`` (moto's reading of YAML's ``!Condition name``) as the
+    ``{"Condition": name}`` its condition parser knows."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Condition"}:
+            return {"Condition": node["Fn::Condition"]}
+        return {k: _condition_references(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_condition_references(v) for v in node]
+    return node
+
+
+def _patch_conditions() -> None:
+    """AWS accepts ``!Condition Other`` inside ``!And``/``!Or``/``!Not`` (cfn/sender.yaml uses
+    it); moto's YAML loader turns it into ``Fn::Condition``, which its parser evaluates as false,
+    so every resource behind such a condition was silently left out."""
+    from moto.cloudformation import parsing
+
+    original = parsing.parse_condition
+    if getattr(original, _MARK, False):
+        return
+
+    def parse_condition(condition: Any, resources_map: Any, condition_map: Any) -> Any:
+        return original(_condition_references(condition), resources_map, condition_map)
+
+    setattr(parse_condition, _MARK, True)
+    parsing.parse_condition = parse_condition
+
+
 def install() -> None:
     """Register the Logs resource types with moto's CloudFormation and apply the fixes."""
     from moto.cloudformation import parsing
 
+    _patch_conditions()
     _patch_change_sets()
     _patch_kinesis_stream()
     _patch_s3_bucket()

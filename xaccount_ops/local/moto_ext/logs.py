@@ -19,12 +19,24 @@
   features without subscriptions; Delivery is for Lambda logs to S3/Firehose only), so a put on
   another class is refused with ``InvalidParameterException``.
 - ``emitSystemFields`` is kept on the filter, described, and puts ``@aws.account`` /
-  ``@aws.region`` on every delivered event (moto ignores the parameter).
+  ``@aws.region`` / ``@source.log`` into every delivered event's ``extractedFields``, where AWS
+  puts them (moto ignores the parameter; fixture ``logs/delivered_event_system_fields.json``).
+- A destination whose access policy grants an organization (``aws:PrincipalOrgID``) refuses a
+  cross-account filter or account policy without a role in the sender, with AWS's
+  ``InvalidParameterException`` (fixture ``logs/org_destination_requires_role.json``); a Kinesis
+  or Firehose ARN as destination needs ``roleArn`` too.
+- DescribeSubscriptionFilters lists ``applyOnTransformedLogs`` (false) and no ``roleArn`` key
+  when none was given, as AWS does (moto: ``null``).
 - Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
   at delivery for every log group its selection criteria do not exclude.
 - ``FilterLogEvents`` returns the same 56-digit ``eventId`` that delivery puts in ``id`` (AWS has
   one id per event; moto returns its counter), applies filter patterns as delivery does, and
-  pages at "as many log events as can fit in 1 MB (up to 10,000)" as AWS does (moto: 10,000).
+  pages at "as many log events as can fit in 1 MB (up to 10,000)" as AWS does (moto: 10,000),
+  and refuses a ``nextToken`` it never issued and a ``limit`` above 10,000 with AWS's errors
+  (moto: an empty page; fixtures ``logs/filter_log_events_*.json``).
+
+Fixtures under ``tests/fidelity/fixtures/logs/`` hold the recorded AWS answers; the assumptions
+where AWS's behaviour is not recorded are listed in ``xaccount_ops/local/README.md``.
 
 ``install()`` patches moto's classes in place, once per process.
 """
@@ -71,6 +83,13 @@ _LOCK = threading.RLock()
 # per-event overhead PutLogEvents counts; AWS does not say how it measures the MB).
 FILTER_PAGE_BYTES = 1_048_576
 EVENT_OVERHEAD_BYTES = 26
+FILTER_LIMIT_MAX = 10_000
+SYSTEM_FIELDS = ("@aws.account", "@aws.region", "@source.log")
+ORG_ROLE_REQUIRED = (
+    "Role ARN is required when creating subscription filter against destination with "
+    "Organization access policy"
+)
+_ROLE_VENDORS = ("kinesis", "firehose")
 
 
 class AccessDeniedException(JsonRESTError):
@@ -227,6 +246,42 @@ def check_destination(arn: str, caller: str, region: str) -> Any:
     return destination
 
 
+def grants_organization(access_policy: str | None) -> bool:
+    """Whether a destination's access policy grants by ``aws:PrincipalOrgID`` (an "Organization
+    access policy" in AWS's error text)."""
+    if not access_policy:
+        return False
+    try:
+        document = json.loads(access_policy)
+    except ValueError:
+        return False
+    statements = document.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        for tests in (statement.get("Condition") or {}).values():
+            if any(key.lower() == "aws:principalorgid" for key in tests):
+                return True
+    return False
+
+
+def check_sender_role(destination: Any, caller: str, role_arn: str | None) -> None:
+    """AWS refuses a cross-account subscription to an organization-wide destination without a
+    role in the sender (CloudWatch Logs assumes it to put the events to the destination)."""
+    if role_arn or parse_arn(destination.arn).account == caller:
+        return
+    if grants_organization(destination.access_policy):
+        raise InvalidParameterException(ORG_ROLE_REQUIRED)
+
+
+def check_vendor_role(destination_arn: str, role_arn: str | None) -> None:
+    """A Kinesis stream or Firehose stream as the filter's own target needs ``roleArn``."""
+    parts = destination_arn.split(":")
+    vendor = parts[2] if len(parts) > 2 else ""
+    if vendor in _ROLE_VENDORS and not role_arn:
+        raise InvalidParameterException(
+            f"destinationArn for vendor {vendor} cannot be used without roleArn"
+        )
+
+
 # --- delivery ------------------------------------------------------------------------------------
 
 
@@ -313,11 +368,16 @@ def deliver(
             filter_name,
         )
         return
-    system = {"@aws.account": stream.account_id, "@aws.region": stream.region}
-    for name in system_fields or ():
-        if name in system:
-            for item in log_events:
-                item[name] = system[name]
+    # AWS puts the system fields into each event's extractedFields, never at its top level.
+    system = {
+        "@aws.account": stream.account_id,
+        "@aws.region": stream.region,
+        "@source.log": stream.log_group.name,  # an assumption: see local/README.md
+    }
+    wanted = {name: system[name] for name in system_fields or () if name in system}
+    if wanted:
+        for item in log_events:
+            item["extractedFields"] = dict(wanted)
     payload = {
         "messageType": "DATA_MESSAGE",
         "owner": stream.account_id,
@@ -375,7 +435,10 @@ def put_account_policy(
     excluded_groups(selection_criteria)
     validate_pattern(parsed.get("FilterPattern"))
     if is_destination_arn(destination_arn):
-        check_destination(destination_arn, backend.account_id, backend.region_name)
+        destination = check_destination(destination_arn, backend.account_id, backend.region_name)
+        check_sender_role(destination, backend.account_id, parsed.get("RoleArn"))
+    else:
+        check_vendor_role(destination_arn, parsed.get("RoleArn"))
     policies = _policies(backend)
     new = name not in policies
     if new and policies:
@@ -453,6 +516,17 @@ def _account_policy_responses() -> dict[str, Any]:
     }
 
 
+def _token_known(group: Any, log_group_name: str, token: str) -> bool:
+    """A FilterLogEvents token names this group, one of its streams and an event there."""
+    parts = token.split("@")
+    if len(parts) != 3 or parts[0] != log_group_name:
+        return False
+    stream = group.streams.get(parts[1])
+    return stream is not None and any(
+        event_id(e.timestamp, e.event_id) == parts[2] for e in stream.events
+    )
+
+
 # --- install -------------------------------------------------------------------------------------
 
 
@@ -487,6 +561,8 @@ def install() -> None:
     def group_describe(self: Any) -> dict[str, Any]:
         described: dict[str, Any] = plain_group_describe(self)
         described["logGroupClass"] = getattr(self, "log_group_class", "STANDARD")
+        # AWS lists it on every group (fixture logs/describe_log_groups); moto leaves it out.
+        described.setdefault("deletionProtectionEnabled", False)
         return described
 
     def put_filter_response(self: Any) -> str:
@@ -500,6 +576,10 @@ def install() -> None:
 
     def filter_json(self: Any) -> dict[str, Any]:
         described: dict[str, Any] = plain_filter_json(self)
+        # AWS: applyOnTransformedLogs always listed; roleArn only when the filter has one.
+        described["applyOnTransformedLogs"] = False
+        if not described.get("roleArn"):
+            described.pop("roleArn", None)
         fields = getattr(self, "emit_system_fields", None)
         if fields:
             described["emitSystemFields"] = list(fields)
@@ -518,6 +598,7 @@ def install() -> None:
         if not is_destination_arn(destination_arn or ""):
             if log_group_name in self.groups:
                 check_log_class(self.groups[log_group_name])
+                check_vendor_role(destination_arn or "", role_arn)
             plain_backend_put(
                 self, log_group_name, filter_name, filter_pattern, destination_arn, role_arn
             )
@@ -526,7 +607,8 @@ def install() -> None:
         if group is None:
             raise ResourceNotFoundException()
         check_log_class(group)
-        check_destination(destination_arn, self.account_id, self.region_name)
+        destination = check_destination(destination_arn, self.account_id, self.region_name)
+        check_sender_role(destination, self.account_id, role_arn)
         existing = group.subscription_filters.get(filter_name)
         first = existing is None or existing.destination_arn != destination_arn
         group.put_subscription_filter(filter_name, filter_pattern, destination_arn, role_arn)
@@ -610,9 +692,28 @@ def install() -> None:
                 events.append({**event.to_filter_dict(), "logStreamName": self.log_stream_name})
         return events
 
-    def group_filter_log_events(self: Any, log_group_name: str, *args: Any, **kwargs: Any) -> Any:
-        """moto's page, cut at 1 MB; the next token resumes after the last event kept."""
-        events, next_token, searched = plain_group_filter(self, log_group_name, *args, **kwargs)
+    def group_filter_log_events(
+        self: Any,
+        log_group_name: str,
+        log_stream_names: list[str],
+        start_time: int,
+        end_time: int,
+        limit: int | None,
+        next_token: str | None,
+        *args: Any,
+    ) -> Any:
+        """moto's page, cut at 1 MB; the next token resumes after the last event kept. AWS
+        refuses a token it did not issue and a limit above 10,000 (moto: an empty page)."""
+        if limit is not None and int(limit) > FILTER_LIMIT_MAX:
+            raise InvalidParameterException(
+                f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy "
+                f"constraint: Member must have value less than or equal to {FILTER_LIMIT_MAX}"
+            )
+        if next_token and not _token_known(self, log_group_name, next_token):
+            raise InvalidParameterException("The specified nextToken is invalid.")
+        events, next_token, searched = plain_group_filter(
+            self, log_group_name, log_stream_names, start_time, end_time, limit, next_token, *args
+        )
         size = 0
         for index, event in enumerate(events):
             size += len(event["message"].encode()) + EVENT_OVERHEAD_BYTES
