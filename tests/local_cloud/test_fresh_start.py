@@ -31,3 +31,19 @@ def test_a_restarted_cloud_has_no_lines_of_the_last_one(tmp_path: Path) -> None:
         assert _count(info) == 1
     with LocalCloud(accounts=1, regions=("us-east-1",), data_dir=data, seed_data=False) as cloud:
         assert _count(cloud.info()) == 0
+
+
+def test_deferred_areas_install_in_order_on_their_service_s_first_app(monkeypatch) -> None:
+    """`local up` defers moto's CloudFormation: every area it needs is installed, in install
+    order, before the first CloudFormation app is made, and no other service triggers them."""
+    from xaccount_ops.local import moto_ext
+
+    installed: list[str] = []
+    monkeypatch.setattr(moto_ext, "install_area", installed.append)
+    create = moto_ext.backend_app_factory(
+        lambda service: f"app:{service}", ("cfn", "cfn_changesets")
+    )
+
+    assert create("logs") == "app:logs" and installed == []
+    assert create("cloudformation") == "app:cloudformation"
+    assert installed == ["cfn", "cfn_changesets"]

@@ -58,11 +58,13 @@ def backend_app_factory(
     ``moto.cloudformation`` imports every other moto backend (seconds of ``local up``); nothing
     but a CloudFormation request needs it, so the local cloud is ready before it is loaded.
     """
-    waiting = {AREA_SERVICES[area]: area for area in deferred if area in AREA_SERVICES}
+    waiting: dict[str, list[str]] = {}
+    for area in _AREAS:  # in install order: cfn before cfn_changesets
+        if area in deferred and area in AREA_SERVICES:
+            waiting.setdefault(AREA_SERVICES[area], []).append(area)
 
     def create_app(service: Any) -> Any:
-        area = waiting.get(str(service))
-        if area is not None:
+        for area in waiting.get(str(service), ()):
             install_area(area)
         return create(service)
 
