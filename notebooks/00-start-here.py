@@ -20,19 +20,27 @@
 #                                           v
 #                                    Kinesis stream (landing region, on-demand)
 #                                           |  event source mapping: partial batch failures,
-#                                           v  bisect, finite retries, SQS on-failure queue
+#                                           v  bisect, finite retries; on failure -> S3 store
 #                                    shipper Lambda --HTTPS bulk, gzip--> Logz.io listener
+#
+#   S3 failure store (batch + records) --> replay (skips ids already in Logz.io)
 # ```
 #
 # The notebooks, in order:
 #
 # | notebook | what it does |
 # |---|---|
+# | `00-start-here` | this one: the pipeline, choosing the target, credentials in every account |
 # | `01-deploy-landing` | the landing stacks (stream, shipper, destinations): dry run, deploy, outputs |
 # | `02-attach-senders` | choose log groups, plan, apply subscription filters |
 # | `03-update-accounts` | add or remove sending accounts |
 # | `04-audit-log-groups` | inventory of every log group, findings, plots, CSV export |
-# | `05-verify-delivery` | canaries through to Logz.io search, latency, diagnosis |
+# | `05-verify-delivery` | canaries through to Logz.io search, latency, diagnosis; reconcile counts per log group |
+# | `06-recover` | the failure store per account/region and hour, then replay exactly once |
+# | `07-backfill` | history from before the subscription: dry run, then ship |
+#
+# Run 01 first (the landing stacks), then 02 (the filters): 03-07 work on what those two made,
+# and say so in their first cell when the stack is not there yet.
 #
 # **Choosing the target.** Every notebook starts with the same parameter: set `config` to your
 # `xaccount-ops.toml` to work on real AWS. Left empty, the notebooks use `$XACCOUNT_OPS_CONFIG`

@@ -30,10 +30,13 @@ apply = False  # apply it when the notebook runs (or press Apply in the form)
 
 # %%
 from xaccount_ops.lab import widgets
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab.context import open_fleet, require_stack
 
 fleet = open_fleet(config, stack_name=stack_name)
-fleet.targets_frame()
+require_stack(fleet, "02-attach-senders")  # a second: says which notebook to run first
+print(
+    f"{len(fleet.accounts)} account(s) x {len(fleet.regions)} region(s): {', '.join(fleet.regions)}"
+)
 
 # %% [markdown]
 # ## Selection
@@ -48,14 +51,12 @@ form
 # ## Plan
 #
 # `action` is what apply would do to each log group (`create`, `update`, `delete`, `unchanged`,
-# `skip`), `reason` says why.
+# `skip`), `reason` says why. The form above shows the plan: counts first, then the skipped
+# groups folded by reason, then every row (collapsed).
 
 # %%
 planned = form.submit("Plan") if plan else None
 print(planned.summary() if planned else "no plan made here: press Plan in the form")
-
-# %%
-planned.frame if planned else None
 
 # %% [markdown]
 # ## Apply
@@ -66,6 +67,3 @@ planned.frame if planned else None
 # %%
 applied = form.submit("Apply") if plan and apply else None
 print(applied.summary() if applied else "not applied from here: press Apply in the form")
-
-# %%
-applied.frame if applied else None

@@ -27,9 +27,10 @@ apply = False  # apply when the notebook runs (or press Apply in the form)
 # %%
 from xaccount_ops import landing
 from xaccount_ops.lab import widgets
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab.context import open_fleet, require_stack
 
 fleet = open_fleet(config, stack_name=stack_name)
+require_stack(fleet, "03-update-accounts")  # a second: says which notebook to run first
 
 # %% [markdown]
 # ## Deployed now

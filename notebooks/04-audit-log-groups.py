@@ -27,7 +27,7 @@ export_dir = ""  # write the CSV files here when the notebook runs; blank: only 
 from xaccount_ops.fleet import audit, inventory
 from xaccount_ops.fleet.accounts import errors_frame
 from xaccount_ops.fleet.inventory import InventoryResult
-from xaccount_ops.lab import plots, widgets
+from xaccount_ops.lab import plots, views, widgets
 from xaccount_ops.lab.context import open_fleet
 
 fleet = open_fleet(config, stack_name=stack_name)
@@ -45,14 +45,16 @@ print(f"{len(result.frame)} log groups in {len(fleet.targets)} (account, region)
 # the inventory is complete.
 
 # %%
-result.errors
+views.shown(views.table_html(result.errors)) if len(result.errors) else print(
+    "every target was read"
+)
 
 # %% [markdown]
 # ## Per account and region
 
 # %%
 summary = inventory.summary(result.frame)
-summary
+views.shown(views.inventory_html(result.frame))
 
 # %%
 plots.stored_bytes(summary)
@@ -63,15 +65,13 @@ plots.coverage(summary)
 # %% [markdown]
 # ## Findings
 #
-# Most severe first. `check` names are stable (`xaccount-ops audit --fail-on warning` counts them
+# Counted by check and severity, then the exceptions folded (identical findings are one line
+# with how many and where), then every finding (collapsed). `check` names are stable (`xaccount-ops audit --fail-on warning` counts them
 # in scheduled runs).
 
 # %%
 findings = audit.audit(fleet, result)
-findings.groupby("severity", observed=False).size().rename("findings").to_frame().T
-
-# %%
-findings
+views.shown(views.findings_html(findings))
 
 # %% [markdown]
 # ## What shipping will cost
@@ -87,7 +87,7 @@ from xaccount_ops.fleet import estimate
 
 cost = estimate.estimate(fleet.config, result.frame, inventory.daily_volume(fleet, result.frame))
 print(f"prices as of {cost.prices_as_of}; recommended {cost.recommendation.summary()}")
-cost.with_total()
+views.shown(views.cost_html(cost.with_total()))
 
 # %% [markdown]
 # ## Filter and export
@@ -101,4 +101,4 @@ form
 
 # %%
 exported = form.submit("Export CSV") if export_dir else None
-exported
+views.shown(views.table_html(exported)) if exported is not None else None

@@ -34,10 +34,11 @@ heartbeat_wait_s = 0  # wait up to this long for every pair's heartbeat (a fresh
 # %%
 from pathlib import Path
 
-from xaccount_ops.lab import plots, widgets
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab import plots, views, widgets
+from xaccount_ops.lab.context import open_fleet, require_stack
 
 fleet = open_fleet(config, stack_name=stack_name)
+require_stack(fleet, "05-verify-delivery")  # a second: says which notebook to run first
 form = widgets.verify_form(
     fleet, accounts=accounts, regions=regions, timeout_s=timeout_s, prepare=prepare
 )
@@ -66,8 +67,6 @@ if result is not None:
 # %%
 plots.latency(result.frame) if result is not None else None
 
-# %%
-result.frame if result is not None else None
 
 # %% [markdown]
 # ## Diagnosis for the misses
@@ -75,7 +74,8 @@ result.frame if result is not None else None
 # Empty when every canary arrived.
 
 # %%
-result.diagnosis if result is not None else None
+missed = result is not None and len(result.diagnosis) > 0
+views.shown(views.table_html(result.diagnosis)) if missed else print("nothing to diagnose")
 
 # %% [markdown]
 # ## Reconcile: did every event arrive?
@@ -97,16 +97,25 @@ print(counts.summary())
 if export_dir:
     counts.frame.to_csv(Path(export_dir) / "reconcile.csv", index=False)
     counts.findings.to_csv(Path(export_dir) / "reconcile-findings.csv", index=False)
+    # The one line `make demo` prints: console and report say the same.
+    (Path(export_dir) / "reconcile-summary.txt").write_text(
+        f"{counts.summary()}\n{'ok' if counts.ok else 'not ok'}\n"
+    )
 plots.reconcile_ratio(counts.judged, counts.threshold)
 
 # %%
-counts.frame
+views.shown(
+    views.reconcile_html(counts.frame, threshold=counts.threshold, findings=counts.findings)
+)
 
 # %% [markdown]
-# Short groups and their likely hop (empty when every group agrees):
+# Short or over groups and their likely hop (and the noted ones: under a filter pattern, or
+# subscribed inside the window):
 
 # %%
-counts.findings
+views.shown(views.reconcile_findings_html(counts.findings)) if len(counts.findings) else print(
+    "every group agrees: no findings"
+)
 
 # %% [markdown]
 # ## Heartbeats: is every account and region still shipping?

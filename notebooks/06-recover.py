@@ -30,10 +30,11 @@ delete = False  # delete each object once all its events are in Logz.io
 # %%
 from xaccount_ops.delivery import replay as recovery
 from xaccount_ops.lab import plots
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab.context import open_fleet, require_stack
 from xaccount_ops.validate import duration
 
 fleet = open_fleet(config, stack_name=stack_name)
+require_stack(fleet, "06-recover")  # a second: says which notebook to run first
 window = duration(since, "since", allow_zero=False) if since else None
 batches = recovery.load_store(fleet, since=window)
 print(

@@ -32,9 +32,10 @@ ship = False  # False: dry run only; True: ship the backlog after the dry run
 # %%
 from xaccount_ops import validate
 from xaccount_ops.delivery import backfill
-from xaccount_ops.lab.context import open_fleet
+from xaccount_ops.lab.context import open_fleet, require_stack
 
 fleet = open_fleet(config, stack_name=stack_name)
+require_stack(fleet, "07-backfill")  # a second: says which notebook to run first
 window = {
     "since": validate.when(since),
     "until": validate.when(until) if until else None,

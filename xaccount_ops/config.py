@@ -4,7 +4,8 @@ Where the file is found, first match wins:
 
 1. the ``path`` argument (the CLI's ``--config FILE``);
 2. the ``XACCOUNT_OPS_CONFIG`` environment variable;
-3. ``xaccount-ops.toml`` in the working directory.
+3. ``xaccount-ops.toml`` in the working directory;
+4. ``.local-cloud/xaccount-ops.toml``, the one ``xaccount-ops local up`` writes by default.
 
 Tokens never live in the file: ``shipping_token`` and ``api_token`` are references
 (``{ env = "NAME" }``, ``{ secret = "name-or-arn" }``, ``{ ssm = "/param" }`` or
@@ -23,7 +24,7 @@ import os
 import re
 import stat
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from xaccount_ops.errors import ConfigError, TokenError
 
 CONFIG_ENV = "XACCOUNT_OPS_CONFIG"
 DEFAULT_CONFIG_NAME = "xaccount-ops.toml"
+# Where `xaccount-ops local up` writes its config by default (its --data DIR): found last.
+LOCAL_CLOUD_CONFIG = Path(".local-cloud") / DEFAULT_CONFIG_NAME
 DEFAULT_ROLE_NAME = "OrganizationAccountAccessRole"
 DEFAULT_STACK_NAME = "logzio-xacct"
 # [[logzio.<key>]] → the shipper variable (and, upper-cased words, the stack parameter)
@@ -286,6 +289,9 @@ class Config:
 def find_config(path: str | os.PathLike[str] | None = None) -> Path:
     """Resolve which config file to read (see the module docstring for the order)."""
     candidate = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    default = candidate == DEFAULT_CONFIG_NAME and not Path(candidate).is_file()
+    if default and LOCAL_CLOUD_CONFIG.is_file():  # the local cloud's: what `local up` wrote
+        return LOCAL_CLOUD_CONFIG
     resolved = Path(candidate).expanduser()
     if not resolved.is_file():
         if path:
@@ -429,8 +435,19 @@ def _token_ref(
     if not isinstance(value, Mapping) or len(value) != 1:
         raise ConfigError(where, f"expected one reference; {_token_help(key)}")
     ((kind, name),) = value.items()
-    if kind not in _TOKEN_KINDS or not isinstance(name, str) or not name.strip():
+    if kind not in _TOKEN_KINDS:
         raise ConfigError(where, f"unknown reference {kind!r}; {_token_help(key)}")
+    if not isinstance(name, str) or not name.strip():
+        example = {
+            "env": _TOKEN_ENV.get(key, "LOGZIO_SHIPPING_TOKEN"),
+            "secret": "name-or-arn",
+            "ssm": "/parameter/name",
+            "file": "path/readable/only/by/you",
+        }[kind]
+        got = "is blank" if isinstance(name, str) else f"is {type(name).__name__}, not text"
+        raise ConfigError(
+            where, f'the {kind} reference {got}; name it, e.g. {{ {kind} = "{example}" }}'
+        )
     return TokenRef(kind=kind, name=name.strip(), base_dir=base_dir)
 
 
@@ -696,3 +713,71 @@ def heartbeat_name(log_group: str = DEFAULT_HEARTBEAT_GROUP) -> str:
         return HEARTBEAT_NAME
     tail = re.sub(r"[^A-Za-z0-9._-]+", "-", log_group).strip("-")
     return f"{HEARTBEAT_NAME}-{tail}"[:64]
+
+
+# -- changing the file ------------------------------------------------------------------------------
+
+_TABLE_RE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
+
+
+def with_sender_list(text: str, key: str, ids: Sequence[str]) -> str:
+    """``text`` (a config file) with ``[senders] <key> = [...]`` set to ``ids``, everything else
+    (comments, order, other tables) kept. The key's old value may span lines; a missing key is
+    added at the end of ``[senders]``. Raises ConfigError when the result would not read back
+    as exactly that list (an unusual layout): the caller then says what to write by hand."""
+    if key not in ("accounts", "exclude"):
+        raise ValueError(f"key {key!r}: only senders.accounts or senders.exclude are written")
+    value = "[" + ", ".join(f'"{account}"' for account in ids) + "]"
+    lines = text.splitlines(keepends=True)
+    start = end = None  # the [senders] table's lines
+    for index, line in enumerate(lines):
+        match = _TABLE_RE.match(line)
+        if match and start is None and match.group(1).strip() == "senders":
+            start = index + 1
+        elif match and start is not None and end is None:
+            end = index
+    if start is None:
+        raise ConfigError("senders", "no [senders] table in the file")
+    end = len(lines) if end is None else end
+    key_re = re.compile(rf"^(\s*){key}\s*=")
+    for index in range(start, end):
+        found = key_re.match(lines[index])
+        if not found:
+            continue
+        # The old value ends where its brackets close (it may span lines; a string has none).
+        depth, last = 0, index
+        for last in range(index, end):
+            code = lines[last].split("#", 1)[0] if last > index else lines[last].split("=", 1)[1]
+            code = code.split("#", 1)[0]
+            depth += code.count("[") - code.count("]")
+            if depth <= 0:
+                break
+        comment = lines[last].split("]")[-1] if "]" in lines[last] else ""
+        tail = comment if comment.strip().startswith("#") else "\n"
+        new_line = f"{found.group(1)}{key} = {value}" + (
+            f"  {tail.strip()}\n" if tail.strip() else "\n"
+        )
+        lines[index : last + 1] = [new_line]
+        break
+    else:
+        insert = end
+        while insert > start and not lines[insert - 1].strip():
+            insert -= 1  # after the table's last line, before the blank lines that end it
+        lines.insert(insert, f"{key} = {value}\n")
+    changed = "".join(lines)
+    try:
+        written = tomllib.loads(changed).get("senders", {}).get(key)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"senders.{key}", f"could not rewrite it in place ({err})") from None
+    if written != list(ids):
+        raise ConfigError(f"senders.{key}", "could not rewrite it in place")
+    return changed
+
+
+def write_sender_list(path: Path, key: str, ids: Sequence[str]) -> None:
+    """Set ``[senders] <key>`` in the config file at ``path`` (see :func:`with_sender_list`),
+    replacing the file in one step so a reader never sees half of it."""
+    text = with_sender_list(path.read_text(), key, ids)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)

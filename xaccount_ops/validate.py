@@ -7,13 +7,12 @@ accepted. They are shared by the config loader, the CLI and the stack parameters
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-
-import botocore.session
 
 from shipper_lambda.config import REGION_HOSTS
 from xaccount_ops.errors import ConfigError
@@ -33,6 +32,8 @@ DURATION_FORMS = "use e.g. 30m, 6h or 2d (a bare number is minutes)"
 @functools.cache
 def aws_regions() -> frozenset[str]:
     """Every region botocore knows for CloudWatch Logs, in all partitions."""
+    import botocore.session  # here, not at import: `--help` never needs botocore
+
     session = botocore.session.get_session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
@@ -83,12 +84,22 @@ def region(value: object, key: str) -> str:
     text = str(value).strip()
     known = aws_regions()
     if text not in known:
-        close = sorted(r for r in known if r.split("-")[:2] == text.split("-")[:2])
-        # One list: the close matches when there are some, else two examples.
-        named = ", ".join(close[:-1]) + " or " + close[-1] if len(close) > 1 else "".join(close)
-        hint = f"did you mean {named}?" if close else "e.g. us-east-1, eu-west-1"
-        raise ConfigError(key, f"{text!r} is not an AWS region; {hint}")
+        raise ConfigError(key, f"{text!r} is not an AWS region; {region_hint(text, known)}")
     return text
+
+
+def region_hint(text: str, known: Iterable[str]) -> str:
+    """The same kind of hint for every typo: the closest region names by spelling (those of
+    the same area when the typo names one, else at most three), else two examples."""
+    text = text.lower()
+    close = difflib.get_close_matches(text, sorted(known), n=5, cutoff=0.6)
+    # A typo in the number only (us-east-9): the regions of that area, not every look-alike.
+    same_area = [r for r in close if r.split("-")[:2] == text.split("-")[:2]]
+    close = sorted(same_area or close[:3])
+    if not close:
+        return "e.g. us-east-1, eu-west-1"
+    named = ", ".join(close[:-1]) + " or " + close[-1] if len(close) > 1 else close[0]
+    return f"did you mean {named}?"
 
 
 def region_list(value: object, key: str) -> tuple[str, ...]:

@@ -100,10 +100,20 @@ def test_figures_match_a_hand_computation(world) -> None:
     assert rows.loc["eu-west-1", "cloudwatch_usd"] == pytest.approx(
         1.2e8 * MONTH_DAYS / GB * 0.02, abs=0.01
     )
-    # Rows share the stream by bytes and add up to the total.
-    assert rows.loc["us-east-1", "kinesis_usd"] == pytest.approx(provisioned * 2 / 3, abs=0.01)
+    # Rows share the stream by bytes and add up to the total; the stream is priced in the mode
+    # the stack is deployed with (the template's ON_DEMAND), not the cheaper recommended one.
+    assert rows.loc["us-east-1", "kinesis_usd"] == pytest.approx(on_demand * 2 / 3, abs=0.01)
     assert found.total["monthly_usd"] == pytest.approx(
-        provisioned + lambda_usd + float(rows["cloudwatch_usd"].sum()), abs=0.03
+        on_demand + lambda_usd + float(rows["cloudwatch_usd"].sum()), abs=0.03
+    )
+    assert rec.priced_mode == "ON_DEMAND"
+    assert (
+        f'set stack.parameters KinesisStreamMode = "PROVISIONED" to save '
+        f"${round(on_demand, 2) - round(provisioned, 2):,.2f} a month" in rec.summary()
+    )
+    # The same volume in MB, for fleets whose day is well under a thousandth of a GB.
+    assert rows.loc["us-east-1", "mb_per_day"] == pytest.approx(
+        rows.loc["us-east-1", "gb_per_day"] * 1024, abs=0.01
     )
     # Batches of about 5 MB of lines: 60,000 records carry 1.55 + 0.77 GB a day of lines.
     line_bytes = (1e9 + 5e8) + 3e6 * (OVERHEAD - 26)
@@ -136,3 +146,45 @@ def test_price_file_override_and_errors(tmp_path: Path) -> None:
         estimate.Prices.load(broken)
     with pytest.raises(ConfigError, match=r"cannot read .*missing\.toml"):
         estimate.Prices.load(tmp_path / "missing.toml")
+
+
+def test_a_small_day_is_not_zero_and_provisioned_is_priced_when_configured(
+    make_fleet, new_account, moto_endpoint: str, capsys
+) -> None:
+    account = new_account()
+    fleet = make_fleet(
+        moto_endpoint,
+        accounts=[account],
+        extra='[stack.parameters]\nKinesisStreamMode = "PROVISIONED"\nKinesisShardCount = "2"\n',
+    )
+    logs = fleet.client("logs", account, "us-east-1")
+    logs.create_log_group(logGroupName="/app/quiet")
+    fleet.client("cloudwatch", account, "us-east-1").put_metric_data(
+        Namespace="AWS/Logs",
+        MetricData=[
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": "LogGroupName", "Value": "/app/quiet"}],
+                "Timestamp": datetime.now(UTC) - timedelta(hours=2),
+                "Value": value,
+            }
+            for name, value in (("IncomingBytes", 40_000.0), ("IncomingLogEvents", 111.0))
+        ],
+    )
+    code = main(["--config", str(fleet.config.path), "estimate"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    header, _, *rows = out.splitlines()
+    assert "mb_per_day" in header and "gb_per_day" not in header  # a terminal reads MB
+    first = dict(zip(header.split(), rows[0].split(), strict=False))
+    assert float(first["mb_per_day"]) > 0 and float(first["incoming_mb_per_day"]) > 0
+    found = estimate.estimate(
+        fleet.config,
+        inventory.log_groups(fleet, progress=False, destinations={}).frame,
+        inventory.daily_volume(
+            fleet, inventory.log_groups(fleet, progress=False, destinations={}).frame
+        ),
+    )
+    # Two configured shards, priced as such: 730 h x $0.015 each, plus PUT units.
+    assert found.recommendation.priced_mode == "PROVISIONED"
+    assert found.total["kinesis_usd"] == pytest.approx(2 * 730 * 0.015, abs=0.05)

@@ -53,6 +53,10 @@ def test_plan_apply_again_remove(world: Any, capsys: pytest.CaptureFixture[str])
 def test_table_and_parquet(world: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = run(world, capsys, "plan")
     assert code == 0, err
+    # A terminal gets the summary (counts by action, skips folded by reason); --all every row.
+    assert out.splitlines()[0].split() == ["action", "rows"] and "--all prints every one" in out
+    code, out, err = run(world, capsys, "plan", "--all")
+    assert code == 0, err
     assert "log_group" in out.splitlines()[0] and "destination_arn" not in out
     target = tmp_path / "plan.parquet"
     code, out, err = run(world, capsys, "plan", "--format", "parquet", "-o", str(target))

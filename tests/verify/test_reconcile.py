@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.logzio_faults import faults as admin_faults
@@ -231,6 +232,11 @@ def test_history_before_the_subscription_is_not_short(world: Any) -> None:
     judged = result.judged[result.judged["log_group"] == group].iloc[0]
     assert judged["basis"] == "since subscribed"
     assert judged["cloudwatch_events"] < 3  # the two events before the filter are not judged
+    # A noted row shows the ratio it was judged on (since subscribed), not the window's.
+    if pd.isna(judged["ratio"]):  # nothing received since the filter's minute: no ratio
+        assert pd.isna(note["ratio"])
+    else:
+        assert note["ratio"] == pytest.approx(judged["ratio"])
     # The pattern-bounded group is left out of what the heatmap shows.
     assert not result.judged["log_group"].str.endswith("/errors-only").any()
     assert plots.reconcile_ratio(result.judged, result.threshold).png()[:4] == b"\x89PNG"
@@ -277,3 +283,64 @@ def test_lost_events_show_as_short(world: Any, capsys: pytest.CaptureFixture[str
     short = result.short
     assert list(short["log_group"]) == [group]
     assert str(short.iloc[0]["hop"]) in ("listener", "failure queue"), short.to_dict("records")
+
+
+def resend(world: Any, name: str) -> int:
+    """Every line of the group sent to the listener once more, as a shipper does after a request
+    timed out although the listener kept the body (issue 26's ambiguous timeout)."""
+    group = world.groups[name][2]
+    sources = world.search.hits(
+        {"query": {"bool": {"filter": [{"term": {"logGroup": group}}]}}, "size": 100}
+    )
+    body = "".join(json.dumps(source) + "\n" for source in sources).encode()
+    request = urllib.request.Request(
+        f"{world.info['listener_url']}/?token={world.info['shipping_token']}&type=test",
+        data=body,
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    return len(sources)
+
+
+def test_duplicates_are_over_and_counted(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    a, region = world.senders[0], world.regions[0]
+    group = subscribe(world, a, region, "twice")
+    put(world, "twice", [f"twice {i}" for i in range(3)])
+    wait_for_lines(world, {"twice": 3})
+    assert resend(world, "twice") == 3
+    wait_for_lines(world, {"twice": 6})
+
+    code, rows, err = run_cli(world, capsys)
+
+    assert code == 1, err  # ratio 2.0 is not "agree": duplicates fail the run
+    row = next(r for r in rows if r["log_group"] == group)
+    assert (row["cloudwatch_events"], row["logzio_events"], row["ratio"]) == (3, 6, 2.0)
+    assert "1 over (ratio > 1.001: duplicates)" in err
+    assert "more than sent" in err and "verify --duplicates" in err
+
+    code = main(
+        [
+            "--config",
+            str(world.path),
+            "verify",
+            "--duplicates",
+            "--window",
+            "15m",
+            "--format",
+            "json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    found = [r for r in json.loads(out) if r["log_group"] == group]
+    assert [(r["duplicate_ids"], r["extra_lines"], r["capped"]) for r in found] == [(3, 3, False)]
+    assert found[0]["account_id"] == a and found[0]["region"] == region
+    assert "(x2)" in found[0]["example_ids"]
+    assert "hold 3 id(s) more than once (3 extra line(s))" in err
+
+
+def test_duplicates_flags_are_checked(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--config", str(world.path), "verify", "--duplicates", "--lag", "0"])
+    assert code == 2
+    assert "--lag is for --reconcile, not --duplicates" in capsys.readouterr().err

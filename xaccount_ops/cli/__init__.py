@@ -2,17 +2,23 @@
 
 Exit codes: 0 ok, 1 a finding or a failed operation, 2 a usage or configuration error or an
 endpoint that cannot be reached (one line; -vv adds the traceback).
+
+Start-up is kept light: building the parser imports only the command modules, which import
+pandas, boto3 and the jobs inside the functions that use them, so ``--help`` and a command's
+checks run before any of that loads (tests/cli/test_import_graph.py; numbers in bench/).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
-from xaccount_ops import __version__, aws, redact
+from xaccount_ops import __version__
 from xaccount_ops.cli.context import Context, UsageError, check_output_arguments
 from xaccount_ops.errors import ConfigError, TokenError, XaccountOpsError
 
@@ -39,8 +45,24 @@ OPTIONAL_COMMANDS = (
 )
 
 
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command or action."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        match = _INVALID_CHOICE.search(message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match.group(2))
+            close = difflib.get_close_matches(match.group(1), choices, n=3, cutoff=0.6)
+            if close:
+                message += f"; did you mean {' or '.join(close)}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="xaccount-ops",
         description="Ship CloudWatch Logs from many AWS accounts and regions to Logz.io.",
     )
@@ -74,6 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if args.verbose < 2:
+        # urllib3 warns "Retrying (Retry(...))" on every retry of a search to an endpoint that
+        # went away; the one-line error below says it once. -vv shows them.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+    from xaccount_ops import redact
+
     redact.install()  # at -vv botocore logs request parameters: no token or NoEcho value shows
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
@@ -90,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:
+        from xaccount_ops import aws
+
         down = aws.unreachable(err)
         if down is None and not isinstance(err, XaccountOpsError):
             raise  # a bug: the traceback is what a report needs

@@ -47,12 +47,11 @@ def run_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def run_remove(args: argparse.Namespace, ctx: Context) -> int:
     """The stacks' ``accounts remove``, then the warning about filters left behind."""
-    from xaccount_ops import validate
     from xaccount_ops.cli import stacks_cmd
 
     code = stacks_cmd.run_remove(args, ctx)
     if code == 0:  # the policy no longer lists them: say what they left behind
-        warn_active_filters(ctx, validate.account_list(",".join(args.ids), "accounts"))
+        warn_active_filters(ctx, tuple(stacks_cmd.flat_ids(args)))
     return code
 
 
@@ -87,6 +86,8 @@ def warn_active_filters(ctx: Context, account_ids: tuple[str, ...]) -> None:
                 )
             _say(text.strip())
         failed = errors[errors["account_id"] == account]
+        if mine.empty and failed.empty:
+            _say(f"account {account} has no subscription filters to our destinations left")
         for error in failed.itertuples():
             _say(
                 f"account {account} {error.region}: could not count its filters: "

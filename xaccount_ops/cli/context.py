@@ -19,18 +19,22 @@ import sys
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import validate
 from xaccount_ops.config import Config, load_config
-from xaccount_ops.fleet.accounts import Fleet
+
+if TYPE_CHECKING:  # imported where used: pandas and boto3 cost seconds at every start
+    import pandas as pd
+
+    from xaccount_ops.fleet.accounts import Fleet
 
 FORMATS = ("table", "csv", "json", "parquet")
 # -o FILE's extension decides the format unless --format is given.
 EXTENSIONS = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".txt": "table"}
 FLOAT_DIGITS = 3
 MISSING_IN_TABLE = "-"
+WRAP = 48  # characters of a text column per line in the summarised fleet tables
 
 
 def parse_window(text: str) -> timedelta:
@@ -75,6 +79,13 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         f"{' '.join(EXTENSIONS)}, else table)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--all",
+        dest="all_rows",
+        action="store_true",
+        help="table: every row (default for fleet results: counts, then the exceptions "
+        "folded; csv/json/parquet and -o FILE always hold every row)",
+    )
     parser.set_defaults(_has_output_arguments=True)
 
 
@@ -111,6 +122,25 @@ def check_output_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"-o {output}: cannot write there: no folder {folder}")
         if Path(output).is_dir():
             raise UsageError(f"-o {output}: is a folder; name a file")
+        _check_writable(Path(output).expanduser())
+
+
+def _check_writable(path: Path) -> None:
+    """Fail now, not after the command's work, when ``path`` cannot be written (a read-only or
+    foreign folder): an existing file is checked for write access, a new one is created and
+    removed again."""
+    import os
+
+    try:
+        if path.exists():
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "permission denied")
+        else:
+            path.open("x").close()
+            path.unlink()
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise UsageError(f"-o {path}: cannot write there: {reason.lower()}") from None
 
 
 class Context:
@@ -126,7 +156,24 @@ class Context:
 
     @cached_property
     def _fleet(self) -> Fleet:
+        from xaccount_ops.fleet.accounts import Fleet
+
         return Fleet.from_config(self.config)
+
+    def emit_view(
+        self, frame: pd.DataFrame, view: Any, args: argparse.Namespace | None = None
+    ) -> None:
+        """A fleet result: on a terminal table, its counts and folded exceptions
+        (:mod:`xaccount_ops.lab.tables`) unless ``--all``; every other format, every row."""
+        args = args or self.args
+        whole = getattr(args, "all_rows", False) or getattr(args, "output", None)
+        if output_format(args) != "table" or whole or frame.empty:
+            self.emit(frame, args)
+            return
+        from xaccount_ops.lab.tables import fleet_text
+
+        # Long text (a finding, a fix) wraps in its column: lines fit a wide terminal.
+        sys.stdout.write(fleet_text(frame, view, lambda part: render(part, "table", wrap=WRAP)))
 
     def emit(self, frame: pd.DataFrame, args: argparse.Namespace | None = None) -> None:
         """Render ``frame`` as the command's format, to -o FILE or stdout.
@@ -134,6 +181,8 @@ class Context:
         A command that emits several frames to one -o FILE gets them all: tables one after the
         other, csv/json/parquet as one document of all their rows (still one valid file).
         """
+        import pandas as pd
+
         args = args or self.args
         fmt = output_format(args)
         output = getattr(args, "output", None)
@@ -163,6 +212,8 @@ class Context:
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     """Floats rounded to FLOAT_DIGITS; everything else as it is."""
+    import pandas as pd
+
     frame = frame.copy()
     for column in frame.columns:
         if pd.api.types.is_float_dtype(frame[column]):
@@ -170,7 +221,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def render(frame: pd.DataFrame, fmt: str) -> str:
+def render(frame: pd.DataFrame, fmt: str, *, wrap: int | None = None) -> str:
     """``frame`` as text: ``table`` (aligned columns), ``csv`` or ``json`` (a list of objects)."""
     frame = _plain(frame)
     if fmt == "json":
@@ -185,4 +236,5 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     if frame.empty:
         return "(no rows)\n"
     shown = frame.astype(object).where(frame.notna(), MISSING_IN_TABLE)
-    return shown.to_markdown(index=False, tablefmt="simple") + "\n"
+    widths = [wrap if wrap and shown[c].astype(str).str.len().max() > wrap else None for c in shown]
+    return shown.to_markdown(index=False, tablefmt="simple", maxcolwidths=widths) + "\n"

@@ -11,7 +11,6 @@ import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments
 from xaccount_ops.cli.inventory_cmd import read_inventory
-from xaccount_ops.fleet import estimate, inventory
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -34,13 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.fleet import estimate, inventory
+
     prices = estimate.Prices.load(args.prices)
     result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
     volume = inventory.daily_volume(ctx.fleet(), result.frame)
     found = estimate.estimate(ctx.config, result.frame, volume, prices=prices)
-    ctx.emit(found.with_total(), args)
+    frame = found.with_total()
+    if args.format == "table":  # a terminal: MB a day reads at any fleet size; GB in csv/json
+        frame = frame.drop(columns=["incoming_gb_per_day", "gb_per_day"])
+    ctx.emit(frame, args)
     print(
         f"xaccount-ops: recommended {found.recommendation.summary()}; "
         f"prices as of {found.prices_as_of}",

@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from xaccount_ops.cli.context import Context, add_output_arguments
-from xaccount_ops.fleet import audit, inventory
-from xaccount_ops.fleet.accounts import errors_frame
+
+if TYPE_CHECKING:
+    from xaccount_ops.fleet import inventory
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+# fleet.audit.SEVERITIES, here so that --help needs no pandas (a test keeps them equal).
+SEVERITIES = ("error", "warning", "info")
 # Columns too wide for a terminal table; csv/json/parquet keep them.
 TABLE_HIDDEN = ("filters", "tags", "arn", "kms_key_id")
 
@@ -42,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--fail-on",
-        choices=audit.SEVERITIES,
+        choices=SEVERITIES,
         default="error",
         help="exit 1 when a finding is at least this severe (default: error)",
     )
@@ -55,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_inventory(args: argparse.Namespace, ctx: Context) -> inventory.InventoryResult | None:
     """A fresh inventory (saved to the cache), or the cached one with --cached; None if no cache."""
+    from xaccount_ops.fleet import inventory
+    from xaccount_ops.fleet.accounts import errors_frame
+
     if args.cached:
         try:
             frame, taken_at = inventory.load_cache(ctx.config)
@@ -91,11 +98,15 @@ def run_inventory(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def run_audit(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.fleet import audit
+
     result = read_inventory(args, ctx)
     if result is None:
         return EXIT_USAGE
+    from xaccount_ops.lab.views import FINDINGS_VIEW
+
     findings = audit.audit(ctx.fleet(), result)
-    ctx.emit(findings, args)
+    ctx.emit_view(findings, FINDINGS_VIEW, args)
     failing = audit.at_or_above(findings, args.fail_on)
     counts = findings["severity"].value_counts()
     print(

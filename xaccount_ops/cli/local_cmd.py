@@ -2,7 +2,8 @@
 
 ``up`` runs it in the foreground and prints one JSON line; when one already runs in the data
 directory it prints that one's line and exits 0 (one cloud per directory). ``down`` stops the one
-running in the data directory, ``status`` prints its line.
+running in the data directory, ``status`` prints its line. ``fault 401|503|slow --for 2m`` makes
+its Logz.io listener fail that way for a while (an outage rehearsal), ``fault clear`` ends it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument("--data", metavar="DIR", default=".local-cloud", help=_DATA_HELP)
     down.set_defaults(func=run_down)
     status.set_defaults(func=run_status)
+    register_fault(commands)
 
 
 _DATA_HELP = "the local cloud's data directory (default .local-cloud)"
@@ -239,3 +241,118 @@ def run_status(args: argparse.Namespace, ctx: Context) -> int:
         return 1
     sys.stdout.write(json.dumps(info) + "\n")  # with its pid
     return 0
+
+
+# -- local fault: rehearse a listener outage -----------------------------------------------------
+
+# What each kind of fault makes the emulator's listener do (``/__admin/faults``), and its effect.
+FAULT_KINDS = {
+    "401": ("reject the shipping token (HTTP 401)", "batches go to the failure store"),
+    "503": (
+        "answer 503 Service Unavailable",
+        "the shipper retries, then batches go to the failure store",
+    ),
+    "slow": (
+        "keep the lines but answer late (--delay, default 20s)",
+        "past the shipper's 15 s request timeout: an ambiguous timeout, so resent lines "
+        "arrive twice",
+    ),
+    "clear": ("end every fault now", "the listener accepts every valid request again"),
+}
+DEFAULT_SLOW_DELAY_S = 20.0
+
+
+def register_fault(commands: argparse._SubParsersAction) -> None:
+    """``local fault KIND [--for DURATION] [--delay DURATION] [--data DIR]``."""
+    fault = commands.add_parser(
+        "fault",
+        help="make the local Logz.io listener fail for a while: 401, 503, slow; or clear",
+        description="Rehearse an outage: "
+        + "; ".join(f"{kind}: {what} ({effect})" for kind, (what, effect) in FAULT_KINDS.items())
+        + ". Then `xaccount-ops health`, `replay` and `verify --reconcile` show and mend it.",
+    )
+    fault.add_argument("kind", choices=list(FAULT_KINDS), help="what the listener does")
+    fault.add_argument(
+        "--for",
+        dest="duration",
+        type=_fault_duration,
+        default=None,
+        metavar="DURATION",
+        help="how long: 90s, 2m, 1h (default 2m; clear takes none)",
+    )
+    fault.add_argument(
+        "--delay",
+        type=_fault_duration,
+        default=None,
+        metavar="DURATION",
+        help=f"slow only: how long each answer takes (default {DEFAULT_SLOW_DELAY_S:g}s)",
+    )
+    fault.add_argument("--data", metavar="DIR", default=".local-cloud", help=_DATA_HELP)
+    fault.set_defaults(func=run_fault)
+
+
+def _fault_duration(text: str) -> float:
+    from xaccount_ops.cli.context import parse_window
+
+    return parse_window(text).total_seconds()
+
+
+def fault_rule(kind: str, duration_s: float, delay_s: float | None = None) -> dict[str, object]:
+    """The ``/__admin/faults`` body for ``kind`` (every bulk request for ``duration_s``)."""
+    if kind == "slow":
+        return {"delay_s": delay_s or DEFAULT_SLOW_DELAY_S, "for_s": duration_s}
+    return {"status": int(kind), "for_s": duration_s}
+
+
+def run_fault(args: argparse.Namespace, ctx: Context) -> int:
+    import urllib.error
+    import urllib.request
+
+    from xaccount_ops.local import lock
+
+    data = Path(args.data).resolve()
+    if args.kind == "clear" and (args.duration is not None or args.delay is not None):
+        print("xaccount-ops: local fault clear takes no --for or --delay", file=sys.stderr)
+        return 2
+    if args.delay is not None and args.kind != "slow":
+        print(f"xaccount-ops: --delay is for `local fault slow`, not {args.kind}", file=sys.stderr)
+        return 2
+    info = lock.running(data, wait_s=0)
+    if info is None:
+        print(
+            f"xaccount-ops: no local cloud runs in {data}; start one with `xaccount-ops local up`",
+            file=sys.stderr,
+        )
+        return 2
+    url = f"{info['listener_url'].rstrip('/')}/__admin/faults"
+    if args.kind == "clear":
+        request = urllib.request.Request(url, method="DELETE")
+    else:
+        duration = args.duration if args.duration is not None else 120.0
+        body = json.dumps(fault_rule(args.kind, duration, args.delay)).encode()
+        request = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+    except (urllib.error.URLError, OSError) as err:
+        print(f"xaccount-ops: cannot reach the local listener at {url}: {err}", file=sys.stderr)
+        return 2
+    if args.kind == "clear":
+        print("xaccount-ops: listener faults cleared: it accepts every valid request again")
+    else:
+        what, effect = FAULT_KINDS[args.kind]
+        print(
+            f"xaccount-ops: the local listener will {what} for {_seconds_text(duration)} "
+            f"({effect}); `xaccount-ops local fault clear` ends it sooner"
+        )
+    return 0
+
+
+def _seconds_text(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

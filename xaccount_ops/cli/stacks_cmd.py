@@ -41,14 +41,18 @@ ACCOUNTS_HELP = {
         "add to the deployed SendingAccounts of every stack (others kept as deployed)",
         "Adds the accounts to the SendingAccounts of the main and every destination stack, "
         "keeping every other parameter as deployed. The list is written sorted and without "
-        "duplicates, so adding an account that is already there changes nothing.",
+        "duplicates, so adding an account that is already there changes nothing. Ids are "
+        "checked against the organization when the hub may list it. Then senders in the config "
+        "(accounts, or exclude in organization mode) should match: --write-config writes it, "
+        "an interactive run asks.",
     ),
     "remove": (
         "remove from the deployed SendingAccounts of every stack (others kept as deployed)",
         "Removes the accounts from the SendingAccounts of the main and every destination stack, "
         "keeping every other account and parameter as deployed. Refuses to remove the last "
-        "account (the destinations would accept nobody). Subscription filters stay: run "
-        "`xaccount-ops subscribe remove` in those accounts to take them out.",
+        "account (the destinations would accept nobody). Then senders in the config should "
+        "match (--write-config writes it, an interactive run asks). Subscription filters stay: "
+        "the command says how many and the `xaccount-ops subscribe remove` that takes them out.",
     ),
 }
 IDS_HELP = (
@@ -75,6 +79,18 @@ def register_accounts_subcommands(accounts_subparsers: argparse._SubParsersActio
     for name, (help_text, description) in ACCOUNTS_HELP.items():
         parser = accounts_subparsers.add_parser(name, help=help_text, description=description)
         parser.add_argument("ids", nargs="+", type=account_ids, metavar="ID", help=IDS_HELP)
+        parser.add_argument(
+            "--write-config",
+            action="store_true",
+            help="also update [senders] in the config file (accounts, or exclude in "
+            "organization mode) so subscribe, audit and health see the same fleet",
+        )
+        if name == "add":
+            parser.add_argument(
+                "--allow-outside-org",
+                action="store_true",
+                help="add ids that are not ACTIVE accounts of the hub's organization",
+            )
         add_output_arguments(parser)
         parser.set_defaults(func=run_add if name == "add" else run_remove)
 
@@ -138,19 +154,103 @@ def run_outputs(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def flat_ids(args: argparse.Namespace) -> list[str]:
+    """The ID arguments as one list (each ID may be a comma list), in order, once each."""
+    return list(dict.fromkeys(account for group in args.ids for account in group))
+
+
 def _run_accounts(args: argparse.Namespace, ctx: Context, add: bool) -> int:
     from xaccount_ops import landing
 
+    ids = flat_ids(args)
+    if add and not args.allow_outside_org and _outside_organization(ctx, ids):
+        return 2  # a typo or a foreign account: said per id, nothing changed
     change = landing.add_accounts if add else landing.remove_accounts
-    ids = [account for group in args.ids for account in group]  # each ID may be a comma list
     updates = change(ids, on_event=_progress, fleet=ctx.fleet())
     ctx.emit(landing.accounts_frame(updates), args)
-    if any(u.status == "updated" for u in updates):
-        print(
-            "remember to update senders.accounts in the config too, so `subscribe` covers them",
-            file=sys.stderr,
+    ok = all(u.status != "failed" for u in updates)
+    if ok:
+        sync_config(ctx, ids, add=add, write=args.write_config)
+    return 0 if ok else 1
+
+
+def _say(text: str) -> None:
+    print(f"xaccount-ops: {text}", file=sys.stderr, flush=True)
+
+
+def _outside_organization(ctx: Context, ids: list[str]) -> list[str]:
+    """Ids that are not ACTIVE accounts of the organization (said on stderr); [] when all are,
+    or when the organization cannot be listed (then said, and the ids are taken as given)."""
+    from xaccount_ops import aws
+
+    try:
+        members = ctx.fleet().organization_accounts()
+    except Exception as err:
+        aws.raise_if_unreachable(err)
+        _say(
+            f"could not check the ids against the organization ({aws.error_code(err)}); "
+            "adding them as given"
         )
-    return 0 if all(u.status != "failed" for u in updates) else 1
+        return []
+    outside = [account for account in ids if account not in members]
+    for account in outside:
+        import difflib
+
+        close = difflib.get_close_matches(account, list(members), n=2, cutoff=0.75)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        _say(
+            f"account {account} is not an ACTIVE account of the organization "
+            f"({len(members)} accounts){hint}: check the id, or add it anyway with "
+            "--allow-outside-org; nothing was changed"
+        )
+    return outside
+
+
+def sync_config(ctx: Context, ids: list[str], *, add: bool, write: bool) -> None:
+    """Make ``[senders]`` in the config agree with the stacks after an add/remove: write it with
+    ``write``, ask in an interactive run, else say exactly what to change."""
+    from xaccount_ops.config import write_sender_list
+    from xaccount_ops.errors import ConfigError
+
+    senders = ctx.config.senders
+    if senders.organization:  # the organization lists them: only exclude can change
+        key, current = "exclude", list(senders.exclude)
+        wanted = [a for a in current if a not in ids] if add else [*current, *ids]
+    else:
+        key, current = "accounts", list(senders.accounts)
+        wanted = [*current, *ids] if add else [a for a in current if a not in ids]
+    wanted = list(dict.fromkeys(wanted))
+    if wanted == current:
+        return
+    path = ctx.config.path
+    value = "[" + ", ".join(f'"{a}"' for a in wanted) + "]"
+    verb = "add" if add else "remove"
+    if path is not None and not write and sys.stdin.isatty() and sys.stderr.isatty():
+        print(
+            f"xaccount-ops: write senders.{key} = {value} to {path}? [y/N] ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        write = sys.stdin.readline().strip().lower() in ("y", "yes")
+    if path is not None and write:
+        try:
+            write_sender_list(path, key, wanted)
+        except (ConfigError, OSError) as err:
+            _say(f"could not update {path}: {err}; set senders.{key} = {value} by hand")
+            return
+        _say(f"wrote senders.{key} = {value} to {path}")
+        return
+    ids_text = " ".join(ids)
+    _say(
+        f"the config still says senders.{key} = "
+        + "["
+        + ", ".join(f'"{a}"' for a in current)
+        + f"]: `xaccount-ops accounts {verb} {ids_text} --write-config` sets it to {value} "
+        + "(or edit "
+        + (str(path) if path else "the config")
+        + "), so subscribe, audit and health see the same accounts as the stacks"
+    )
 
 
 def run_add(args: argparse.Namespace, ctx: Context) -> int:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from xaccount_ops.cli.context import Context, add_output_arguments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 # Columns too wide for a terminal table; csv/json/parquet keep them.
@@ -47,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action.add_argument(
                 "--account",
                 action="append",
+                type=_account_ids,  # a bad id is a usage error about --account, said by argparse
                 metavar="ID",
                 help="only these sending accounts (repeatable; also one already removed from "
                 "senders.accounts or from the destination policy)",
@@ -60,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         add_output_arguments(action)
         action.set_defaults(func=run)
+
+
+def _account_ids(text: str) -> list[str]:
+    from xaccount_ops.cli.stacks_cmd import account_ids
+
+    return account_ids(text)
 
 
 def _say(text: str) -> None:
@@ -90,18 +99,21 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if only:
         from xaccount_ops import validate
 
-        fleet.accounts = validate.account_list(list(only), "--account")
+        ids = [account for group in only for account in group]  # each may be a comma list
+        fleet.accounts = validate.account_list(ids, "--account")
     adopt = bool(getattr(args, "adopt", False))
     plan = subscriptions.plan(fleet, remove=action == "remove", adopt=adopt, progress=progress)
     _say(f"plan ({plan.mode} mode): {plan.summary()}")
+    from xaccount_ops.lab.views import APPLY_VIEW, PLAN_VIEW
+
     if action == "plan" or (action == "remove" and not getattr(args, "yes", False)):
-        ctx.emit(_table(plan.frame, args), args)
+        ctx.emit_view(_table(plan.frame, args), PLAN_VIEW, args)
         _report_errors(plan.errors)
         if action == "remove" and plan.changes:
             _say(f"nothing deleted: re-run with --yes to delete {plan.changes} of ours")
         return EXIT_FAILURE if not plan.errors.empty else EXIT_OK
     result = subscriptions.apply(fleet, plan, progress=progress)
-    ctx.emit(_table(result.frame, args), args)
+    ctx.emit_view(_table(result.frame, args), APPLY_VIEW, args)
     _report_errors(result.errors)
     _say(result.summary())
     return EXIT_OK if result.ok else EXIT_FAILURE

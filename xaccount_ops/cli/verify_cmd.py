@@ -4,8 +4,9 @@
 only if every path delivered, 1 otherwise, with the diagnosis of the misses on stderr (stdout
 keeps the one result document, whatever --format). ``verify --reconcile`` compares, per shipping
 log group, CloudWatch's IncomingLogEvents with the lines Logz.io holds over a window: the table on
-stdout, the short groups and their likely hop on stderr, exit 1 when any group is short (or a
-target could not be counted). ``health`` grades the pipeline's metrics over
+stdout, the short groups and their likely hop on stderr, exit 1 when any group is short or over
+(more lines than events: duplicates), or a target could not be counted. ``verify --duplicates``
+counts the event ids Logz.io holds more than once per group: exit 1 when there are any. ``health`` grades the pipeline's metrics over
 a window: exit 1 when any metric fails.
 """
 
@@ -105,6 +106,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a heartbeat older than this is stale: 15m, 1h (default: "
         "[verify] heartbeat_max_age_minutes, 15)",
+    group.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="count event ids Logz.io holds more than once, per account/region/log group, "
+        "over --window (default 1h, ending now)",
     )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
@@ -142,16 +148,25 @@ def run_verify(args: argparse.Namespace, ctx: Context) -> int:
     if args.max_age is not None:
         print("xaccount-ops: --max-age needs --heartbeats", file=sys.stderr)
         return EXIT_USAGE
+    if args.reconcile and args.duplicates:
+        print(
+            "xaccount-ops: --reconcile and --duplicates are separate runs; pick one",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.reconcile:
         return run_reconcile(args, ctx)
+    if args.duplicates:
+        return run_duplicates(args, ctx)
     for flag in ("window", "lag", "threshold"):
         if getattr(args, flag) is not None:
             print(f"xaccount-ops: --{flag} needs --reconcile", file=sys.stderr)
             return EXIT_USAGE
+    from xaccount_ops.lab.views import CANARY_VIEW
     from xaccount_ops.verify import verify
 
     result = verify(ctx.fleet(), timeout_s=args.timeout, prepare=args.prepare)
-    ctx.emit(result.frame, args)
+    ctx.emit_view(result.frame.astype({"status": "string"}), CANARY_VIEW, args)
     counts = result.frame["status"].value_counts()
     summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("delivered", "missing", "error"))
     print(f"xaccount-ops: {summary}", file=sys.stderr)
@@ -200,10 +215,16 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     result = reconcile(
         ctx.fleet(), window=window, lag=lag, threshold=args.threshold or DEFAULT_THRESHOLD
     )
-    ctx.emit(result.frame, args)
+    if args.format == "table" and not args.all_rows and not args.output:
+        from xaccount_ops.lab.views import RECONCILE_VIEW, verdicts
+
+        shown = result.frame.assign(verdict=verdicts(result.frame, result.threshold))
+        ctx.emit_view(shown, RECONCILE_VIEW, args)
+    else:
+        ctx.emit(result.frame, args)  # the columns users script against, unchanged
     print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
     if not result.findings.empty:
-        print("\nFindings (short groups and their likely hop):", file=sys.stderr)
+        print("\nFindings (short or over groups and their likely hop):", file=sys.stderr)
         sys.stderr.write(render(result.findings, "table"))
     if not result.errors.empty:
         print("\nTargets that could not be counted:", file=sys.stderr)
@@ -211,13 +232,34 @@ def run_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
+def run_duplicates(args: argparse.Namespace, ctx: Context) -> int:
+    """``verify --duplicates``: ids held more than once; exit 1 when there are any."""
+    for flag in ("lag", "threshold"):
+        if getattr(args, flag) is not None:
+            print(f"xaccount-ops: --{flag} is for --reconcile, not --duplicates", file=sys.stderr)
+            return EXIT_USAGE
+    from xaccount_ops.verify.duplicates import DEFAULT_WINDOW, duplicates
+
+    result = duplicates(ctx.fleet(), window=args.window or DEFAULT_WINDOW)
+    ctx.emit(result.frame, args)
+    print(f"xaccount-ops: {result.summary()}", file=sys.stderr)
+    if not result.ok:
+        print(
+            "xaccount-ops: an id held twice is an event that arrived twice: see the README's "
+            "'Delivery semantics' for when that happens",
+            file=sys.stderr,
+        )
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
 def run_health(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.lab.views import HEALTH_VIEW
     from xaccount_ops.verify import health
 
     if not args.metrics:
         return run_verdicts(args, ctx)
     frame = health(ctx.fleet(), window=args.window)
-    ctx.emit(frame, args)
+    ctx.emit_view(frame.astype({"status": "string"}), HEALTH_VIEW, args)
     failing = frame[frame["status"] == "fail"]
     warning = frame[frame["status"] == "warn"]
     print(

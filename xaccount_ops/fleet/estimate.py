@@ -4,9 +4,12 @@ From the inventory and each group's last 24 h of ``AWS/Logs`` ``IncomingBytes`` 
 ``IncomingLogEvents`` (:func:`xaccount_ops.fleet.inventory.daily_volume`), for the groups that ship or
 that ``subscribe`` would subscribe (the same selection), per (account, region) and in total:
 
-- ``gb_per_day``: what reaches Logz.io, the events plus the fields the shipper adds to each line;
-- Kinesis: one stream in the landing account, on-demand and provisioned priced side by side, with
-  the shard count provisioned mode would need at the peak;
+- ``gb_per_day``: what reaches Logz.io, the events plus the fields the shipper adds to each line
+  (also as ``mb_per_day``: a small fleet's day is well under 0.001 GB);
+- Kinesis: one stream in the landing account, priced in the capacity mode the stack will be
+  deployed with (``stack.parameters`` ``KinesisStreamMode``, else the template's ``ON_DEMAND``);
+  the other mode is priced beside it, with the shard count provisioned mode needs at the peak, and
+  the recommendation says which is cheaper;
 - Lambda: invocations and GB-seconds for the stack's memory size and architecture;
 - CloudWatch Logs: delivery, and the inter-region transfer from regions other than the landing one.
 
@@ -43,6 +46,8 @@ SECONDS_PER_DAY = 86_400
 DEFAULT_MEMORY_MB = 512
 DEFAULT_ARCHITECTURE = "x86_64"
 DEFAULT_BATCH_SIZE = 100
+DEFAULT_STREAM_MODE = "ON_DEMAND"  # cfn/main.yaml's KinesisStreamMode default
+MB = 1024**2
 
 COLUMNS: dict[str, str] = {
     "account_id": "string",
@@ -51,6 +56,8 @@ COLUMNS: dict[str, str] = {
     "events_per_day": "Int64",
     "incoming_gb_per_day": "Float64",
     "gb_per_day": "Float64",
+    "incoming_mb_per_day": "Float64",
+    "mb_per_day": "Float64",
     "kinesis_usd": "Float64",
     "lambda_usd": "Float64",
     "cloudwatch_usd": "Float64",
@@ -107,20 +114,32 @@ def _numbers(table: dict[str, Any]) -> dict[str, float]:
 class Recommendation:
     """Stack parameters that fit the volume."""
 
-    stream_mode: str  # KinesisStreamMode
+    stream_mode: str  # KinesisStreamMode: the cheaper mode
     shards: int  # KinesisShardCount for PROVISIONED (and what the peak needs)
     batch_size: int  # KinesisStreamBatchSize
     on_demand_usd: float  # Kinesis per month in each mode, for the comparison
     provisioned_usd: float
+    priced_mode: str = DEFAULT_STREAM_MODE  # the mode the rows are priced in (the deploy's)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"KinesisStreamMode={self.stream_mode}"
             + (f" KinesisShardCount={self.shards}" if self.stream_mode == "PROVISIONED" else "")
             + f" KinesisStreamBatchSize={self.batch_size}"
             f" (Kinesis per month: on-demand ${self.on_demand_usd:,.2f},"
             f" provisioned with {self.shards} shard(s) ${self.provisioned_usd:,.2f})"
         )
+        if self.stream_mode != self.priced_mode:
+            priced = self.on_demand_usd if self.priced_mode == "ON_DEMAND" else self.provisioned_usd
+            cheaper = (
+                self.on_demand_usd if self.stream_mode == "ON_DEMAND" else self.provisioned_usd
+            )
+            text += (
+                f"; the estimate prices {self.priced_mode}, what deploy uses now: set "
+                f'stack.parameters KinesisStreamMode = "{self.stream_mode}" to save '
+                f"${priced - cheaper:,.2f} a month"
+            )
+        return text
 
 
 @dataclass
@@ -211,7 +230,20 @@ def estimate(
     records = events / a["events_per_record"]
     kinesis = _kinesis(prices, kinesis_bytes, records)
     batch = _batch_size(a, groups, records)
-    shards = kinesis["shards"] if kinesis["mode"] == "PROVISIONED" else kinesis["on_demand_shards"]
+    # Priced as deployed: the configured capacity mode, not the recommended one.
+    priced_mode = str(params.get("KinesisStreamMode", DEFAULT_STREAM_MODE)).upper()
+    if priced_mode not in ("ON_DEMAND", "PROVISIONED"):
+        raise ConfigError(
+            "stack.parameters.KinesisStreamMode",
+            f"{priced_mode!r} is not a Kinesis capacity mode; use ON_DEMAND or PROVISIONED",
+        )
+    configured_shards = int(params.get("KinesisShardCount", 1))
+    if priced_mode == "PROVISIONED":
+        kinesis_month = _provisioned_usd(prices, kinesis, max(configured_shards, 1))
+        shards = max(configured_shards, 1)
+    else:
+        kinesis_month = kinesis["on_demand_usd"]
+        shards = kinesis["on_demand_shards"]
     invocations, gb_seconds = _lambda_usage(a, events, records, shards, current_batch, memory_gb)
     lambda_month = (
         invocations / 1e6 * prices.lambda_["per_million_requests"]
@@ -234,7 +266,9 @@ def estimate(
             "events_per_day": per_target["events_per_day"].round(),
             "incoming_gb_per_day": per_target["incoming_bytes"] / GB,
             "gb_per_day": per_target["logzio_bytes"] / GB,
-            "kinesis_usd": share * kinesis["chosen_usd"],
+            "incoming_mb_per_day": per_target["incoming_bytes"] / MB,
+            "mb_per_day": per_target["logzio_bytes"] / MB,
+            "kinesis_usd": share * kinesis_month,
             "lambda_usd": share * lambda_month,
             "cloudwatch_usd": transfer_gb * cw["delivery_per_gb"]
             + transfer_gb.where(inter_region, 0.0) * cw["inter_region_per_gb"],
@@ -242,12 +276,17 @@ def estimate(
     )
     frame["monthly_usd"] = frame["kinesis_usd"] + frame["lambda_usd"] + frame["cloudwatch_usd"]
     frame = frame.astype(COLUMNS)
-    rounding = {"incoming_gb_per_day": 4, "gb_per_day": 4}
+    rounding = {
+        "incoming_gb_per_day": 6,
+        "gb_per_day": 6,
+        "incoming_mb_per_day": 3,
+        "mb_per_day": 3,
+    }
     frame = frame.round({c: rounding.get(c, 2) for c in COLUMNS if COLUMNS[c] == "Float64"})
     total = {column: frame[column].sum() for column in COLUMNS if column not in ("region",)}
     total.update(account_id="total", region="")
     if frame.empty:  # a stream and a function cost something even with nothing selected
-        total.update(kinesis_usd=round(kinesis["chosen_usd"], 2), lambda_usd=0.0)
+        total.update(kinesis_usd=round(kinesis_month, 2), lambda_usd=0.0)
         total["monthly_usd"] = total["kinesis_usd"]
     recommendation = Recommendation(
         stream_mode=kinesis["mode"],
@@ -255,6 +294,7 @@ def estimate(
         batch_size=batch,
         on_demand_usd=round(kinesis["on_demand_usd"], 2),
         provisioned_usd=round(kinesis["provisioned_usd"], 2),
+        priced_mode=priced_mode,
     )
     return Estimate(
         frame=frame,
@@ -337,6 +377,12 @@ def _kinesis(prices: Prices, bytes_per_day: float, records_per_day: float) -> di
         "provisioned_usd": provisioned,
         "chosen_usd": min(on_demand, provisioned),
     }
+
+
+def _provisioned_usd(prices: Prices, kinesis: dict[str, Any], shards: int) -> float:
+    """Provisioned mode's month with ``shards`` shards (the configured count, not the peak's)."""
+    k, hours = prices.kinesis, prices.hours_per_month
+    return kinesis["provisioned_usd"] + (shards - kinesis["shards"]) * hours * k["shard_hour"]
 
 
 def _batch_size(a: dict[str, float], groups: pd.DataFrame, records_per_day: float) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from xaccount_ops import validate
 from xaccount_ops.config import CONFIG_ENV, DEFAULT_CONFIG_NAME, TokenRef, load_config
-from xaccount_ops.errors import ConfigError
+from xaccount_ops.errors import ConfigError, XaccountOpsError
 from xaccount_ops.fleet.accounts import Fleet
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,44 @@ def open_fleet(path: str | os.PathLike[str] | None = None, *, stack_name: str = 
     """
     fleet = Fleet.from_config(load_config(config_path(path)))
     return with_overrides(fleet, stack_name=stack_name) if stack_name else fleet
+
+
+class NotDeployedYet(XaccountOpsError):
+    """A notebook that needs the landing stack ran before ``01-deploy-landing``."""
+
+
+def require_stack(fleet: Fleet, notebook: str, *, first: str = "01-deploy-landing") -> str:
+    """The landing stack's status, checked in one DescribeStacks call; raises
+    :class:`NotDeployedYet` naming the notebook to run first when it is not there.
+
+    Notebooks that work on the pipeline call it in their first cell, so a run before the
+    deploy stops in a second with what to do, instead of waiting out canaries or reporting
+    every target as "no destination".
+    """
+    from botocore.exceptions import ClientError
+
+    from xaccount_ops import aws
+
+    name = fleet.config.landing.stack_name
+    cfn = fleet.landing_client("cloudformation")
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as err:
+        if "does not exist" not in str(err):
+            raise
+        stacks = []
+    except Exception as err:
+        aws.raise_if_unreachable(err)
+        raise
+    status = str(stacks[0].get("StackStatus", "")) if stacks else ""
+    if not stacks or status in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
+        where = f"{fleet.landing_account} {fleet.landing_region}"
+        state = f"is {status}" if status else "does not exist"
+        raise NotDeployedYet(
+            f"{notebook} needs the landing stack {name!r}, which {state} in {where}: run "
+            f"`{first}` first (or `xaccount-ops deploy`), then this notebook"
+        )
+    return status
 
 
 def with_overrides(

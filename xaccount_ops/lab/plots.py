@@ -47,8 +47,12 @@ def _empty(title: str, text: str) -> Plot:
     return Plot(fig)
 
 
+STORED_ACCOUNTS = 20  # bars beyond this many accounts are unreadable: the largest are shown
+
+
 def stored_bytes(summary: pd.DataFrame) -> Plot:
-    """Stored bytes per account, one bar per region, the shipping part hatched."""
+    """Stored bytes per account, one bar per region: the whole bar (light) is what is stored,
+    the solid part of it what ships, in the region's colour (no hatching to tell apart)."""
     title = "Stored bytes by account and region"
     if summary.empty:
         return _empty(title, "no log groups")
@@ -59,18 +63,26 @@ def stored_bytes(summary: pd.DataFrame) -> Plot:
     shipping = summary.pivot_table(
         index="account_id", columns="region", values="shipping_bytes", aggfunc="sum"
     ).astype("float")
+    if len(table) > STORED_ACCOUNTS:
+        top = table.sum(axis=1).sort_values(ascending=False).index[:STORED_ACCOUNTS]
+        title += f" (the {STORED_ACCOUNTS} largest of {len(table)} accounts)"
+        table, shipping = table.loc[top], shipping.reindex(top)
     fig = Figure(figsize=(7, 3.2))
     ax = fig.subplots()
     width = 0.8 / max(1, len(table.columns))
     positions = range(len(table.index))
+    import matplotlib
+
+    palette = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, region in enumerate(table.columns):
+        colour = palette[i % len(palette)]
         xs = [p + i * width for p in positions]
-        ax.bar(xs, table[region] / size, width, label=f"{region} stored")
+        ax.bar(xs, table[region] / size, width, color=colour, alpha=0.3, label=f"{region} stored")
         ax.bar(
-            xs, shipping[region] / size, width, fill=False, hatch="//", label=f"{region} shipping"
+            xs, shipping[region].fillna(0) / size, width, color=colour, label=f"{region} shipping"
         )
     ax.set_xticks([p + width * (len(table.columns) - 1) / 2 for p in positions])
-    ax.set_xticklabels(table.index)
+    ax.set_xticklabels(table.index, rotation=45 if len(table) > 6 else 0, ha="right")
     ax.set_ylabel(unit)
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))

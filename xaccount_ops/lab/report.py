@@ -42,9 +42,9 @@ body { max-width: 100%; }
   text-overflow: clip; max-width: none; vertical-align: top; text-align: left;
 }
 .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 0.2em 0.4em !important; }
-/* Many columns: smaller text, and long values may break anywhere rather than leave the page. */
+/* Many columns: smaller text. Long values wrap at the <wbr> break points only, never inside a
+   word ("skippe" / "d"): overflow-wrap stays normal. */
 .jp-RenderedHTMLCommon table:has(tr > :nth-child(10)) { font-size: 11px; }
-.jp-RenderedHTMLCommon table:has(tr > :nth-child(10)) td { overflow-wrap: anywhere; }
 .jp-RenderedHTMLCommon td[data-xacct-whole] { white-space: nowrap !important; overflow-wrap: normal; }
 .xacct-widget { margin: 2px 0; }
 .xacct-hbox { display: flex; flex-wrap: wrap; gap: 0 1em; align-items: baseline; }
@@ -131,6 +131,8 @@ def _widget(state: Mapping[str, Any], model_id: str, depth: int = 0) -> str:
     name = str(entry.get("model_name", ""))
     s = entry.get("state", {})
     label = html.escape(str(s.get("description", "") or ""))
+    if name == "HBoxModel" and _is_progress_bar(state, s.get("children", [])):
+        return ""  # tqdm's bar ("6.0/6.0 [00:01<00:00, 5.60target/s]"): done, nothing to read
     if name.endswith("BoxModel") or name in {"AccordionModel", "TabModel", "StackModel"}:
         children = [
             _widget(state, str(ref).removeprefix("IPY_MODEL_"), depth + 1)
@@ -159,6 +161,15 @@ def _widget(state: Mapping[str, Any], model_id: str, depth: int = 0) -> str:
     if "value" in s:
         return _field(label, html.escape(str(s["value"])))
     return ""
+
+
+def _is_progress_bar(state: Mapping[str, Any], children: Any) -> bool:
+    """Whether a box holds a progress bar (tqdm's notebook bar is an HBox: label, bar, text)."""
+    for ref in children or []:
+        entry = state.get(str(ref).removeprefix("IPY_MODEL_")) or {}
+        if "Progress" in str(entry.get("model_name", "")):
+            return True
+    return False
 
 
 def _field(label: str, value_html: str) -> str:

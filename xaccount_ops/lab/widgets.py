@@ -173,10 +173,39 @@ class _Notes(logging.Handler):
 
 
 def _render(result: Any) -> Any:
-    if result is None or isinstance(result, pd.DataFrame | str):
+    """What an action's result shows: a table, a line of text, or its summary; never a repr
+    (a static report would print ``Deployment(result=...)`` in quotes)."""
+    if result is None or isinstance(result, pd.DataFrame):
         return result
+    if isinstance(result, str):
+        return _text_html(result)
     frame = getattr(result, "frame", None)
-    return frame if isinstance(frame, pd.DataFrame) else result
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    summary = _summary_of(result)
+    return summary if summary is not None else None
+
+
+class Shown(HTML):
+    """HTML whose ``text/plain`` is readable text, not ``<IPython.core.display.HTML object>``
+    (what plain Python, a terminal front end and a headless run's text see)."""
+
+    def __init__(self, data: str, text: str) -> None:
+        super().__init__(data)
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _text_html(text: str) -> Shown:
+    """A line of text as HTML (a plain ``str`` would display as its quoted repr)."""
+    return Shown(f'<p class="xacct-text">{html.escape(text)}</p>', text)
+
+
+def _view(block: str, frame: pd.DataFrame, title: str) -> Shown:
+    """A :mod:`xaccount_ops.lab.views` block; as text, its title and row count."""
+    return Shown(block, f"{title}: {len(frame)} row(s)")
 
 
 def text_list(value: str) -> list[str]:
@@ -239,7 +268,9 @@ def _summary_of(result: Any) -> Any:
     value = summary() if callable(summary) else summary
     if isinstance(value, dict):
         return pd.DataFrame([value])
-    return value
+    if isinstance(value, str):
+        return _text_html(value)
+    return value if isinstance(value, pd.DataFrame) else None
 
 
 # -- 01: deploy the landing stacks ---------------------------------------------------------------
@@ -443,7 +474,13 @@ def subscriptions_form(
         return subscriptions.apply(form.state["fleet"], made, progress=True)
 
     def show(result: Any) -> list[Any]:
-        parts: list[Any] = [_summary_of(result), _frame_of(result)]
+        from xaccount_ops.lab import views
+
+        frame = _frame_of(result)
+        title = "Applied" if frame is not None and "status" in frame else "Plan"
+        parts: list[Any] = [_summary_of(result)]
+        if frame is not None:
+            parts.append(_view(views.apply_html(frame, title=title), frame, title))
         errors = getattr(result, "errors", None)
         if isinstance(errors, pd.DataFrame) and not errors.empty:
             parts += [_heading("Targets that failed"), errors]
@@ -618,11 +655,13 @@ def audit_form(inventory: pd.DataFrame, findings: pd.DataFrame, *, export_dir: s
         )
 
     def show(result: AuditView) -> list[Any]:
+        from xaccount_ops.lab import views
+
+        title = f"Findings ({len(result.findings)})"
         return [
-            _heading(f"Findings ({len(result.findings)})"),
-            result.findings,
-            _heading(f"Log groups ({len(result.inventory)})"),
-            result.summary,
+            _view(views.findings_html(result.findings, title=title), result.findings, title),
+            _heading(f"Log groups ({len(result.inventory)}), per account and region"),
+            _view(views.table_html(result.summary), result.summary, "Log groups"),
         ]
 
     def export(form: Form) -> pd.DataFrame:
@@ -677,11 +716,13 @@ def verify_form(
         )
 
     def show(result: Any) -> list[Any]:
+        from xaccount_ops.lab import views
+
         delivered = int((result.frame["status"] == "delivered").sum())
-        parts: list[Any] = [
-            _heading(f"Delivered {delivered}/{len(result.frame)}"),
-            result.frame[["account_id", "region", "status", "latency_s", "fields_ok", "detail"]],
-        ]
+        columns = ["account_id", "region", "status", "latency_s", "fields_ok", "marker", "detail"]
+        shown = result.frame[[c for c in columns if c in result.frame]]
+        title = f"Delivered {delivered}/{len(result.frame)}"
+        parts: list[Any] = [_view(views.canary_html(shown, title=title), shown, title)]
         if not result.diagnosis.empty:
             parts += [_heading("Where the missing paths break"), result.diagnosis]
         return parts

@@ -225,6 +225,8 @@ def deploy(
     accounts = accounts_parameters(fleet, describe_stack(cfn, names[landing]))
     main_values = main_parameters(fleet, bucket=bucket, key=key, accounts=accounts)
     results = [_safe_apply(cfn, names[landing], landing, MAIN, main_values, on_event)]
+    if results[0].status != "failed":
+        discard_s3_test_events(fleet)
     if not destinations:
         return DeployResult(results, uploaded)
     if results[0].status == "failed":
@@ -247,6 +249,50 @@ def deploy(
         regional = fleet.landing_client("cloudformation", region)
         results.append(_safe_apply(regional, name, region, DESTINATION, values, on_event))
     return DeployResult(results, uploaded)
+
+
+def discard_s3_test_events(fleet: Any) -> int:
+    """Delete S3's ``s3:TestEvent`` messages from the stack's failure queue; how many.
+
+    S3 sends one when the failure bucket's notification is set up (every new stack). It names
+    no stored batch, yet it is a visible message: the ``*-shipper-failures`` alarm would page
+    after every deploy and ``health`` would fail until a replay. The queue is the stack's own;
+    any other message is left visible at once.
+    """
+    import json
+
+    from xaccount_ops.fleet.pipeline import failure_queue
+
+    try:
+        url = failure_queue(fleet, None)
+        if url is None:
+            return 0
+        sqs = fleet.landing_client("sqs")
+        removed = 0
+        for _ in range(3):  # short polling samples: a few looks find a lone message
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+            ).get("Messages", [])
+            for message in messages:
+                try:
+                    event = json.loads(message.get("Body", "")).get("Event")
+                except (ValueError, AttributeError):
+                    event = None
+                if event == "s3:TestEvent":
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    removed += 1
+                else:  # a real failure: visible again at once, for replay
+                    sqs.change_message_visibility(
+                        QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+            if not messages:
+                break
+    except Exception as err:  # the deploy is done; this is housekeeping, said in the log
+        log.warning("could not clear S3's test event from the failure queue: %s", err)
+        return 0
+    if removed:
+        log.info("deleted %d s3:TestEvent message(s) from the failure queue", removed)
+    return removed
 
 
 def _safe_apply(

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account: the organization's management account
 RANDOM_SEED = 20261124  # deterministic account ids across runs
 DEFAULT_REGIONS = ("us-east-1", "eu-west-1")
+# moto_ext areas installed on their service's first request instead of at start (ready sooner).
+DEFERRED_AREAS = ("cfn", "cfn_changesets")
 
 
 class LocalCloud:
@@ -94,6 +96,7 @@ class LocalCloud:
         self.echo_access_log = echo_access_log
         self._lock = DirLock(self.data_dir)
         self._access_handler: logging.Handler | None = None
+        self._data_loader: Any = None  # shared by every boto3 session the cloud makes (seeding)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -112,7 +115,7 @@ class LocalCloud:
         self._lock.acquire()  # raises AlreadyRunning: never two clouds on one SQLite file
         try:
             self._log_access()
-            moto_ext.install()
+            moto_ext.install(defer=DEFERRED_AREAS)  # CloudFormation's on its first request
             mock_random.seed(RANDOM_SEED)
             self._start_moto()
             self._start_logzio()
@@ -179,13 +182,14 @@ class LocalCloud:
         )
         from werkzeug.serving import make_server
 
-        from xaccount_ops.local import schedule
+        from xaccount_ops.local import moto_ext, schedule
         from xaccount_ops.local.dispatch import CachedDispatch
         from xaccount_ops.local.pace import Pace, wrap
 
         self.pace = Pace(latency_ms=self.latency_ms, rate_limit=self.rate_limit)
         self.schedule = schedule.ScheduleRunner(minute_s=self.schedule_minute_s).start()
-        dispatcher = CachedDispatch(DomainDispatcherApplication(create_backend_app))
+        create_app = moto_ext.backend_app_factory(create_backend_app, DEFERRED_AREAS)
+        dispatcher = CachedDispatch(DomainDispatcherApplication(create_app))
         app = schedule.admin(wrap(dispatcher, self.pace), self.schedule)
         self._server = make_server(
             self.host, self._aws_port, app, threaded=True, request_handler=MotoRequestHandler
@@ -204,6 +208,10 @@ class LocalCloud:
         tokens.mkdir(mode=0o700, exist_ok=True)
         self.shipping_token = _token_file(tokens / "shipping", "ship")
         self.api_token = _token_file(tokens / "api", "api")
+        # moto keeps AWS in memory, so a new cloud starts with no stacks or log groups: its Logz.io
+        # starts empty too, or searches would find lines of pipelines that no longer exist.
+        for leftover in ("logzio.sqlite3", "logzio.sqlite3-wal", "logzio.sqlite3-shm"):
+            (self.data_dir / leftover).unlink(missing_ok=True)
         self._logzio = LogzioEmulator(
             shipping_token=self.shipping_token,
             api_token=self.api_token,
@@ -215,7 +223,20 @@ class LocalCloud:
     # -- accounts ------------------------------------------------------------------------------
 
     def hub_session(self) -> boto3.Session:
-        return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+        return self._boto_session(aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def _boto_session(self, **credentials: str) -> boto3.Session:
+        """A session with ``credentials`` sharing one botocore data loader: every new session
+        would otherwise parse endpoints.json and each service model again (seconds at start-up
+        for a few accounts)."""
+        import botocore.session
+
+        core = botocore.session.get_session()
+        if self._data_loader is None:
+            self._data_loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", self._data_loader)
+        return boto3.Session(botocore_session=core, **credentials)
 
     def client(self, service: str, account_id: str, region: str) -> Any:
         """A client in ``account_id`` (assumed role from the management account)."""
@@ -231,7 +252,7 @@ class LocalCloud:
             ),
             RoleSessionName="local",
         )["Credentials"]
-        return boto3.Session(
+        return self._boto_session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],

@@ -29,6 +29,12 @@ ship: CloudWatch's count is then an upper bound, and a low ratio is reported (ho
 without counting the group as short. A line the shipper's multiline rule joined counts as the
 ``joined`` events it holds.
 
+**Over.** More lines than events (a ratio above ``1 + (1 - threshold)``) means duplicates: a
+finding marked ``over`` names the likely causes (a request that timed out after the listener
+kept its body and was resent, a second filter or route to the same account, a replay or
+backfill without the API token to look ids up); ``verify --duplicates`` counts the ids Logz.io
+holds more than once. It fails the run like a short group.
+
 Findings name the likely hop with :mod:`xaccount_ops.verify.diagnose`'s vocabulary: the
 destination or its policy when the sending side is broken, else what the landing side shows
 (listener rejections, failure queue, shipper errors), else ``search`` (late lines).
@@ -87,6 +93,7 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "log_group": "string",
     "ratio": "Float64",
     "short": "boolean",
+    "over": "boolean",
     "hop": pd.CategoricalDtype(list(HOPS), ordered=True),
     "problem": "string",
     "fix": "string",
@@ -156,30 +163,50 @@ class ReconcileResult:
         return self.findings[self.findings["short"].fillna(False).astype(bool)]
 
     @property
+    def over(self) -> pd.DataFrame:
+        """Groups with more lines in Logz.io than CloudWatch received events: duplicates."""
+        return self.findings[self.findings["over"].fillna(False).astype(bool)]
+
+    @property
     def ok(self) -> bool:
-        """Every shipping group agrees, and every target could be counted."""
-        return self.short.empty and self.errors.empty
+        """Every shipping group agrees (neither short nor over), every target was counted."""
+        return self.short.empty and self.over.empty and self.errors.empty
 
     def summary(self) -> str:
         """One line: the window, how many groups agree, are short, or are bounded by a pattern."""
         cw = int(self.frame["cloudwatch_events"].sum())
         lz = int(self.frame["logzio_events"].sum())
         counted = int((self.frame["cloudwatch_events"] > 0).sum())
-        agree = int((self.frame["ratio"] >= self.threshold).sum())
-        bounded = len(self.findings) - len(self.short)
+        ratio = self.frame["ratio"]
+        agree = int(((ratio >= self.threshold) & (ratio <= over_limit(self.threshold))).sum())
+        bounded = len(self.findings) - len(self.short) - len(self.over)
         text = (
             f"reconcile {self.window}: {len(self.frame)} shipping group(s), {counted} with "
-            f"events: {agree} agree, {len(self.short)} short (ratio < {self.threshold:g})"
+            f"events: {agree} agree, {len(self.short)} short (ratio < {self.threshold:g}), "
+            f"{len(self.over)} over (ratio > {over_limit(self.threshold):g}: duplicates)"
         )
         if bounded:
             text += (
                 f", {bounded} noted (a filter pattern bounds the count, or the group was "
                 "subscribed inside the window and agrees since)"
             )
+        # Events received before a group's subscription (or not matching its filter pattern)
+        # never ship: said, so the two totals do not read as loss.
+        expected = int(self.judged["cloudwatch_events"].sum()) if len(self.judged) else cw
         text += f"; CloudWatch {cw} events, Logz.io {lz}"
+        if cw > expected:
+            text += (
+                f" ({cw - expected} of CloudWatch's were received before their group was "
+                "subscribed or do not match its filter pattern: not expected in Logz.io)"
+            )
         if len(self.errors):
             text += f"; {len(self.errors)} target(s) could not be counted"
         return text
+
+
+def over_limit(threshold: float) -> float:
+    """The ratio above which a group holds duplicates: as far above 1 as ``threshold`` is below."""
+    return 1 + (1 - threshold)
 
 
 # -- which groups ship, and their filter patterns --------------------------------------------------
@@ -191,6 +218,21 @@ class Shipping:
     region: str
     log_group: str
     pattern: str  # our filter's pattern ("" = every event)
+
+
+def filters_to_us(inventory: pd.DataFrame, destinations: dict[str, str]) -> dict[Shipping, int]:
+    """Groups with more than one filter pointing at this region's destination (each ships every
+    event once more)."""
+    found = {}
+    for row in inventory[inventory["ships"]].itertuples():
+        arn = destinations.get(str(row.region))
+        mine = [f for f in (row.filters or []) if arn and f.get("destination_arn") == arn]
+        if len(mine) > 1:
+            ours = [f for f in mine if f.get("owned")]
+            pattern = str(ours[0].get("filter_pattern") or "") if ours else ""
+            key = Shipping(str(row.account_id), str(row.region), str(row.log_group), pattern)
+            found[key] = len(mine)
+    return found
 
 
 def shipping_groups(inventory: pd.DataFrame, destinations: dict[str, str]) -> list[Shipping]:
@@ -365,7 +407,13 @@ def logzio_counts(
 
 
 def _finding(
-    item: Shipping, ratio: float | None, short: bool, hop: str, problem: str, fix: str
+    item: Shipping,
+    ratio: float | None,
+    short: bool,
+    hop: str,
+    problem: str,
+    fix: str,
+    over: bool = False,
 ) -> dict[str, Any]:
     return {
         "account_id": item.account_id,
@@ -373,10 +421,36 @@ def _finding(
         "log_group": item.log_group,
         "ratio": ratio,
         "short": short,
+        "over": over,
         "hop": hop,
         "problem": problem,
         "fix": fix,
     }
+
+
+def over_finding(item: Shipping, cw: int, lz: int, filters: int = 1) -> dict[str, Any]:
+    """A group with more lines than events: the extra lines and what most likely made them."""
+    causes = [
+        "requests that timed out after the listener had kept the body, then were resent (the "
+        "shipper's `resent_after_timeout` counts them)",
+        "a replay or backfill run without the API token, which cannot look ids up first",
+    ]
+    hop = "shipper"
+    if filters > 1:  # two of our filters/routes on one group ship every event twice
+        hop = "filter"
+        causes.insert(0, f"{filters} subscription filters on this group point at our destination")
+    else:
+        causes.append("a second filter or route to the same account (`xaccount-ops audit`)")
+    return _finding(
+        item,
+        lz / cw,
+        False,
+        hop,
+        f"CloudWatch received {cw} event(s), Logz.io holds {lz} line(s): {lz - cw} more than "
+        f"sent, so some events arrived more than once. Likely: {'; '.join(causes)}",
+        "`xaccount-ops verify --duplicates` counts the ids held more than once, per group",
+        over=True,
+    )
 
 
 def findings_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
@@ -563,7 +637,7 @@ def _recheck(
                 notes.append(
                     _finding(
                         item,
-                        lz / cw,
+                        lz_since / cw_since if cw_since else None,  # what it was judged on
                         False,
                         "filter",
                         f"our filter was created at {created:%Y-%m-%d %H:%M:%S} UTC, inside the "
@@ -623,7 +697,8 @@ def reconcile(
     search = search or SearchClient.from_config(fleet.config, lambda s: fleet.landing_client(s))
     try:
         lines = logzio_counts(search, counted, span) if counted else {}
-        rows, candidates, notes = [], [], []
+        rows, candidates, notes, over = [], [], [], []
+        filters = filters_to_us(inventory, destinations)
         bounded: set[tuple[str, str, str]] = set()
         for item in counted:
             cw = metrics.values[Target(item.account_id, item.region)][item.log_group]
@@ -639,6 +714,9 @@ def reconcile(
                     "ratio": ratio,
                 }
             )
+            if ratio is not None and ratio > over_limit(threshold):
+                over.append(over_finding(item, cw, lz, filters.get(item, 1)))
+                continue
             if ratio is None or ratio >= threshold:
                 continue
             filters = event_filters(fleet.config.logzio, item.log_group)
@@ -682,7 +760,7 @@ def reconcile(
     frame = pd.DataFrame(rows, columns=list(RECONCILE_SCHEMA)).astype(RECONCILE_SCHEMA)
     frame = frame.sort_values(["account_id", "region", "log_group"], ignore_index=True)
     judged = judged_frame(frame, rebased, bounded)
-    findings = findings_frame([*explain(fleet, short, pipeline, span), *notes])
+    findings = findings_frame([*explain(fleet, short, pipeline, span), *notes, *over])
     all_errors = pd.concat([e for e in errors if not e.empty] or [errors_frame()])
     return ReconcileResult(
         frame=frame,

@@ -7,6 +7,10 @@ client timeout that still delivered looks from the listener's side. Rules fire i
 were added; each request fires at most one rule. Faults apply only to requests with a valid token
 whose body decodes (they stand for an unhealthy listener, not for a client's mistakes).
 
+A rule with ``for_s`` is armed for that many seconds instead of (or as well as) a count: with
+no ``count`` it fires on every request until it expires (``xaccount-ops local fault 503 --for
+2m`` rehearses an outage that way). Expired rules are dropped before each request.
+
 A rule with ``reject_lines`` (and no status) makes the listener judge the lines containing that
 string malformed, as Logz.io may reject a line for reasons a shipper cannot check beforehand: the
 answer is Logz.io's 400 with the counts, and the other lines are kept, as for any 400.
@@ -15,11 +19,14 @@ answer is Logz.io's 400 with the counts, and the other lines are kept, as for an
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 MAX_DELAY_S = 600.0
+MAX_FOR_S = 24 * 3600.0
+_FIELDS = ("status", "count", "delay_s", "match", "retry_after", "reject_lines", "for_s")
 
 
 class FaultSpecError(ValueError):
@@ -28,14 +35,17 @@ class FaultSpecError(ValueError):
 
 @dataclass
 class Fault:
-    """One armed rule. ``count`` is what is left of it."""
+    """One armed rule. ``count`` is what is left of it (None: no limit, until ``for_s`` ends)."""
 
-    count: int
+    count: int | None
     status: int | None = None
     delay_s: float = 0.0
     match: str | None = None
     retry_after: int | None = None
     reject_lines: str | None = None
+    for_s: float | None = None
+    # time.monotonic() when the rule stops firing (set from for_s when it is armed).
+    expires_at: float | None = None
 
     @classmethod
     def from_json(cls, body: Any) -> Fault:
@@ -44,19 +54,30 @@ class Fault:
                 'fault must be a JSON object like {"status": 503, "count": 2}, got '
                 f"{type(body).__name__}"
             )
-        unknown = set(body) - {"status", "count", "delay_s", "match", "retry_after", "reject_lines"}
+        unknown = set(body) - set(_FIELDS)
         if unknown:
             raise FaultSpecError(
-                f"unknown fault field(s) {sorted(unknown)}; "
-                "known: status, count, delay_s, match, retry_after, reject_lines"
+                f"unknown fault field(s) {sorted(unknown)}; known: {', '.join(_FIELDS)}"
             )
         status = body.get("status")
         if status is not None and (
             not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599
         ):
             raise FaultSpecError(f"status must be an HTTP status 100..599, got {status!r}")
-        count = body.get("count", 1)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        for_s = body.get("for_s")
+        if for_s is not None and (
+            not isinstance(for_s, int | float)
+            or isinstance(for_s, bool)
+            or not 0 < for_s <= MAX_FOR_S
+        ):
+            raise FaultSpecError(
+                f"for_s must be a number of seconds 0..{MAX_FOR_S:g}, got {for_s!r}"
+            )
+        # A time-boxed rule fires on every request until it expires unless a count is given too.
+        count = body.get("count", None if for_s is not None else 1)
+        if count is not None and (
+            not isinstance(count, int) or isinstance(count, bool) or count < 1
+        ):
             raise FaultSpecError(f"count must be an integer >= 1, got {count!r}")
         delay_s = body.get("delay_s", 0)
         if (
@@ -87,6 +108,7 @@ class Fault:
             match=match,
             retry_after=retry_after,
             reject_lines=reject_lines,
+            for_s=float(for_s) if for_s is not None else None,
         )
 
 
@@ -109,6 +131,8 @@ class Faults:
 
     def add(self, fault: Fault) -> None:
         with self._lock:
+            if fault.for_s is not None:
+                fault.expires_at = time.monotonic() + fault.for_s
             self._rules.append(fault)
 
     def clear(self) -> None:
@@ -116,18 +140,34 @@ class Faults:
             self._rules.clear()
 
     def describe(self) -> list[dict[str, Any]]:
+        """The armed rules; a time-boxed one with the seconds it has left (``expires_in_s``)."""
         with self._lock:
-            return [asdict(rule) for rule in self._rules]
+            self._expire()
+            now = time.monotonic()
+            out = []
+            for rule in self._rules:
+                item = asdict(rule)
+                expires_at = item.pop("expires_at")
+                if expires_at is not None:
+                    item["expires_in_s"] = round(max(0.0, expires_at - now), 1)
+                out.append(item)
+            return out
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        self._rules = [r for r in self._rules if r.expires_at is None or r.expires_at > now]
 
     def take(self, body: bytes) -> Firing | None:
         """Fire the first rule that applies to ``body`` (using up one of its count), if any."""
         with self._lock:
+            self._expire()
             for index, rule in enumerate(self._rules):
                 if rule.match is not None and rule.match.encode() not in body:
                     continue
-                rule.count -= 1
-                if rule.count <= 0:
-                    del self._rules[index]
+                if rule.count is not None:
+                    rule.count -= 1
+                    if rule.count <= 0:
+                        del self._rules[index]
                 return Firing(rule.status, rule.delay_s, rule.retry_after, rule.reject_lines)
         return None
 

@@ -873,6 +873,8 @@ class TermsAgg:
     field: str
     size: int
     aggs: dict[str, TermsAgg | MetricAgg]
+    # Elasticsearch's terms option: only values in at least this many documents get a bucket.
+    min_doc_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -926,7 +928,7 @@ def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg | MetricAgg]:
                 'and max/min like {"max": {"field": "@timestamp"}}'
             )
         terms = agg["terms"]
-        unknown = set(terms) - {"field", "size"}
+        unknown = set(terms) - {"field", "size", "min_doc_count"}
         if unknown:
             raise QueryError(f"aggregation {name!r}: unsupported terms key(s) {sorted(unknown)}")
         field = terms.get("field")
@@ -937,8 +939,14 @@ def _parse_aggs(spec: Any, depth: int = 1) -> dict[str, TermsAgg | MetricAgg]:
             raise QueryError(
                 f"aggregation {name!r}: size must be 1..{MAX_AGG_BUCKETS}, got {size!r}"
             )
+        min_count = terms.get("min_doc_count", 1)
+        if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
+            # 0 would list values no document has (ES pads from the mapping): not emulated.
+            raise QueryError(
+                f"aggregation {name!r}: min_doc_count must be an integer >= 1, got {min_count!r}"
+            )
         sub = _parse_aggs(agg.get("aggs", agg.get("aggregations")), depth + 1)
-        out[name] = TermsAgg(field=field, size=size, aggs=sub)
+        out[name] = TermsAgg(field=field, size=size, aggs=sub, min_doc_count=min_count)
     return out
 
 
@@ -1006,15 +1014,16 @@ def _terms_agg(docs: list[Doc], agg: TermsAgg) -> dict[str, Any]:
         }:
             members.setdefault(value, []).append(doc)
     top = sorted(members.items(), key=lambda kv: (-len(kv[1]), _text(kv[0])))
+    kept = [kv for kv in top if len(kv[1]) >= agg.min_doc_count][: agg.size]
     buckets = []
-    for key, group in top[: agg.size]:
+    for key, group in kept:
         bucket: dict[str, Any] = {"key": key, "doc_count": len(group)}
         for name, sub in agg.aggs.items():
             bucket[name] = _aggregate(group, sub)
         buckets.append(bucket)
     return {
         "doc_count_error_upper_bound": 0,
-        "sum_other_doc_count": sum(len(g) for _, g in top[agg.size :]),
+        "sum_other_doc_count": sum(len(g) for _, g in top) - sum(len(g) for _, g in kept),
         "buckets": buckets,
     }
 
