@@ -91,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a group is short below this Logz.io/CloudWatch ratio (default: 0.999)",
     )
+    group.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="count event ids Logz.io holds more than once, per account/region/log group, "
+        "over --window (default 1h, ending now)",
+    )
     beats = parser.add_argument_group(
         "heartbeats", "read the age of each account/region's newest heartbeat in Logz.io"
     )
@@ -106,11 +112,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="a heartbeat older than this is stale: 15m, 1h (default: "
         "[verify] heartbeat_max_age_minutes, 15)",
-    group.add_argument(
-        "--duplicates",
-        action="store_true",
-        help="count event ids Logz.io holds more than once, per account/region/log group, "
-        "over --window (default 1h, ending now)",
     )
     add_output_arguments(parser)
     parser.set_defaults(func=run_verify)
