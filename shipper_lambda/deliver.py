@@ -20,6 +20,9 @@
   boundary and deliver the halves in order, so that records the listener does take get through
   and the failure lands on the earliest record it does not; a single record that still fails
   stops the batch there.
+  When the body's last attempt timed out once connected (ambiguous: the listener may have kept
+  it), each half's first attempt is a possible resend and is counted as one
+  (``resent_after_timeout``, see ``sender``).
 - 401/403 and other 4xx: stop the batch at the body's first record (a bad token never drops data).
 
 Stopping raises :class:`DeliveryFailed`; nothing after the failed part is sent, so a retry of the
@@ -32,7 +35,7 @@ from __future__ import annotations
 import logging
 from typing import NoReturn
 
-from shipper_lambda import codec, sender
+from shipper_lambda import sender
 from shipper_lambda.batch import Body, Segment
 from shipper_lambda.config import MAX_BODY_BYTES, MAX_LINE_BYTES
 from shipper_lambda.metrics import Stats
@@ -61,10 +64,16 @@ class Delivery:
             self._chunk(body.buf, view, 0, body.end, body.segments)
 
     def _chunk(
-        self, buf: bytearray, view: memoryview, start: int, end: int, segments: list[Segment]
+        self,
+        buf: bytearray,
+        view: memoryview,
+        start: int,
+        end: int,
+        segments: list[Segment],
+        after_timeout: bool = False,
     ) -> None:
         # end includes the last line's newline, which is not sent.
-        outcome = self.sender.post(view[start : end - 1])
+        outcome = self.sender.post(view[start : end - 1], after_timeout)
         if outcome.kind == sender.OK:
             return
         if outcome.kind == sender.REJECTED:
@@ -99,7 +108,7 @@ class Delivery:
                 outcome.detail,
                 len(segments),
             )
-            self._halves(buf, view, start, end, segments, split)
+            self._halves(buf, view, start, end, segments, split, outcome.ambiguous)
             return
         if outcome.kind == sender.AUTH:
             self.stats.auth_failures += 1
@@ -119,13 +128,14 @@ class Delivery:
         end: int,
         segments: list[Segment],
         split: int,
+        after_timeout: bool = False,
     ) -> None:
         left = [s for s in segments if s.end <= split]
         right = [s for s in segments if s.end > split]
         if len(left) < len(segments) and (not left or left[-1].end < split):
             left.append(Segment(right[0].record, split))  # a record straddles the split
-        self._chunk(buf, view, start, split, left)
-        self._chunk(buf, view, split, end, right)
+        self._chunk(buf, view, start, split, left, after_timeout)
+        self._chunk(buf, view, split, end, right, after_timeout)
 
     def _rejected(
         self, buf: bytearray, start: int, end: int, segments: list[Segment], outcome: sender.Outcome
@@ -209,14 +219,7 @@ def _event_ids(buf: bytearray, start: int, end: int) -> tuple[str, str]:
     first_end = buf.find(b"\n", start, end - 1)
     first_end = end - 1 if first_end == -1 else first_end
     last_start = buf.rfind(b"\n", start, end - 1) + 1 or start
-    return _event_id(bytes(buf[start:first_end])), _event_id(bytes(buf[last_start : end - 1]))
-
-
-def _event_id(line: bytes) -> str:
-    try:
-        return str(codec.loads(line).get("id"))
-    except (ValueError, AttributeError):
-        return "?"
+    return sender.event_ids(bytes(buf[start:first_end]) + b"\n" + bytes(buf[last_start : end - 1]))
 
 
 def _line_boundary(buf: bytearray, start: int, end: int) -> int:

@@ -43,6 +43,7 @@ METRIC_UNITS = {
     "listener_faults": "Count",
     "deferred": "Count",
     "request_timeouts": "Count",
+    "resent_after_timeout": "Count",
     "filtered_events": "Count",
     "joined": "Count",
     "joined_lines": "Count",
@@ -82,6 +83,8 @@ class Stats:
     listener_faults: int = 0  # 400 taking no line, 413 within the limits: the batch failed
     deferred: int = 0  # Retry-After beyond the time left: the batch failed
     request_timeouts: int = 0  # attempts cut off at the whole-request deadline
+    # lines sent again right after an attempt timed out once connected: possible duplicates
+    resent_after_timeout: int = 0
     filtered_events: int = 0  # events LOGZIO_DROP_EVENTS/LOGZIO_KEEP_EVENTS left out
     joined: int = 0  # events LOGZIO_MULTILINE appended to the event before them
     joined_lines: int = 0  # events that hold others (their line carries joined/joined_ids)

@@ -15,6 +15,13 @@ Through a proxy (``HTTPS_PROXY``/``HTTP_PROXY``, see ``proxy``): a CONNECT tunne
 listener, the absolute form for an http one, under the same deadline. A proxy's own refusal of
 CONNECT (407, 502, ...) is treated as its HTTP answer: 407 fails at once, 5xx is retried.
 
+A request timeout after the body was sent is ambiguous: the listener may have kept the body and
+only answered late. Any attempt made right after such a timeout (a retry here, or the first
+attempt of a half ``deliver`` split from a body whose last attempt timed out) may therefore
+duplicate its lines: they are counted in ``resent_after_timeout`` and the body's first/last event
+ids are logged, so duplicates are visible rather than silent (the lines must still be sent: the
+listener may equally have dropped them).
+
 A ``Retry-After`` longer than the time left ends the attempts at once as :data:`DEFERRED`: the
 listener asked us to wait, and splitting the body to resend sooner would be the burst it refused.
 
@@ -71,6 +78,7 @@ class Outcome:
     status: int | None
     detail: str = ""
     counts: dict[str, int] | None = None  # a 400's JSON line counts, when the body holds them
+    ambiguous: bool = False  # the last attempt timed out after sending: the listener may have it
 
 
 class Listener:
@@ -143,6 +151,7 @@ class Sender:
         self.config = config
         self.deadline = deadline  # time.monotonic() value
         self.stats = stats
+        self._ambiguous = False  # set by each _request: it timed out once connected
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         self.headers.update(listener.headers)
         if config.compress:
@@ -151,19 +160,26 @@ class Sender:
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def post(self, payload: bytes | bytearray | memoryview) -> Outcome:
-        """Send one body (uncompressed lines); retry what may succeed later."""
+    def post(self, payload: bytes | bytearray | memoryview, after_timeout: bool = False) -> Outcome:
+        """Send one body (uncompressed lines); retry what may succeed later.
+
+        ``after_timeout``: these lines were part of a body whose last attempt ended in an
+        ambiguous timeout, so the first attempt here is already a possible resend."""
         data = codec.gzip_compress(payload) if self.config.compress else payload
         attempt = 0
         stale_retried = False
+        ambiguous = after_timeout
         while True:
             remaining = self.time_left()
             if remaining < MIN_ATTEMPT_S:
-                return Outcome(UNAVAILABLE, None, "time budget exhausted")
+                return Outcome(UNAVAILABLE, None, "time budget exhausted", ambiguous=ambiguous)
             attempt += 1
+            if ambiguous:
+                self._resent(payload)
             status, detail, retry_after, stale, body = self._request(
                 data, min(self.config.timeout_s, remaining)
             )
+            ambiguous = self._ambiguous
             if stale and not stale_retried:
                 # A kept-alive connection the listener had closed: reconnect at once, no backoff.
                 stale_retried = True
@@ -185,10 +201,14 @@ class Sender:
                     f"{max(0.0, self.time_left()):.1f}s left",
                 )
             if attempt >= self.config.retry_attempts:
-                return Outcome(UNAVAILABLE, status, f"{detail} after {attempt} attempts")
+                return Outcome(
+                    UNAVAILABLE, status, f"{detail} after {attempt} attempts", ambiguous=ambiguous
+                )
             delay = self._backoff(attempt, retry_after)
             if delay >= self.time_left() - MIN_ATTEMPT_S:
-                return Outcome(UNAVAILABLE, status, f"{detail}; no time left to retry")
+                return Outcome(
+                    UNAVAILABLE, status, f"{detail}; no time left to retry", ambiguous=ambiguous
+                )
             self.stats.retries += 1
             log.warning(
                 "listener %s: %s; retry %d/%d in %.2fs",
@@ -200,11 +220,29 @@ class Sender:
             )
             time.sleep(delay)
 
+    def _resent(self, payload: bytes | bytearray | memoryview) -> None:
+        """Count and log lines about to be sent again after an ambiguous timeout."""
+        raw = bytes(payload)
+        lines = raw.count(b"\n") + 1
+        self.stats.resent_after_timeout += lines
+        first, last = event_ids(raw)
+        log.warning(
+            "listener %s: resending %d lines (event ids %s..%s) after a request timeout; the "
+            "listener may have kept the first copy, so they may arrive twice "
+            "(counted in resent_after_timeout)",
+            self.listener.display,
+            lines,
+            first,
+            last,
+        )
+
     def _request(
         self, data: bytes | bytearray | memoryview, timeout: float
     ) -> tuple[int | None, str, float | None, bool, bytes]:
         """(status or None, safe detail, Retry-After seconds, failed-on-a-stale-connection,
-        response body), all within ``timeout`` seconds from now."""
+        response body), all within ``timeout`` seconds from now. Sets ``_ambiguous`` when the
+        attempt timed out once connected (the body may have reached the listener)."""
+        self._ambiguous = False
         conn, reused = self.listener.connection(timeout)
         self.stats.requests += 1
         self.stats.bytes_out += len(data)
@@ -228,6 +266,7 @@ class Sender:
                     # Verify's diagnosis reads "could not connect" as no route to the listener.
                     detail = f"could not connect within the request deadline of {timeout:.2f}s"
                 else:
+                    self._ambiguous = True
                     detail = f"no complete answer within the request deadline of {timeout:.2f}s"
                 return None, detail, None, False, b""
             refused = _tunnel_status(err)
@@ -296,6 +335,20 @@ class _Watchdog:
             self._cancelled = True
             self._timer.cancel()
             return self.fired
+
+
+def event_ids(body: bytes) -> tuple[str, str]:
+    """The ``id`` of a body's first and last lines ("?" where a line has none)."""
+    first, _, _ = body.partition(b"\n")
+    _, _, last = body.rpartition(b"\n")
+    return _event_id(first), _event_id(last)
+
+
+def _event_id(line: bytes) -> str:
+    try:
+        return str(codec.loads(line).get("id"))
+    except (ValueError, AttributeError):
+        return "?"
 
 
 def _classify(status: int | None) -> str:

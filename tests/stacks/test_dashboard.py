@@ -149,6 +149,7 @@ def test_dashboard_body_is_json_of_metric_widgets_the_stack_emits() -> None:
         ("XaccountOps/Shipper", "bytes_out"),
         ("XaccountOps/Shipper", "partial_bodies"),
         ("XaccountOps/Shipper", "request_timeouts"),
+        ("XaccountOps/Shipper", "resent_after_timeout"),
         ("XaccountOps/Shipper", "auth_failures"),
         ("XaccountOps/Shipper", "dropped"),
         ("XaccountOps/Shipper", "records_filtered"),

@@ -310,3 +310,12 @@ def test_sender_delivery_alarms_sum_our_filters_only() -> None:
         text = query["Expression"]["Fn::Sub"]
         assert text.startswith(f"SELECT SUM({metric}) FROM SCHEMA(")
         assert text.endswith("WHERE FilterName = 'logzio-xacct-${AWS::Region}'")
+
+
+def test_request_timeout_parameter_reaches_the_function() -> None:
+    main = load("main.yaml")
+    param = main["Parameters"]["LogzioRequestTimeoutSeconds"]
+    assert (param["Type"], param["Default"]) == ("Number", 15)
+    assert "LOGZIO_TIMEOUT_SECONDS" in param["Description"]
+    env = main["Resources"]["ShipperFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LOGZIO_TIMEOUT_SECONDS"] == {"Ref": "LogzioRequestTimeoutSeconds"}
