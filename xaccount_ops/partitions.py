@@ -22,9 +22,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import botocore.loaders
-import botocore.session
-
 from xaccount_ops.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,6 +41,8 @@ class Partition:
 @functools.cache
 def partitions() -> dict[str, Partition]:
     """Every partition botocore knows, by name."""
+    import botocore.loaders  # here, not at import: `--help` and config checks stay light
+
     data = botocore.loaders.create_loader().load_data("endpoints")
     return {
         p["partition"]: Partition(p["partition"], p["dnsSuffix"], frozenset(p.get("regions", {})))
@@ -58,6 +57,8 @@ def partition_of(region: str) -> str:
     for partition in partitions().values():
         if region in partition.regions:
             return partition.name
+    import botocore.session
+
     return botocore.session.get_session().get_partition_for_region(region)
 
 
@@ -73,6 +74,8 @@ def role_arn(partition: str, account: str, name: str) -> str:
 
 def service_regions(service: str, partition: str) -> frozenset[str]:
     """Regions of ``partition`` where botocore's endpoint data lists ``service``."""
+    import botocore.session
+
     session = botocore.session.get_session()
     return frozenset(session.get_available_regions(service, partition))
 

@@ -277,11 +277,20 @@ def test_project_main_and_destination_templates_deploy(endpoint: str) -> None:
     # Alarms and the stream's mode/encryption, which plain moto drops.
     alarms = client(endpoint, "cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
     by_name = {a["AlarmName"]: a for a in alarms}
-    assert sorted(by_name) == [
-        f"{prefix}-shipper-errors",
-        f"{prefix}-shipper-failures",
-        f"{prefix}-shipper-iterator-age",
-    ]
+    assert sorted(by_name) == sorted(
+        f"{prefix}-{name}"
+        for name in (
+            "mapping-dropped",
+            "mapping-failure-store",
+            "shipper-auth-failures",
+            "shipper-dropped",
+            "shipper-errors",
+            "shipper-failures",
+            "shipper-iterator-age",
+            "shipper-silent",
+            "stream-write-throttled",
+        )
+    )
     assert by_name[f"{prefix}-shipper-iterator-age"]["Threshold"] == 600000
     assert by_name[f"{prefix}-shipper-failures"]["Dimensions"] == [
         {"Name": "QueueName", "Value": f"{prefix}-shipper-failures"}

@@ -144,7 +144,7 @@ def test_a_fresh_deploy_leaves_no_s3_test_event(org_config, capsys) -> None:
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
-    _, out, _ = cli(capsys, "--config", str(path), "health", "--format", "json")
+    _, out, _ = cli(capsys, "--config", str(path), "health", "--metrics", "--format", "json")
     queue = next(
         r for r in json.loads(out[out.index("[\n") :]) if r["metric"] == "failure_queue_depth"
     )
@@ -156,7 +156,7 @@ def test_health_says_how_to_mend_a_config_the_stacks_disagree_with(org_config, c
 
     path, senders = org_config
     write_sender_list(path, "accounts", senders)  # the config lists a third, the stacks do not
-    code, out, _ = cli(capsys, "--config", str(path), "health", "--format", "json")
+    code, out, _ = cli(capsys, "--config", str(path), "health", "--metrics", "--format", "json")
     assert code == 1
     rows = json.loads(out[out.index("[\n") :])
     coverage = next(r for r in rows if r["metric"] == "policy_coverage")

@@ -66,11 +66,16 @@ def test_template_passes_the_role_only_for_an_organization_destination() -> None
     (allowed,) = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert allowed["Action"] == "logs:PutLogEvents"
     assert ":destination:${DestinationName}" in allowed["Resource"]["Fn::Sub"]
-    filters = [
-        r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::SubscriptionFilter"
-    ]
-    assert len(filters) == 10
-    for resource in filters:
+    filters = {
+        name: r
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Logs::SubscriptionFilter"
+    }
+    # ten for LogGroupNames, one for the heartbeat group: every filter must name the role
+    assert sorted(filters) == sorted(
+        [f"SubscriptionFilter{i}" for i in range(1, 11)] + ["HeartbeatSubscriptionFilter"]
+    )
+    for resource in filters.values():
         condition, with_role, without = resource["Properties"]["RoleArn"]["Fn::If"]
         assert condition == "UseRole" and without == {"Ref": "AWS::NoValue"}
         assert with_role == {
@@ -143,3 +148,7 @@ def test_org_destination_stack_makes_the_role_and_filters_name_it(ext_endpoint: 
         "subscriptionFilters"
     ]
     assert (described["filterName"], described["roleArn"]) == (f"logzio-xacct-{REGION}", role_arn)
+    (heartbeat,) = sender_logs.describe_subscription_filters(
+        logGroupName="/xaccount-ops/heartbeat"
+    )["subscriptionFilters"]
+    assert (heartbeat["filterName"], heartbeat["roleArn"]) == (f"logzio-xacct-{REGION}", role_arn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,13 @@ def world(moto_endpoint: str, tmp_path: Path, helpers: Any) -> Any:
         regions=REGIONS,
         sending_accounts=senders,
     )
+    # CreateEventSourceMapping answers "Creating" (as AWS does); the diagnosis rightly names a
+    # mapping that is not yet Enabled, so these situations start from a running one.
+    lam = fleet.landing_client("lambda", REGIONS[0])
+    deadline = time.monotonic() + 10
+    while lam.get_event_source_mapping(UUID=built.mapping_uuid)["State"] != "Enabled":
+        assert time.monotonic() < deadline, "the event source mapping never became Enabled"
+        time.sleep(0.1)
     return types.SimpleNamespace(fleet=fleet, landing=built, senders=senders, group=group)
 
 
@@ -235,11 +243,26 @@ def test_sender_side_problems_each_named(world: Any) -> None:
     arn = own.describe_stream_summary(StreamName="elsewhere")["StreamDescriptionSummary"][
         "StreamARN"
     ]
+    # A Kinesis ARN as the destination needs a role (AWS refuses it without one).
+    trust_logs = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logs.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = fleet.client("iam", a, region).create_role(
+        RoleName="elsewhere-logs", AssumeRolePolicyDocument=json.dumps(trust_logs)
+    )["Role"]["Arn"]
     logs.put_subscription_filter(
         logGroupName=world.group,
         filterName=filter_name(region),
         filterPattern="",
         destinationArn=arn,
+        roleArn=role_arn,
     )
     rows = sender_problems(fleet, canary(world, a, region), pipeline, None)
     assert [r["hop"] for r in rows] == ["filter"]

@@ -12,7 +12,6 @@ import argparse
 import sys
 
 from xaccount_ops.cli.context import Context, add_output_arguments, parse_window
-from xaccount_ops.verify import alerts
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
@@ -40,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
+    from xaccount_ops.verify import alerts  # pandas and boto3: only when the command runs
+
     fleet = ctx.fleet()
     settings = alerts.AlertSettings.from_config(ctx.config, args.max_age)
     plan = alerts.plan_alerts(fleet, settings)

@@ -698,7 +698,7 @@ def reconcile(
     try:
         lines = logzio_counts(search, counted, span) if counted else {}
         rows, candidates, notes, over = [], [], [], []
-        filters = filters_to_us(inventory, destinations)
+        doubled = filters_to_us(inventory, destinations)
         bounded: set[tuple[str, str, str]] = set()
         for item in counted:
             cw = metrics.values[Target(item.account_id, item.region)][item.log_group]
@@ -715,12 +715,12 @@ def reconcile(
                 }
             )
             if ratio is not None and ratio > over_limit(threshold):
-                over.append(over_finding(item, cw, lz, filters.get(item, 1)))
+                over.append(over_finding(item, cw, lz, doubled.get(item, 1)))
                 continue
             if ratio is None or ratio >= threshold:
                 continue
-            filters = event_filters(fleet.config.logzio, item.log_group)
-            if filters and not item.pattern:
+            rules = event_filters(fleet.config.logzio, item.log_group)
+            if rules and not item.pattern:
                 bounded.add((item.account_id, item.region, item.log_group))
                 notes.append(
                     _finding(
@@ -729,7 +729,7 @@ def reconcile(
                         False,
                         "filter",
                         f"CloudWatch received {cw} event(s), Logz.io holds {lz}: the shipper's "
-                        f"event filters ({', '.join(filters)}) leave events out, so CloudWatch's "
+                        f"event filters ({', '.join(rules)}) leave events out, so CloudWatch's "
                         "count is an upper bound (the shipper counts them as filtered_events)",
                         "nothing to fix if the filters are intended; [[logzio.drop]] / "
                         "[[logzio.keep]] in the config",
