@@ -33,12 +33,12 @@ from xaccount_ops.verify.reconcile import (
     AGG_BUCKETS,
     LOG_GROUP,
     OWNER,
-    PART,
     REGION,
     SEARCH_CONCURRENCY,
     SEARCH_SLICE,
     Window,
     align,
+    window_and_first_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -90,24 +90,7 @@ def duplicates_query(account_id: str, regions: int, since_ms: int, until_ms: int
             "bool": {
                 "filter": [
                     {"term": {OWNER: account_id}},
-                    {
-                        "range": {
-                            "@timestamp": {
-                                "gte": since_ms,
-                                "lt": until_ms,
-                                "format": "epoch_millis",
-                            }
-                        }
-                    },
-                    {
-                        "bool": {
-                            "should": [
-                                {"bool": {"must_not": [{"exists": {"field": PART}}]}},
-                                {"term": {PART: 1}},
-                            ],
-                            "minimum_should_match": 1,
-                        }
-                    },
+                    *window_and_first_parts(since_ms, until_ms),
                 ]
             }
         },

@@ -298,6 +298,23 @@ def cloudwatch_counts(cloudwatch: Any, groups: Sequence[str], window: Window) ->
 # -- Logz.io ------------------------------------------------------------------------------------
 
 
+def window_and_first_parts(since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+    """Search filters: ``@timestamp`` in ``[since_ms, until_ms)``, and a split event's first part
+    only (no ``part``, or part 1), so each event counts once."""
+    return [
+        {"range": {"@timestamp": {"gte": since_ms, "lt": until_ms, "format": "epoch_millis"}}},
+        {
+            "bool": {
+                "should": [
+                    {"bool": {"must_not": [{"exists": {"field": PART}}]}},
+                    {"term": {PART: 1}},
+                ],
+                "minimum_should_match": 1,
+            }
+        },
+    ]
+
+
 def count_query(
     account_id: str, groups: Sequence[str], regions: Sequence[str], since_ms: int, until_ms: int
 ) -> dict[str, Any]:
@@ -311,24 +328,7 @@ def count_query(
                 "filter": [
                     {"term": {OWNER: account_id}},
                     {"terms": {LOG_GROUP: list(groups)}},
-                    {
-                        "range": {
-                            "@timestamp": {
-                                "gte": since_ms,
-                                "lt": until_ms,
-                                "format": "epoch_millis",
-                            }
-                        }
-                    },
-                    {
-                        "bool": {
-                            "should": [
-                                {"bool": {"must_not": [{"exists": {"field": PART}}]}},
-                                {"term": {PART: 1}},
-                            ],
-                            "minimum_should_match": 1,
-                        }
-                    },
+                    *window_and_first_parts(since_ms, until_ms),
                 ]
             }
         },
