@@ -678,7 +678,9 @@ def reconcile(
         listed = inv.log_groups(fleet, progress=progress, destinations=destinations)
         inventory = listed.frame
         errors.append(listed.errors)
-    shipping = shipping_groups(inventory, destinations)
+    # The heartbeat group always has an event in flight; `verify --heartbeats` judges it.
+    heartbeat = fleet.config.verify.heartbeat_log_group
+    shipping = [s for s in shipping_groups(inventory, destinations) if s.log_group != heartbeat]
     by_target: dict[Target, list[str]] = {}
     for item in shipping:
         by_target.setdefault(Target(item.account_id, item.region), []).append(item.log_group)
