@@ -341,7 +341,8 @@ class Scenario:
         function = stack_outputs(fleet)[self.landing_region].function_name
         lam = fleet.landing_client("lambda")
         original = lam.get_function_configuration(FunctionName=function)["Environment"]
-        variables = dict(original["Variables"])
+        # Strings, as Lambda keeps them (moto keeps a Number template parameter as an int).
+        variables = {k: str(v) for k, v in original["Variables"].items()}
         broken = {**variables, **SHIPPER_OUTAGE_ENV, "LOGZIO_TOKEN": BAD_TOKEN}
         broken.pop("LOGZIO_TOKEN_SECRET", None)
         lam.update_function_configuration(FunctionName=function, Environment={"Variables": broken})
