@@ -341,8 +341,7 @@ class Scenario:
         function = stack_outputs(fleet)[self.landing_region].function_name
         lam = fleet.landing_client("lambda")
         original = lam.get_function_configuration(FunctionName=function)["Environment"]
-        # Strings, as Lambda keeps them (moto keeps a Number template parameter as an int).
-        variables = {k: str(v) for k, v in original["Variables"].items()}
+        variables = dict(original["Variables"])
         broken = {**variables, **SHIPPER_OUTAGE_ENV, "LOGZIO_TOKEN": BAD_TOKEN}
         broken.pop("LOGZIO_TOKEN_SECRET", None)
         lam.update_function_configuration(FunctionName=function, Environment={"Variables": broken})

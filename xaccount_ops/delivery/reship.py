@@ -97,8 +97,7 @@ def function_environment(fleet: Any) -> dict[str, str]:
     except Exception as err:  # the config's own settings are a fine fallback
         log.warning("cannot read the shipper's settings (%s); using [logzio] from the config", err)
         return {}
-    variables = (conf.get("Environment") or {}).get("Variables") or {}
-    return {key: str(value) for key, value in variables.items()}  # strings on AWS
+    return dict((conf.get("Environment") or {}).get("Variables") or {})
 
 
 def config_environment(fleet: Any) -> dict[str, str]:

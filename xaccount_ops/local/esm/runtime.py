@@ -337,13 +337,8 @@ class Functions:
             timeout_s=float(conf.get("Timeout") or 3),
             memory_mb=int(conf.get("MemorySize") or 128),
             version=conf.get("Version") or "$LATEST",
-            # Lambda keeps environment values as strings (the API's Map<String, String>);
-            # moto keeps a template's Number parameter as an int.
             environment=tuple(
-                sorted(
-                    (k, str(v))
-                    for k, v in ((conf.get("Environment") or {}).get("Variables") or {}).items()
-                )
+                sorted(((conf.get("Environment") or {}).get("Variables") or {}).items())
             ),
             code_sha256=conf.get("CodeSha256") or "",
             last_modified=str(conf.get("LastModified") or ""),

@@ -167,6 +167,16 @@ def install() -> None:
     plain_config = models.EventSourceMapping.get_configuration
     plain_create = models.LambdaBackend.create_event_source_mapping
     plain_update = models.LambdaBackend.update_event_source_mapping
+    plain_function_config = models.LambdaFunction.get_configuration
+
+    def function_config(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Environment values as strings: the API's ``Map<String, String>`` (moto keeps a
+        template's Number parameter, e.g. ``LogzioRequestTimeoutSeconds``, as an int)."""
+        config: dict[str, Any] = plain_function_config(self, *args, **kwargs)
+        variables = (config.get("Environment") or {}).get("Variables")
+        if variables:
+            config["Environment"] = {"Variables": {k: str(v) for k, v in variables.items()}}
+        return config
 
     def esm_init(self: Any, spec: dict[str, Any]) -> None:
         plain_init(self, spec)
@@ -237,6 +247,7 @@ def install() -> None:
     models.LambdaFunction.update_configuration = update_configuration  # type: ignore[method-assign]
     models.EventSourceMapping.__init__ = esm_init  # type: ignore[method-assign]
     models.EventSourceMapping.get_configuration = esm_config  # type: ignore[method-assign]
+    models.LambdaFunction.get_configuration = function_config  # type: ignore[method-assign]
     models.LambdaBackend.create_event_source_mapping = create  # type: ignore[method-assign]
     models.LambdaBackend.update_event_source_mapping = update  # type: ignore[method-assign]
     responses.LambdaResponse.create_event_source_mapping = create_response  # type: ignore[method-assign]
