@@ -181,3 +181,32 @@ def test_selection_without_creation_times_asks_cloudwatch(world: Any) -> None:
     again, errors = backfill.select_groups(world.fleet, inventory=inventory)
     assert errors.empty and sorted(again, key=str) == sorted(works, key=str)
     assert all(w.created_ms > 0 and w.filter_pattern == "" for w in works)
+
+
+def test_events_the_drop_rule_leaves_out_are_counted_not_shipped(
+    world: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backfill ships through the function's own rules: a dropped event is `filtered`, never
+    `shipped`, and never reaches Logz.io (as the live shipper would have left it out)."""
+    account, region = world.senders[0], world.regions[0]
+    group = f"{world.prefix}/noisy"
+    world.groups["noisy"] = (account, region, group)  # the fixture deletes it
+    world.logs(account, region).create_log_group(logGroupName=group)
+    start = now_ms() - 30 * 60_000
+    world.put(
+        account,
+        region,
+        group,
+        "s",
+        [(start + i, f"{'DEBUG' if i % 2 else 'INFO'} {i}") for i in range(10)],
+    )
+    world.subscribe()
+    monkeypatch.setitem(reship.TUNING, "LOGZIO_DROP_EVENTS", json.dumps([{"pattern": "^DEBUG"}]))
+    code, rows, err = cli(world, capsys, "--format", "json")
+    assert code == 0, err
+    row = by_group(rows)["noisy"]
+    assert (row["events"], row["shipped"], row["filtered"]) == (10, 5, 5)
+    assert "5 left out by the function's drop/keep rules" in err
+    events = world.ids(account, region, group)
+    counts = world.counts(sorted(events), *world.window)
+    assert counts == {i: 1 for i, e in events.items() if e["message"].startswith("INFO")}

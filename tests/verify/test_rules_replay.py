@@ -208,7 +208,12 @@ def test_after_an_outage_replay_ships_each_id_once_joined_ids_included(
     out, err = capsys.readouterr()
     assert code == 0, err
     rows = [r for r in json.loads(out) if r["status"] != "already replayed"]
-    assert sum(r["skipped_present"] for r in rows) == len(expected(records[0].events)[0])
+    delivered_before = len(expected(records[0].events)[0])
+    assert sum(r["skipped_present"] for r in rows) == delivered_before
+    # what the drop rule leaves out is counted as such, never as sent
+    assert sum(r["filtered"] for r in rows) == len(dropped)
+    assert sum(r["sent"] for r in rows) == len(want) - delivered_before
+    assert f"{len(dropped)} left out by drop/keep rules" in err
     found = lines(world, group)
     check_lines(found, calls=3)
     assert held(found) == Counter({i: 1 for i in want}), "lost or duplicated events"

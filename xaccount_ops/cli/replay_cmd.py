@@ -74,7 +74,9 @@ def run_replay(args: argparse.Namespace, ctx: Context) -> int:
     sent, verb = (_would(result), "would be sent") if args.dry_run else (t["sent"], "sent")
     print(
         f"xaccount-ops: {t['batches']} batches, {t['events']} events: {sent} {verb}, "
-        f"{t['skipped_present']} skipped as already in Logz.io, {t['failed']} batches failed"
+        f"{t['skipped_present']} skipped as already in Logz.io, "
+        + (f"{t['filtered']} left out by drop/keep rules, " if t["filtered"] else "")
+        + f"{t['failed']} batches failed"
         + (f", {result.acknowledged} failure notifications cleared" if result.acknowledged else ""),
         file=sys.stderr,
     )

@@ -92,6 +92,7 @@ RESULT_SCHEMA: dict[str, str] = {
     "bytes": "Int64",  # their messages, UTF-8
     "shipped": "Int64",
     "already_shipped": "Int64",  # found in Logz.io by id, not sent again
+    "filtered": "Int64",  # left out by the function's drop/keep rules, as the live shipper does
     "live": "Int64",  # ingested after the filter's creation: the pipeline's
     "calls": "Int64",  # FilterLogEvents pages read
     "est_seconds": "Float64",  # the calls at FILTER_TPS
@@ -135,6 +136,7 @@ class GroupResult:
     bytes: int = 0
     shipped: int = 0
     already_shipped: int = 0
+    filtered: int = 0
     live: int = 0
     calls: int = 0
     status: str = "up to date"
@@ -154,6 +156,7 @@ class GroupResult:
             "bytes": self.bytes,
             "shipped": self.shipped,
             "already_shipped": self.already_shipped,
+            "filtered": self.filtered,
             "live": self.live,
             "calls": self.calls,
             "est_seconds": round(self.calls / FILTER_TPS, 1) if FILTER_TPS > 0 else 0.0,
@@ -197,6 +200,8 @@ class BackfillResult:
                 f"{len(frame)} group(s): {shipped} event(s) shipped, {already} already in "
                 f"Logz.io, {live} ingested after the filter (the pipeline's)"
             )
+            if filtered := int(frame["filtered"].sum()):
+                text += f", {filtered} left out by the function's drop/keep rules"
         text += f"; {failed} failed"
         if not self.errors.empty:
             text += f"; {len(self.errors)} target(s) could not be read"
@@ -449,9 +454,10 @@ class _Shipper:
         work: GroupWork,
         events: Sequence[Mapping[str, Any]],
         skip_parts: frozenset[tuple[str, int]] = frozenset(),
-    ) -> None:
+    ) -> int:
+        """Ship the events; the number the function's drop/keep rules left out."""
         if not events:
-            return
+            return 0
         result = self.shipper.ship(self.records(work, events), SHIP_BUDGET_S, skip_parts)
         if result.failed is not None:
             stats = result.stats
@@ -462,6 +468,7 @@ class _Shipper:
                 "by id and not sent again",
                 resource=work.log_group,
             )
+        return int(result.stats.filtered_events)
 
 
 def _chunks(events: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
@@ -610,8 +617,9 @@ class _Run:
             result.events += len(backlog)
             result.bytes += sum(len(e["message"].encode()) for e in backlog)
             if not self.dry_run and backlog and self.shipper is not None:
-                self.shipper.ship(work, backlog, held.parts)
-                result.shipped += len(backlog)
+                filtered = self.shipper.ship(work, backlog, held.parts)
+                result.filtered += filtered
+                result.shipped += len(backlog) - filtered
 
     def _delivered(
         self, events: Sequence[Mapping[str, Any]], start: int, end: int

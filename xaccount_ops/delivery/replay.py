@@ -314,6 +314,7 @@ class ReplayResult:
             "batches": len(f),
             "events": int(f["events"].sum()) if len(f) else 0,
             "sent": int(f["sent"].sum()) if len(f) else 0,
+            "filtered": int(f["filtered"].sum()) if len(f) else 0,
             "skipped_present": int(f["skipped_present"].sum()) if len(f) else 0,
             "failed": int((f["status"] == FAILED).sum()) if len(f) else 0,
         }
@@ -328,6 +329,7 @@ RESULT_COLUMNS = [
     "events",
     "skipped_present",
     "sent",
+    "filtered",
     "status",
     "replayed_at",
     "deleted",
@@ -422,12 +424,14 @@ def replay(
     result = ReplayResult(frame, dry_run, acknowledged)
     totals = result.totals()
     log.info(
-        "replay%s: %d batches, %d events, %d sent, %d skipped as already in Logz.io, %d failed",
+        "replay%s: %d batches, %d events, %d sent, %d skipped as already in Logz.io, "
+        "%d left out by drop/keep rules, %d failed",
         " (dry run)" if dry_run else "",
         totals["batches"],
         totals["events"],
         totals["sent"],
         totals["skipped_present"],
+        totals["filtered"],
         totals["failed"],
     )
     return result
@@ -443,6 +447,7 @@ def _row(batch: StoredBatch) -> dict[str, Any]:
         "events": batch.events,
         "skipped_present": 0,
         "sent": 0,
+        "filtered": 0,
         "status": "",
         "replayed_at": None,
         "deleted": False,
@@ -494,7 +499,12 @@ def _replay_one(
     result = shipper.ship(records, budget_s, held.parts)
     stats = result.stats
     if result.failed is None:
-        row.update(status="replayed", sent=to_send, detail=f"{stats.lines} lines")
+        # Events the function's drop/keep rules leave out are not sent, as the live shipper did.
+        filtered = int(stats.filtered_events)
+        detail = f"{stats.lines} lines"
+        if filtered:
+            detail += f", {filtered} events left out by the function's drop/keep rules"
+        row.update(status="replayed", sent=to_send - filtered, filtered=filtered, detail=detail)
         return
     from shipper_lambda.decode import decode_record
 
