@@ -188,6 +188,23 @@ def _retry() -> Retry:
     )
 
 
+def api_session(api_token: str, retry: Retry) -> requests.Session:
+    """A session for Logz.io's REST APIs: the token in its headers only, ``retry`` on both schemes."""
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update(
+        {
+            "X-API-TOKEN": api_token,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"xaccount-ops/{__version__}",
+        }
+    )
+    return session
+
+
 class SearchClient:
     """Logz.io Search API (``POST /v1/search``). The token is held in the session only."""
 
@@ -205,18 +222,7 @@ class SearchClient:
             )
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry or _retry())
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers.update(
-            {
-                "X-API-TOKEN": api_token,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": f"xaccount-ops/{__version__}",
-            }
-        )
+        self._session = api_session(api_token, retry or _retry())
 
     def __repr__(self) -> str:
         return f"SearchClient(api_url={self.api_url!r})"

@@ -30,10 +30,9 @@ from typing import Any
 
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from xaccount_ops import __version__, logzio
+from xaccount_ops import logzio
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 from xaccount_ops.fleet.accounts import Fleet, Target
 
@@ -74,7 +73,6 @@ class AlertsClient:
             raise ConfigError("logzio.api_token", "required to manage Logz.io alerts")
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self._session = requests.Session()
         # GET/PUT/DELETE are safe to repeat; POST is not (it would create a second alert).
         retry = Retry(
             total=4,
@@ -84,16 +82,7 @@ class AlertsClient:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.headers.update(
-            {
-                "X-API-TOKEN": api_token,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-                "User-Agent": f"xaccount-ops/{__version__}",
-            }
-        )
+        self._session = logzio.api_session(api_token, retry)
 
     def __repr__(self) -> str:
         return f"AlertsClient(api_url={self.api_url!r})"

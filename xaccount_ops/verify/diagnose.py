@@ -82,6 +82,17 @@ def row(target: Target, hop: str, problem: str, fix: str) -> Row:
     }
 
 
+def policy_row(target: Target, destination: Any) -> Row:
+    """The destination's policy does not let the target's account subscribe."""
+    return row(
+        target,
+        "destination policy",
+        f"the policy of {destination.arn} does not allow account {target.account_id}",
+        f"add the account: `xaccount-ops accounts add {target.account_id}`, then "
+        "`xaccount-ops deploy`",
+    )
+
+
 def diagnosis_frame(rows: Iterable[Row] = ()) -> pd.DataFrame:
     frame = pd.DataFrame(list(rows), columns=list(DIAGNOSIS_SCHEMA)).astype(DIAGNOSIS_SCHEMA)
     return frame.sort_values(["account_id", "region", "hop"], ignore_index=True)
@@ -162,15 +173,7 @@ def sender_problems(
         rows.append(row(target, *canary.setup_problem))
         return rows
     if destination is not None and not destination.allows(target.account_id, org_id):
-        rows.append(
-            row(
-                target,
-                "destination policy",
-                f"the policy of {destination.arn} does not allow account {target.account_id}",
-                f"add the account: `xaccount-ops accounts add {target.account_id}`, then "
-                "`xaccount-ops deploy`",
-            )
-        )
+        rows.append(policy_row(target, destination))
     rows.extend(_filter_problems(fleet, canary, destination))
     return rows
 

@@ -32,7 +32,13 @@ from xaccount_ops import config
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.pipeline import Pipeline, discover
 from xaccount_ops.logzio import SearchClient, SearchError
-from xaccount_ops.verify.diagnose import Row, diagnosis_frame, row, shipper_problems
+from xaccount_ops.verify.diagnose import (
+    Row,
+    diagnosis_frame,
+    policy_row,
+    row,
+    shipper_problems,
+)
 
 log = logging.getLogger(__name__)
 
@@ -357,15 +363,7 @@ def sender_problems(
             )
         )
     elif not destination.allows(target.account_id, org_id):
-        rows.append(
-            row(
-                target,
-                "destination policy",
-                f"the policy of {destination.arn} does not allow account {target.account_id}",
-                f"add the account: `xaccount-ops accounts add {target.account_id}`, then "
-                "`xaccount-ops deploy`",
-            )
-        )
+        rows.append(policy_row(target, destination))
     try:
         filters = logs.describe_subscription_filters(logGroupName=group).get(
             "subscriptionFilters", []
