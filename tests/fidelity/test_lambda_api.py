@@ -15,12 +15,11 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.fidelity.shapes import answer, assert_same_shape, error_answer, recorded
+from tests.support import local_client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -30,14 +29,7 @@ _VOLATILE = ("$.LastModified",)
 
 
 def client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return local_client(endpoint, service, REGION)
 
 
 def _zip() -> bytes:

@@ -8,24 +8,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.support import local_client
 from xaccount_ops.local import alarms
 
 REGION = "eu-west-1"
 
 
 def client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return local_client(endpoint, service, REGION)
 
 
 @pytest.mark.parametrize(

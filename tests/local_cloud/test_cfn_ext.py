@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
 import pytest
-from botocore.config import Config
+
+from tests.support import local_client
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"  # moto's default account
@@ -31,14 +31,7 @@ def endpoint(ext_endpoint: str) -> str:
 
 
 def client(endpoint: str, service: str, region: str = "us-east-1") -> Any:
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return local_client(endpoint, service, region)
 
 
 def params(**values: str) -> list[dict[str, str]]:

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support import wait_for
 from xaccount_ops.local.esm import EsmEmulator
 
 REGION = "us-east-1"
@@ -66,16 +67,6 @@ def lambda_handler(event, context):
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{int(time.time() * 1000) % 10**8}-{next(_names)}"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def handler_zip(source: str = HANDLER) -> bytes:

@@ -12,21 +12,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from tests.support import local_client
 
 REGION = "eu-west-1"
 
 
 def client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-    )
+    return local_client(endpoint, service, REGION)
 
 
 def query(group: str, metric: str, period: int) -> dict[str, Any]:

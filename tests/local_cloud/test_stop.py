@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.support import wait_for
 from xaccount_ops.local import lock, proctree
 from xaccount_ops.local.process import LocalCloudProcess
 
@@ -39,16 +40,6 @@ def lambda_handler(event, context):
     while True:
         time.sleep(3600)
 """
-
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def small_cloud(data: Path) -> LocalCloudProcess:

@@ -13,12 +13,13 @@ import re
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.logzio_faults import faults
+from tests.support import wait_for
 from xaccount_ops.cli import main
 from xaccount_ops.config import filter_name, load_config
 from xaccount_ops.delivery import replay as replay_job
@@ -47,16 +48,6 @@ MESSAGES = [
     "\tat com.example.Noise.tick(Noise.java:7)",
     "2024-05-14 12:00:02 INFO paid, receipt to bob@example.org",
 ]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
