@@ -348,6 +348,105 @@ def local_landing(fleet: Any, local_cloud: dict[str, Any], **kwargs: Any) -> Lan
     )
 
 
+# The shipper's own retry budget spent in well under a second (defaults: 5 tries, 8 s max).
+SHIPPER_TEST_ENV = {
+    "LOGZIO_RETRY_ATTEMPTS": "2",
+    "LOGZIO_RETRY_BASE_MS": "20",
+    "LOGZIO_RETRY_MAX_MS": "50",
+    "LOGZIO_TIMEOUT_SECONDS": "5",
+    "LOGZIO_SAFETY_MARGIN_MS": "500",
+}
+
+
+def failure_store_world(
+    local_cloud: dict[str, Any],
+    directory: Path,
+    prefix: str,
+    *,
+    environment: dict[str, str] | None = None,
+    notify: bool = False,
+) -> Any:
+    """One sender, one region, a landing whose mapping stores failed batches in S3 as
+    cfn/main.yaml wires it (``notify``: and tells the stack's queue, one message per batch); the
+    shipper runs with :data:`SHIPPER_TEST_ENV` and ``environment``. Close ``.search`` after."""
+    import types
+
+    from xaccount_ops.config import load_config
+    from xaccount_ops.fleet.accounts import Fleet
+    from xaccount_ops.logzio import SearchClient
+
+    stack = unique(prefix)
+    region = local_cloud["regions"][0]
+    sender = local_cloud["sending_accounts"][0]
+    path = local_config(directory, local_cloud, stack, accounts=[sender], regions=[region])
+    fleet = Fleet.from_config(load_config(path))
+    landing = local_landing(
+        fleet, local_cloud, mapping=False, environment={**SHIPPER_TEST_ENV, **(environment or {})}
+    )
+    bucket = f"{stack.lower()}-failure-store"
+    s3 = fleet.landing_client("s3")
+    s3.create_bucket(Bucket=bucket)
+    if notify:
+        sqs = fleet.landing_client("sqs")
+        queue_arn = sqs.get_queue_attributes(
+            QueueUrl=landing.queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        prefix_rule = {"Name": "prefix", "Value": "aws/lambda/"}
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {"Key": {"FilterRules": [prefix_rule]}},
+                    }
+                ]
+            },
+        )
+    fleet.landing_client("lambda").create_event_source_mapping(
+        EventSourceArn=landing.stream_arn,
+        FunctionName=landing.function_name,
+        StartingPosition="TRIM_HORIZON",
+        BatchSize=100,
+        MaximumBatchingWindowInSeconds=0,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        BisectBatchOnFunctionError=True,
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}},
+    )
+    world = types.SimpleNamespace(
+        fleet=fleet,
+        path=path,
+        stack=stack,
+        region=region,
+        sender=sender,
+        bucket=bucket,
+        landing=landing,
+        listener=local_cloud["listener_url"],
+        search=SearchClient.from_config(fleet.config),
+    )
+    world.subscribed_group = lambda group: subscribed_group(world, group)
+    return world
+
+
+def subscribed_group(world: Any, group: str) -> Any:
+    """Log group ``group`` (stream ``s``) of ``world``'s sender, subscribed the toolkit's way;
+    its Logs client."""
+    from xaccount_ops.config import filter_name
+
+    logs = world.fleet.client("logs", world.sender, world.region)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    logs.put_subscription_filter(
+        logGroupName=group,
+        filterName=filter_name(world.region),
+        filterPattern="",
+        destinationArn=world.landing.destinations[world.region],
+    )
+    return logs
+
+
 @pytest.fixture(scope="session")
 def helpers() -> Any:
     """This module's helpers (test modules cannot import conftest under importlib mode)."""
@@ -362,4 +461,7 @@ def helpers() -> Any:
         local_landing=local_landing,
         search_hits=search_hits,
         shipper_zip=shipper_zip,
+        SHIPPER_TEST_ENV=SHIPPER_TEST_ENV,
+        failure_store_world=failure_store_world,
+        subscribed_group=subscribed_group,
     )

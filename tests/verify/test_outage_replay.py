@@ -24,109 +24,31 @@ import pytest
 from tests.logzio_faults import faults
 from tests.support import wait_for
 from xaccount_ops.cli import main
-from xaccount_ops.config import filter_name, load_config
+from xaccount_ops.config import load_config
 from xaccount_ops.delivery import replay as replay_job
 from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.logzio import SearchClient
-
-SHIPPER_TEST_ENV = {
-    # Spend the shipper's own retry budget in well under a second (defaults: 5 tries, 8 s max).
-    "LOGZIO_RETRY_ATTEMPTS": "2",
-    "LOGZIO_RETRY_BASE_MS": "20",
-    "LOGZIO_RETRY_MAX_MS": "50",
-    "LOGZIO_TIMEOUT_SECONDS": "5",
-    "LOGZIO_SAFETY_MARGIN_MS": "500",
-}
 
 
 @pytest.fixture(scope="module")
 def world(
     local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
 ) -> Iterator[Any]:
-    stack = helpers.unique("rpl")
-    region = local_cloud["regions"][0]
-    sender = local_cloud["sending_accounts"][0]
-    path = helpers.local_config(
-        tmp_path_factory.mktemp("replay"),
+    world = helpers.failure_store_world(
         local_cloud,
-        stack,
-        accounts=[sender],
-        regions=[region],
+        tmp_path_factory.mktemp("rpl"),
+        "rpl",
+        notify=True,
     )
-    fleet = Fleet.from_config(load_config(path))
-    landing = helpers.local_landing(
-        fleet,
-        local_cloud,
-        mapping=False,
-    )
-    awslambda = fleet.landing_client("lambda")
-    env = awslambda.get_function_configuration(FunctionName=landing.function_name)
-    awslambda.update_function_configuration(
-        FunctionName=landing.function_name,
-        Environment={"Variables": {**env["Environment"]["Variables"], **SHIPPER_TEST_ENV}},
-    )
-    bucket = f"{stack.lower()}-failure-store"
-    s3 = fleet.landing_client("s3")
-    s3.create_bucket(Bucket=bucket)
-    sqs = fleet.landing_client("sqs")
-    queue_arn = sqs.get_queue_attributes(QueueUrl=landing.queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    # As cfn/main.yaml wires it: one message per stored batch in the stack's failure queue.
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {"FilterRules": [{"Name": "prefix", "Value": "aws/lambda/"}]}
-                    },
-                }
-            ]
-        },
-    )
-    awslambda.create_event_source_mapping(
-        EventSourceArn=landing.stream_arn,
-        FunctionName=landing.function_name,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=100,
-        MaximumBatchingWindowInSeconds=0,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}},
-    )
-    search = SearchClient.from_config(fleet.config)
-    yield types.SimpleNamespace(
-        fleet=fleet,
-        path=path,
-        stack=stack,
-        region=region,
-        sender=sender,
-        bucket=bucket,
-        landing=landing,
-        listener=local_cloud["listener_url"],
-        search=search,
-    )
-    search.close()
+    yield world
+    world.search.close()
     faults(local_cloud["listener_url"], "DELETE")
 
 
 def log_group(world: Any, name: str) -> tuple[Any, str]:
     """A log group of the sending account, subscribed the toolkit's way."""
-    logs = world.fleet.client("logs", world.sender, world.region)
     group = f"/replay/{world.stack}/{name}"
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
-    logs.put_subscription_filter(
-        logGroupName=group,
-        filterName=filter_name(world.region),
-        filterPattern="",
-        destinationArn=world.landing.destinations[world.region],
-    )
-    return logs, group
+    return world.subscribed_group(group), group
 
 
 def put_events(logs: Any, group: str, label: str, count: int, calls: int = 1) -> None:
@@ -323,7 +245,7 @@ def test_template_stack_outage_lands_in_its_store_and_replays_once(
     function = out["ShipperFunctionName"]
     env = awslambda.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
     awslambda.update_function_configuration(
-        FunctionName=function, Environment={"Variables": {**env, **SHIPPER_TEST_ENV}}
+        FunctionName=function, Environment={"Variables": {**env, **helpers.SHIPPER_TEST_ENV}}
     )
     world = types.SimpleNamespace(
         fleet=fleet,
@@ -339,6 +261,7 @@ def test_template_stack_outage_lands_in_its_store_and_replays_once(
         listener=local_cloud["listener_url"],
         search=SearchClient.from_config(fleet.config),
     )
+    world.subscribed_group = lambda group: helpers.subscribed_group(world, group)
     logs, group = log_group(world, "template-401")
     faults(world.listener, "POST", {"status": 401, "count": 10_000, "match": group})
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import types
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -21,24 +20,14 @@ import pytest
 from tests.logzio_faults import faults
 from tests.support import wait_for
 from xaccount_ops.cli import main
-from xaccount_ops.config import filter_name, load_config
 from xaccount_ops.delivery import replay as replay_job
 from xaccount_ops.delivery import reship
-from xaccount_ops.fleet.accounts import Fleet
-from xaccount_ops.logzio import SearchClient
 
 START = r"^\d{4}-\d{2}-\d{2} "
 RULES = {
     "LOGZIO_MULTILINE": json.dumps([{"start": START}]),
     "LOGZIO_DROP_EVENTS": json.dumps([{"pattern": " DEBUG "}]),
     "LOGZIO_REDACT": json.dumps([{"builtin": "email"}]),
-}
-SHIPPER_TEST_ENV = {  # the shipper's retry budget spent in well under a second
-    "LOGZIO_RETRY_ATTEMPTS": "2",
-    "LOGZIO_RETRY_BASE_MS": "20",
-    "LOGZIO_RETRY_MAX_MS": "50",
-    "LOGZIO_TIMEOUT_SECONDS": "5",
-    "LOGZIO_SAFETY_MARGIN_MS": "500",
 }
 MESSAGES = [
     "2024-05-14 12:00:00 ERROR payment failed for ann@example.com",
@@ -54,57 +43,21 @@ MESSAGES = [
 def world(
     local_cloud: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, helpers: Any
 ) -> Iterator[Any]:
-    stack = helpers.unique("rul")
-    region = local_cloud["regions"][0]
-    sender = local_cloud["sending_accounts"][0]
-    path = helpers.local_config(
-        tmp_path_factory.mktemp("rules"), local_cloud, stack, accounts=[sender], regions=[region]
+    world = helpers.failure_store_world(
+        local_cloud,
+        tmp_path_factory.mktemp("rul"),
+        "rul",
+        environment=RULES,
     )
-    fleet = Fleet.from_config(load_config(path))
-    landing = helpers.local_landing(
-        fleet, local_cloud, mapping=False, environment={**SHIPPER_TEST_ENV, **RULES}
-    )
-    bucket = f"{stack.lower()}-failure-store"
-    fleet.landing_client("s3").create_bucket(Bucket=bucket)
-    fleet.landing_client("lambda").create_event_source_mapping(
-        EventSourceArn=landing.stream_arn,
-        FunctionName=landing.function_name,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=100,
-        MaximumBatchingWindowInSeconds=0,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-        BisectBatchOnFunctionError=True,
-        MaximumRetryAttempts=1,
-        DestinationConfig={"OnFailure": {"Destination": f"arn:aws:s3:::{bucket}"}},
-    )
-    search = SearchClient.from_config(fleet.config)
-    yield types.SimpleNamespace(
-        fleet=fleet,
-        path=path,
-        stack=stack,
-        region=region,
-        sender=sender,
-        bucket=bucket,
-        landing=landing,
-        listener=local_cloud["listener_url"],
-        search=search,
-    )
-    search.close()
+    yield world
+    world.search.close()
     faults(local_cloud["listener_url"], "DELETE")
 
 
 def log_group(world: Any, name: str) -> tuple[Any, str]:
-    logs = world.fleet.client("logs", world.sender, world.region)
+    """A log group of the sending account, subscribed the toolkit's way."""
     group = f"/rules/{world.stack}/{name}"
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
-    logs.put_subscription_filter(
-        logGroupName=group,
-        filterName=filter_name(world.region),
-        filterPattern="",
-        destinationArn=world.landing.destinations[world.region],
-    )
-    return logs, group
+    return world.subscribed_group(group), group
 
 
 def put(logs: Any, group: str, calls: int) -> None:
