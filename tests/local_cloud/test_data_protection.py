@@ -27,6 +27,9 @@ from xaccount_ops.local.moto_ext import data_protection
 
 REGION = "us-east-1"
 LANDING = "123456789012"
+# The end-to-end test's landing account: its own, so its mapping emulator runs no other module's
+# mappings (the moto server is shared) and no later module's emulator runs its mapping.
+E2E_LANDING = "444455556666"
 EMAIL_ARN = "arn:aws:dataprotection::aws:data-identifier/EmailAddress"
 IP_ARN = "arn:aws:dataprotection::aws:data-identifier/IpAddress"
 CARD_ARN = "arn:aws:dataprotection::aws:data-identifier/CreditCardNumber"
@@ -257,10 +260,15 @@ def test_account_policy_round_trip_masks_every_group(ext_endpoint: str) -> None:
 @pytest.fixture(scope="module")
 def esm(ext_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsmEmulator]:
     emulator = EsmEmulator(
-        aws_endpoint=ext_endpoint, work_dir=tmp_path_factory.mktemp("dp-lambda")
+        aws_endpoint=ext_endpoint,
+        work_dir=tmp_path_factory.mktemp("dp-lambda"),
+        locations=lambda: {(E2E_LANDING, REGION)},
     ).start()
     yield emulator
     emulator.stop()
+    lam = client(ext_endpoint, "lambda", E2E_LANDING)
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -273,18 +281,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def landing(endpoint: str, sender: str) -> tuple[str, str]:
-    """A landing stream and a destination allowing ``sender``: (destination ARN, stream ARN)."""
-    kinesis = client(endpoint, "kinesis")
+def landing(endpoint: str, sender: str, account: str | None = None) -> tuple[str, str]:
+    """A landing stream and a destination allowing ``sender`` in ``account`` (default: moto's
+    default account): (destination ARN, stream ARN)."""
+    kinesis = client(endpoint, "kinesis", account)
     stream = unique("dp-landing")
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
         "StreamARN"
     ]
-    logs = client(endpoint, "logs")
+    logs = client(endpoint, "logs", account)
     name = unique("dp-dest")
     arn = logs.put_destination(
-        destinationName=name, targetArn=stream_arn, roleArn=f"arn:aws:iam::{LANDING}:role/cwl"
+        destinationName=name,
+        targetArn=stream_arn,
+        roleArn=f"arn:aws:iam::{account or LANDING}:role/cwl",
     )["destination"]["arn"]
     statement = {
         "Effect": "Allow",
@@ -310,7 +321,7 @@ def test_masked_event_reaches_logzio_through_the_subscription(
     from xaccount_ops.logzio import SearchClient, marker_query
 
     sender = "333344445555"
-    destination, stream_arn = landing(ext_endpoint, sender)
+    destination, stream_arn = landing(ext_endpoint, sender, E2E_LANDING)
     logs = client(ext_endpoint, "logs", sender)
     group = new_group(logs)
     logs.put_subscription_filter(
@@ -327,7 +338,7 @@ def test_masked_event_reaches_logzio_through_the_subscription(
     expected = "paid with card ******************* by *************** (order 42)"
     assert read(logs, group, unmask=True) == [line]  # stored in clear
 
-    aws = client(ext_endpoint, "lambda")
+    aws = client(ext_endpoint, "lambda", E2E_LANDING)
     with LogzioEmulator(shipping_token="ship-dp", api_token="api-dp") as logzio:
         name = unique("dp-shipper")
         trust = {
@@ -340,7 +351,7 @@ def test_masked_event_reaches_logzio_through_the_subscription(
                 }
             ],
         }
-        role = client(ext_endpoint, "iam").create_role(
+        role = client(ext_endpoint, "iam", E2E_LANDING).create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)
         )["Role"]["Arn"]
         aws.create_function(
