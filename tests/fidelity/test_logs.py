@@ -343,3 +343,120 @@ def test_log_group_answers(ext_endpoint: str) -> None:
         recorded("logs/create_log_group_duplicate", "error-duplicate-log-group"),
         error_answer(err.value),
     )
+
+
+# --- data protection policies ----------------------------------------------------------------------
+
+
+def _dp_policy(identifiers: list[str], custom: dict[str, str] | None = None) -> str:
+    statements = [
+        {"Sid": "audit-policy", "DataIdentifier": identifiers, "Operation": {"Audit": {}}},
+        {
+            "Sid": "redact-policy",
+            "DataIdentifier": identifiers,
+            "Operation": {"Deidentify": {"MaskConfig": {}}},
+        },
+    ]
+    document: dict[str, Any] = {"Name": "p", "Version": "2021-06-01", "Statement": statements}
+    if custom:
+        document["Configuration"] = {
+            "CustomDataIdentifier": [{"Name": n, "Regex": r} for n, r in custom.items()]
+        }
+    return json.dumps(document)
+
+
+def test_data_protection_policy_answers(ext_endpoint: str) -> None:
+    """fixture logs/data_protection_policy (AWS CLI examples of AWS's answers): the same keys,
+    the document verbatim (the recorded one, newlines and all), the name when asked by ARN."""
+    logs = client(ext_endpoint, "logs")
+    group, _ = group_with_stream(logs)
+    put_recorded = recorded("logs/data_protection_policy", "put-data-protection-policy")
+    ours = logs.put_data_protection_policy(
+        logGroupIdentifier=group, policyDocument=put_recorded["policyDocument"]
+    )
+    assert_same_shape(
+        {**put_recorded, "logGroupIdentifier": group, "lastUpdatedTime": "timestamp"},
+        {k: v for k, v in ours.items() if k != "ResponseMetadata"},
+    )
+    get_recorded = recorded("logs/data_protection_policy", "get-data-protection-policy")
+    by_arn = get_recorded["request"]["logGroupIdentifier"].replace("demo-log-group", group)
+    got = logs.get_data_protection_policy(logGroupIdentifier=by_arn)
+    assert_same_shape(
+        {**get_recorded["response"], "logGroupIdentifier": group, "policyDocument": "<document>",
+         "lastUpdatedTime": "timestamp"},
+        {k: v for k, v in got.items() if k != "ResponseMetadata"},
+    )  # fmt: skip
+    assert got["policyDocument"] == put_recorded["policyDocument"]
+
+
+def test_data_protection_account_policy_answers(ext_endpoint: str) -> None:
+    """fixture logs/data_protection_account_policy (AWS CLI examples): the put answers no
+    accountId, the describe does."""
+    account = "210987654322"
+    logs = client(ext_endpoint, "logs", account)
+    put_recorded = recorded("logs/data_protection_account_policy", "put-account-policy")
+    sent = put_recorded["accountPolicy"]
+    ours = logs.put_account_policy(
+        policyName=sent["policyName"],
+        policyDocument=sent["policyDocument"],
+        policyType=sent["policyType"],
+        scope=sent["scope"],
+    )
+    assert_same_shape(
+        {"accountPolicy": {**sent, "lastUpdatedTime": "timestamp"}},
+        {k: v for k, v in ours.items() if k != "ResponseMetadata"},
+    )
+    described = recorded("logs/data_protection_account_policy", "describe-account-policies")
+    (expected,) = described["accountPolicies"]
+    listed = logs.describe_account_policies(policyType="DATA_PROTECTION_POLICY")
+    assert_same_shape(
+        {"accountPolicies": [{**expected, "lastUpdatedTime": "timestamp", "accountId": account}]},
+        {k: v for k, v in listed.items() if k != "ResponseMetadata"},
+    )
+    logs.delete_account_policy(policyName=sent["policyName"], policyType=sent["policyType"])
+
+
+def test_masked_lines_match_the_recorded_console(ext_endpoint: str) -> None:
+    """fixture logs/data_protection_masking (an AWS sample's console, masked): the same lines
+    logged under the same policy read back with the same asterisks, one per character."""
+    fx = recorded("logs/data_protection_masking")
+    logs = client(ext_endpoint, "logs")
+    group, stream = group_with_stream(logs)
+    logs.put_data_protection_policy(
+        logGroupIdentifier=group,
+        policyDocument=_dp_policy(fx["policy_identifiers"], fx["custom_identifiers"]),
+    )
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(fx["logged"])],
+    )
+    got = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
+    assert [e["message"] for e in got["events"]] == fx["masked"]
+
+
+def test_described_log_group_lists_its_data_protection(ext_endpoint: str) -> None:
+    """fixture logs/describe_log_groups_data_protection (API reference; grucloud's reader):
+    dataProtectionStatus on a group with (or that had) a policy, inheritedProperties while the
+    account has one; neither otherwise (fixture logs/describe_log_groups)."""
+    fx = recorded("logs/describe_log_groups_data_protection")
+    account = "210987654323"
+    logs = client(ext_endpoint, "logs", account)
+    group, _ = group_with_stream(logs)
+
+    def keys() -> dict[str, Any]:
+        (found,) = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        return {k: found[k] for k in ("dataProtectionStatus", "inheritedProperties") if k in found}
+
+    email = ["arn:aws:dataprotection::aws:data-identifier/EmailAddress"]
+    assert keys() == {}
+    logs.put_data_protection_policy(logGroupIdentifier=group, policyDocument=_dp_policy(email))
+    assert keys() == fx["with-own-policy"]
+    logs.delete_data_protection_policy(logGroupIdentifier=group)
+    assert keys() == fx["after-delete"]
+    logs.put_account_policy(
+        policyName="dp", policyDocument=_dp_policy(email), policyType="DATA_PROTECTION_POLICY"
+    )
+    assert keys() == {**fx["after-delete"], **fx["with-account-policy"]}
+    logs.delete_account_policy(policyName="dp", policyType="DATA_PROTECTION_POLICY")

@@ -211,3 +211,62 @@ def test_filter_to_another_region_is_an_error(estate) -> None:
     assert _where(findings, "filter-other-region") == {
         (ids["shipping"], "us-east-1", "/app/unshipped")
     }
+
+
+def _dp_policy(identifier: str) -> str:
+    arn = f"arn:aws:dataprotection::aws:data-identifier/{identifier}"
+    return json.dumps(
+        {
+            "Name": "dp",
+            "Version": "2021-06-01",
+            "Statement": [
+                {"Sid": "audit", "DataIdentifier": [arn], "Operation": {"Audit": {}}},
+                {
+                    "Sid": "redact",
+                    "DataIdentifier": [arn],
+                    "Operation": {"Deidentify": {"MaskConfig": {}}},
+                },
+            ],
+        }
+    )
+
+
+def test_data_protection_policies_are_informational(local_cloud: dict, make_fleet, new_account):
+    """An account-level data protection policy (one region) and a group's own policy are
+    reported as info, saying the lines ship masked; an account without either has no such
+    finding, and none of them counts for --fail-on warning."""
+    stack = f"dptest{new_account()[-6:]}"
+    protected, plain = new_account(), new_account()
+    fleet = make_fleet(
+        local_cloud["aws_endpoint"], accounts=[protected, plain], regions=REGIONS, stack_name=stack
+    )
+    east = "us-east-1"
+    ours = _destination(fleet, east, f"{stack}-destination", [protected, plain])
+    logs = fleet.client("logs", protected, east)
+    for group in ("/dp/own", "/dp/other"):
+        logs.create_log_group(logGroupName=group)
+        _subscribe(fleet, protected, east, group, "logzio-xacct-us-east-1", ours)
+    logs.put_data_protection_policy(
+        logGroupIdentifier="/dp/own", policyDocument=_dp_policy("IpAddress")
+    )
+    logs.put_account_policy(
+        policyName="mask-mail",
+        policyDocument=_dp_policy("EmailAddress"),
+        policyType="DATA_PROTECTION_POLICY",
+        scope="ALL",
+    )
+    fleet.client("logs", plain, east).create_log_group(logGroupName="/dp/plain")
+
+    findings = audit.audit(fleet, inventory.log_groups(fleet, progress=False))
+
+    assert _where(findings, "data-protection-account") == {
+        (protected, east, "account policy mask-mail")
+    }
+    assert _where(findings, "data-protection-group") == {(protected, east, "/dp/own")}
+    about = findings[findings.check.str.startswith("data-protection")]
+    assert set(about.severity) == {"info"}
+    assert about.finding.str.contains("asterisks").all()
+    (account_text,) = about[about.check == "data-protection-account"].finding
+    assert "EmailAddress" in account_text and "subscription filters" in account_text
+    failing = audit.at_or_above(findings, "warning")
+    assert not failing.check.str.startswith("data-protection").any()

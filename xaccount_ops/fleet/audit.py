@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from xaccount_ops import aws
 from xaccount_ops.config import Config
-from xaccount_ops.fleet.accounts import Fleet, organization_id
+from xaccount_ops.fleet.accounts import Fleet, fan_out, organization_id
 from xaccount_ops.fleet.inventory import (
     InventoryResult,
     account_names,
@@ -67,7 +67,17 @@ CHECKS = {
     "shipping-unowned": "info",
     "class-unsubscribable": "info",
     "never-expires": "info",
+    "data-protection-account": "info",
+    "data-protection-group": "info",
 }
+DATA_PROTECTION_POLICY = "DATA_PROTECTION_POLICY"
+# What a data protection policy means for shipped lines (AWS guide, "Help protect sensitive log
+# data with masking": masked "at all egress points, including ... subscription filters").
+MASKED_EGRESS = (
+    "CloudWatch masks matching values at ingestion and every egress, subscription filters "
+    "included, so our shipper and Logz.io receive them as asterisks (logs:Unmask does not apply "
+    "to subscriptions)"
+)
 
 Finding = dict[str, Any]
 
@@ -139,6 +149,7 @@ def audit(
         rows.extend(_pipeline_loop_checks(fleet, frame, destinations))
     except Exception as err:
         rows.append(_lookup_failed(fleet, "pipeline log groups", err))
+    rows.extend(_data_protection_checks(fleet, frame, _failed_targets(inventory)))
     try:
         rows.extend(_shipper_checks(fleet))
     except Exception as err:
@@ -325,6 +336,97 @@ def _sender_role_checks(
                 "organization, but has no RoleArn: AWS refuses it",
                 fix,
             )
+
+
+def _failed_targets(inventory: pd.DataFrame | InventoryResult) -> set[tuple[str, str]]:
+    """(account, region) pairs the inventory could not read: already an ``inventory-failed``."""
+    if not isinstance(inventory, InventoryResult):
+        return set()
+    errors = inventory.errors
+    return {(str(e.account_id), str(e.region)) for e in errors.itertuples()}
+
+
+def _masked_identifiers(document: str | None) -> list[str]:
+    """The data identifiers a policy document masks (its Deidentify statements), short names."""
+    try:
+        parsed = json.loads(document or "{}")
+    except ValueError:
+        return []
+    names: list[str] = []
+    for statement in parsed.get("Statement") or []:
+        if "Deidentify" not in (statement.get("Operation") or {}):
+            continue
+        for identifier in statement.get("DataIdentifier") or []:
+            name = str(identifier).rsplit("/", 1)[-1]
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _data_protection_checks(
+    fleet: Fleet,
+    frame: pd.DataFrame,
+    skip: Collection[tuple[str, str]] = (),
+) -> Iterator[Finding]:
+    """Data protection policies in the sending accounts: informational, never a failure.
+
+    One DescribeAccountPolicies per (account, region); a group's own policy comes from the
+    inventory (DescribeLogGroups' ``dataProtectionStatus``), so no call per group. A lookup that
+    fails is said as an informational finding too (the role may lack the permission)."""
+    targets = [t for t in fleet.targets if (t.account_id, t.region) not in skip]
+
+    def account_policies(target: Any) -> list[dict[str, Any]]:
+        logs = fleet.client("logs", target.account_id, target.region)
+        answer = logs.describe_account_policies(policyType=DATA_PROTECTION_POLICY)
+        return list(answer.get("accountPolicies", []))
+
+    result = fan_out(
+        account_policies,
+        targets,
+        max_workers=fleet.config.aws.max_workers,
+        desc="data protection",
+        progress=False,
+    )
+    for target, policies in result.values.items():
+        for policy in policies:
+            names = _masked_identifiers(policy.get("policyDocument"))
+            yield finding(
+                "data-protection-account",
+                target.account_id,
+                target.region,
+                f"account policy {policy.get('policyName', '')}",
+                "an account-level data protection policy masks "
+                f"{', '.join(names) or 'no identifier'} in every log group here: " + MASKED_EGRESS,
+                "nothing to do if intended; the shipper's LOGZIO_REDACT covers what the policy "
+                "does not mask (aws logs describe-account-policies --policy-type "
+                "DATA_PROTECTION_POLICY shows it)",
+            )
+    for error in result.errors.itertuples():
+        yield finding(
+            "data-protection-account",
+            str(error.account_id),
+            str(error.region),
+            "account policies",
+            f"could not read the data protection account policy: {error.error_code}",
+            "allow logs:DescribeAccountPolicies to the sender role to see it",
+        )
+    if "data_protection" not in frame:
+        return
+    for row in frame[frame["data_protection"]].itertuples():
+        shipped = (
+            "its lines ship masked: " + MASKED_EGRESS
+            if row.ships
+            else "it is not shipped; if it is subscribed, " + MASKED_EGRESS
+        )
+        yield finding(
+            "data-protection-group",
+            row.account_id,
+            str(row.region),
+            row.log_group,
+            f"the log group has its own data protection policy; {shipped}",
+            "nothing to do if intended (aws logs get-data-protection-policy "
+            f"--log-group-identifier {row.log_group} shows what it masks)",
+        )
 
 
 def _destination_exists(fleet: Fleet, arn: str) -> bool:

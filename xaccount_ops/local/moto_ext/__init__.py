@@ -4,6 +4,8 @@ Each submodule patches one area and exposes an idempotent ``install()``:
 
 - ``logs``: cross-account Logs destinations (policy checks, delivery into the target Kinesis
   stream in the AWS payload shape), filter patterns, account-level subscription filter policies.
+- ``data_protection``: CloudWatch Logs data protection policies (log group and account level)
+  and the masking of events they cause at every egress (subscriptions, Get/FilterLogEvents).
 - ``cfn``: CloudFormation ``AWS::Logs::Destination`` / ``AWS::Logs::SubscriptionFilter`` and
   change-set fixes.
 - ``metrics``: ``AWS/Logs`` ``IncomingLogEvents``/``IncomingBytes`` per log group, per minute.
@@ -29,7 +31,16 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
-_AREAS = ("servicequotas", "logs", "kinesis", "awslambda", "cfn", "cfn_changesets", "metrics")
+_AREAS = (
+    "servicequotas",
+    "logs",
+    "data_protection",
+    "kinesis",
+    "awslambda",
+    "cfn",
+    "cfn_changesets",
+    "metrics",
+)
 # The moto service whose first request needs each area that can wait for it.
 AREA_SERVICES = {"cfn": "cloudformation", "cfn_changesets": "cloudformation"}
 _install_lock = threading.Lock()

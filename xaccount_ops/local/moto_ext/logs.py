@@ -29,6 +29,9 @@
   when none was given, as AWS does (moto: ``null``).
 - Account-level ``SUBSCRIPTION_FILTER_POLICY`` (put/describe/delete, which moto lacks), honoured
   at delivery for every log group its selection criteria do not exclude.
+- Data protection policies (``moto_ext.data_protection``): events leave masked through
+  subscriptions and FilterLogEvents, as AWS masks at every egress; account policies of type
+  ``DATA_PROTECTION_POLICY`` are routed there.
 - ``FilterLogEvents`` returns the same 56-digit ``eventId`` that delivery puts in ``id`` (AWS has
   one id per event; moto returns its counter), applies filter patterns as delivery does, and
   pages at "as many log events as can fit in 1 MB (up to 10,000)" as AWS does (moto: 10,000),
@@ -67,7 +70,7 @@ from moto.logs.exceptions import (
 from moto.utilities.arns import parse_arn
 from moto.utilities.utils import get_partition
 
-from xaccount_ops.local.moto_ext import servicequotas
+from xaccount_ops.local.moto_ext import data_protection, servicequotas
 from xaccount_ops.local.moto_ext.filter_pattern import matches
 
 log = logging.getLogger(__name__)
@@ -357,11 +360,16 @@ def deliver(
     events: list[Any],
     system_fields: list[str] | None = None,
 ) -> None:
-    """One DATA_MESSAGE record for the events of one put that match the filter's pattern."""
+    """One DATA_MESSAGE record for the events of one put that match the filter's pattern.
+
+    Events leave masked where a data protection policy says so: AWS masks at every egress,
+    subscriptions included, and ``logs:Unmask`` does not apply to them."""
+    data_protection.ingest(stream.log_group, events)
+    texts = [(e, data_protection.egress(e)) for e in events]
     log_events = [
-        {"id": event_id(e.timestamp, e.event_id), "timestamp": e.timestamp, "message": e.message}
-        for e in events
-        if matches(pattern or "", e.message)
+        {"id": event_id(e.timestamp, e.event_id), "timestamp": e.timestamp, "message": text}
+        for e, text in texts
+        if matches(pattern or "", text)
     ]
     if not log_events:
         return
@@ -433,7 +441,9 @@ def put_account_policy(
 ) -> dict[str, Any]:
     """Store a subscription filter account policy after the same destination checks as a filter."""
     if policy_type != POLICY_TYPE:
-        raise InvalidParameterException(f"Only {POLICY_TYPE} account policies are emulated")
+        raise InvalidParameterException(
+            f"Only {POLICY_TYPE} and {data_protection.POLICY_TYPE} account policies are emulated"
+        )
     try:
         parsed = json.loads(document)
         destination_arn = parsed["DestinationArn"]
@@ -490,6 +500,14 @@ def _account_policy_responses() -> dict[str, Any]:
     """``LogsResponse`` methods for Put/Describe/DeleteAccountPolicy (JSON protocol)."""
 
     def put_response(self: Any) -> str:
+        if self._get_param("policyType") == data_protection.POLICY_TYPE:
+            policy = data_protection.put_account_policy(
+                self.logs_backend,
+                self._get_param("policyName"),
+                self._get_param("policyDocument"),
+                self._get_param("scope"),
+            )
+            return json.dumps({"accountPolicy": policy})
         policy = put_account_policy(
             self.logs_backend,
             self._get_param("policyName"),
@@ -503,6 +521,9 @@ def _account_policy_responses() -> dict[str, Any]:
     def describe_response(self: Any) -> str:
         policy_type = self._get_param("policyType")
         name = self._get_param("policyName")
+        if policy_type == data_protection.POLICY_TYPE:
+            described = data_protection.described_account_policies(self.logs_backend, name)
+            return json.dumps({"accountPolicies": described})
         policies = [
             p
             for p in _policies(self.logs_backend).values()
@@ -512,6 +533,9 @@ def _account_policy_responses() -> dict[str, Any]:
 
     def delete_response(self: Any) -> str:
         name = self._get_param("policyName")
+        if self._get_param("policyType") == data_protection.POLICY_TYPE:
+            data_protection.delete_account_policy(self.logs_backend, name)
+            return ""
         if _policies(self.logs_backend).pop(name, None) is None:
             raise ResourceNotFoundException(f"Policy with name [{name}] does not exist")
         return ""
@@ -673,10 +697,14 @@ def install() -> None:
             deliver(self, destination_arn, filter_name, pattern, events, fields)
             return
         # AWS ids are 56-digit strings whatever the target; moto sends its integer counter.
+        # Messages leave masked as a data protection policy says (see deliver).
+        stored = self.events[len(self.events) - len(log_events) :]
+        data_protection.ingest(self.log_group, stored)
+        texts = [data_protection.egress(e) for e in stored]
         kept = [
-            {**e, "id": event_id(e["timestamp"], e["id"])}
-            for e in log_events
-            if matches(pattern or "", e["message"])
+            {**e, "id": event_id(e["timestamp"], e["id"]), "message": text}
+            for e, text in zip(log_events, texts, strict=True)
+            if matches(pattern or "", text)
         ]
         if kept:
             plain_send(self, service, destination_arn, filter_name, kept)
@@ -687,6 +715,8 @@ def install() -> None:
             before = len(self.events)
             token: str = plain_stream_put(self, log_events)
             new_events = self.events[before:]
+            # Masking is decided at ingestion, with the policies in force now.
+            data_protection.ingest(self.log_group, new_events)
             if new_events:
                 deliver_account_policies(self, new_events)
             return token
@@ -707,7 +737,8 @@ def install() -> None:
                 continue
             if end_time and event.timestamp > end_time:
                 continue
-            if matches(filter_pattern or "", event.message):
+            text = data_protection.egress(event, data_protection.unmask_requested())
+            if matches(filter_pattern or "", text):
                 events.append({**event.to_filter_dict(), "logStreamName": self.log_stream_name})
         return events
 
