@@ -15,14 +15,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.fleet.accounts import Fleet, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.verify.metrics import metric_sum, queue_depth
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ HEALTH_SCHEMA: dict[str, Any] = {
     "unit": "string",
     "warn_at": "Float64",
     "fail_at": "Float64",
-    "status": pd.CategoricalDtype(list(HEALTH_STATUSES), ordered=True),
+    "status": Categories(HEALTH_STATUSES, ordered=True),
     "detail": "string",
 }
 
@@ -60,6 +62,8 @@ UNIT_DIGITS = {"ms": 0, "count": 0, "messages": 0, "fraction": 3}
 
 def rounded(value: float | None, unit: str) -> float | None:
     """``value`` rounded to what its unit means (1489.9728298187256 ms -> 1490.0)."""
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return value
     return round(float(value), UNIT_DIGITS.get(unit, 3))
@@ -67,6 +71,8 @@ def rounded(value: float | None, unit: str) -> float | None:
 
 def grade(value: float | None, warn: float, fail: float) -> str:
     """ok/warn/fail for a "higher is worse" value; None (no data) is ok."""
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return "ok"
     if value >= fail:
@@ -194,7 +200,7 @@ def health(
         )
 
     rows.extend(_coverage_rows(fleet, pipeline, limits))
-    frame = pd.DataFrame(rows, columns=list(HEALTH_SCHEMA)).astype(HEALTH_SCHEMA)
+    frame = frame_with(HEALTH_SCHEMA, rows)
     return frame
 
 

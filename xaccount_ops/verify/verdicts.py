@@ -24,24 +24,26 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.verify import heartbeats
 from xaccount_ops.verify.health import HEALTH_STATUSES, health
 from xaccount_ops.verify.metrics import metric_sum
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 PARTS = ("sending accounts", "destinations", "stream", "shipper", "listener", "failure store")
 SHIPPER_NAMESPACE = "XaccountOps/Shipper"  # shipper_lambda.metrics.NAMESPACE
 VERDICT_SCHEMA: dict[str, Any] = {
-    "part": pd.CategoricalDtype(list(PARTS), ordered=True),
-    "status": pd.CategoricalDtype(list(HEALTH_STATUSES), ordered=True),
+    "part": Categories(PARTS, ordered=True),
+    "status": Categories(HEALTH_STATUSES, ordered=True),
     "evidence": "string",
     "fix": "string",
 }
@@ -90,7 +92,7 @@ def verdicts(
                 "fix": " ".join(dict.fromkeys(f.fix for f in shown if f.fix and status != "ok")),
             }
         )
-    return pd.DataFrame(rows, columns=list(VERDICT_SCHEMA)).astype(VERDICT_SCHEMA)
+    return frame_with(VERDICT_SCHEMA, rows)
 
 
 def _sending(
@@ -153,6 +155,8 @@ _HEALTH_PARTS = {
 
 
 def _from_health(frame: pd.DataFrame) -> list[Finding]:
+    import pandas as pd
+
     found = []
     for row in frame.itertuples():
         part, fix = _HEALTH_PARTS.get(row.metric, (None, ""))
