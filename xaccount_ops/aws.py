@@ -6,19 +6,24 @@ tests' smaller retry budgets plug in here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import boto3
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError
 
 from xaccount_ops import __version__
 from xaccount_ops.errors import EndpointUnreachable
+
+if TYPE_CHECKING:  # boto3 loads with the first session (the config checks need only botocore)
+    import boto3
+    import botocore.loaders
+    import botocore.session
 
 USER_AGENT_EXTRA = f"xaccount-ops/{__version__}"
 # Adaptive mode adds client-side rate limiting on top of exponential backoff: what throttled
@@ -42,6 +47,41 @@ def botocore_config(
         max_pool_connections=max_pool_connections,
         user_agent_extra=USER_AGENT_EXTRA,
     )
+
+
+@functools.cache
+def data_loader() -> botocore.loaders.Loader:
+    """botocore's data loader, one per process. It keeps what it has parsed: the endpoint data
+    (a megabyte of JSON, read by the config checks, every session and every client) and the
+    service models are then parsed once, not once per botocore session."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
+_LOADER_LOCK = threading.Lock()
+
+
+def botocore_session() -> botocore.session.Session:
+    """A new botocore session that reads its data through :func:`data_loader`."""
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.register_component("data_loader", data_loader())
+    return core
+
+
+def session(core: botocore.session.Session | None = None, **kwargs: Any) -> boto3.Session:
+    """A boto3 session (``kwargs``: profile_name, credentials) over ``core``, by default a new
+    :func:`botocore_session`: every session of the toolkit shares the one data loader."""
+    import boto3
+
+    made = boto3.Session(botocore_session=core or botocore_session(), **kwargs)
+    # boto3 adds its own data folder to the (shared) loader's search path at every session.
+    with _LOADER_LOCK:
+        paths = data_loader().search_paths
+        paths[:] = dict.fromkeys(paths)
+    return made
 
 
 def client(

@@ -51,6 +51,11 @@ EVENT_RULE_PARAMETERS = {
     "keep": "LogzioKeepEvents",
     "multiline": "LogzioMultiline",
 }
+# logzio.request_timeout_s: the shipper's deadline for one bulk request (LOGZIO_TIMEOUT_SECONDS),
+# passed as the stack parameter LogzioRequestTimeoutSeconds; default and range are the template's.
+REQUEST_TIMEOUT_PARAMETER = "LogzioRequestTimeoutSeconds"
+DEFAULT_REQUEST_TIMEOUT_S = 15
+REQUEST_TIMEOUT_RANGE_S = (1, 300)
 FILTER_NAME_PREFIX = "logzio-xacct-"
 # subscriptions.mode: a filter per log group, or one account policy per account and region.
 MODE_FILTERS, MODE_POLICY = "filters", "account-policy"
@@ -190,6 +195,9 @@ class LogzioConfig:
     token_secret_arn: str | None = None
     type: str = "aws-cross-account"
     compress: bool = True
+    # the shipper's deadline for one bulk request; a listener slower than this may still keep the
+    # body, so its lines are sent again (resent_after_timeout)
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     additional_fields: Mapping[str, str] = field(default_factory=dict)
     # log-group prefix (or "re:<regex>") → type; the stack's LogzioTypeMap (shipper LOGZIO_TYPE_MAP)
     type_map: Mapping[str, str] = field(default_factory=dict)
@@ -475,6 +483,7 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
             "token_secret_arn",
             "type",
             "compress",
+            "request_timeout_s",
             "additional_fields",
             "routes",
             "type_map",
@@ -493,11 +502,26 @@ def _logzio(table: Mapping[str, Any], base_dir: Path) -> LogzioConfig:
         token_secret_arn=_text(table, "token_secret_arn", "logzio"),
         type=_text(table, "type", "logzio", "aws-cross-account") or "aws-cross-account",
         compress=_bool(table, "compress", "logzio", True),
+        request_timeout_s=_request_timeout(table),
         additional_fields=_shipper_checked(table, "additional_fields"),
         type_map=_shipper_checked(table, "type_map"),
         routes=_routes(table.get("routes", []), base_dir),
         **{key: _event_rules(table, key) for key in EVENT_RULES},
     )
+
+
+def _request_timeout(table: Mapping[str, Any]) -> float:
+    """``logzio.request_timeout_s``: seconds, within what the stack parameter allows."""
+    value = table.get("request_timeout_s", DEFAULT_REQUEST_TIMEOUT_S)
+    low, high = REQUEST_TIMEOUT_RANGE_S
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(
+            "logzio.request_timeout_s",
+            f"{value!r} is not a number of seconds from {low} to {high} (the stack parameter "
+            f"{REQUEST_TIMEOUT_PARAMETER}'s range); default {DEFAULT_REQUEST_TIMEOUT_S}: raise it "
+            "when the listener answers slower (shipper metric resent_after_timeout)",
+        )
+    return value
 
 
 def _event_rules(table: Mapping[str, Any], key: str) -> tuple[Mapping[str, Any], ...]:

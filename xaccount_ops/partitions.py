@@ -41,9 +41,9 @@ class Partition:
 @functools.cache
 def partitions() -> dict[str, Partition]:
     """Every partition botocore knows, by name."""
-    import botocore.loaders  # here, not at import: `--help` and config checks stay light
+    from xaccount_ops import aws  # here, not at import: `--help` stays light
 
-    data = botocore.loaders.create_loader().load_data("endpoints")
+    data = aws.data_loader().load_data("endpoints")
     return {
         p["partition"]: Partition(p["partition"], p["dnsSuffix"], frozenset(p.get("regions", {})))
         for p in data["partitions"]
@@ -57,9 +57,9 @@ def partition_of(region: str) -> str:
     for partition in partitions().values():
         if region in partition.regions:
             return partition.name
-    import botocore.session
+    from xaccount_ops import aws
 
-    return botocore.session.get_session().get_partition_for_region(region)
+    return aws.botocore_session().get_partition_for_region(region)
 
 
 def arn(partition: str, service: str, region: str, account: str, resource: str) -> str:
@@ -72,12 +72,17 @@ def role_arn(partition: str, account: str, name: str) -> str:
     return arn(partition, "iam", "", account, f"role/{name}")
 
 
-def service_regions(service: str, partition: str) -> frozenset[str]:
-    """Regions of ``partition`` where botocore's endpoint data lists ``service``."""
-    import botocore.session
+def service_regions(endpoint_prefix: str, partition: str) -> frozenset[str]:
+    """Regions of ``partition`` where botocore's endpoint data lists a service (by its endpoint
+    prefix: ``logs``, ``monitoring`` for CloudWatch): what botocore's ``get_available_regions``
+    answers, read from the endpoint data alone (it would parse the service's model first)."""
+    from xaccount_ops import aws
 
-    session = botocore.session.get_session()
-    return frozenset(session.get_available_regions(service, partition))
+    for data in aws.data_loader().load_data("endpoints")["partitions"]:
+        if data["partition"] == partition:
+            listed = data["services"].get(endpoint_prefix, {}).get("endpoints", {})
+            return frozenset(region for region in listed if region in data["regions"])
+    return frozenset()
 
 
 def check_one_partition(

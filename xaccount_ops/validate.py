@@ -32,13 +32,11 @@ DURATION_FORMS = "use e.g. 30m, 6h or 2d (a bare number is minutes)"
 @functools.cache
 def aws_regions() -> frozenset[str]:
     """Every region botocore knows for CloudWatch Logs, in all partitions."""
-    import botocore.session  # here, not at import: `--help` never needs botocore
+    from xaccount_ops import partitions  # here, not at import: `--help` never needs botocore
 
-    session = botocore.session.get_session()
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("logs", partition))
-    return frozenset(regions)
+    return frozenset().union(
+        *(partitions.service_regions("logs", p) for p in partitions.partitions())
+    )
 
 
 def account_id(value: object, key: str) -> str:

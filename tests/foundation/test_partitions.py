@@ -41,6 +41,21 @@ def test_every_known_region_agrees_with_botocore() -> None:
         assert partitions.partition_of(region) == session.get_partition_for_region(region)
 
 
+def test_the_logs_regions_are_botocores_read_from_the_endpoint_data_alone() -> None:
+    session = botocore.session.get_session()
+    expected = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("logs", partition)
+    }
+    assert validate.aws_regions() == expected
+    assert {"us-east-1", "cn-north-1", "us-gov-west-1"} <= expected
+    assert partitions.service_regions("monitoring", "aws-cn") == frozenset(
+        session.get_available_regions("cloudwatch", "aws-cn")
+    )
+    assert partitions.service_regions("no-such-service", "aws") == frozenset()
+
+
 def test_arns_take_the_partition() -> None:
     assert (
         partitions.role_arn("aws-cn", "111111111111", "r") == "arn:aws-cn:iam::111111111111:role/r"

@@ -68,6 +68,7 @@ def test_deploy_then_second_deploy_changes_nothing(fleet: Fleet, artifact) -> No
     assert env["LOGZIO_LISTENER_URL"] == "http://127.0.0.1:9/listener"
     assert env["LOGZIO_REGION"] == "eu"
     assert env["LOGZIO_TOKEN"] == "local-ship-token-for-tests"
+    assert env["LOGZIO_TIMEOUT_SECONDS"] == "15"  # logzio.request_timeout_s's default
     (mapping,) = fleet.landing_client("lambda").list_event_source_mappings(
         FunctionName=f"{prefix}-shipper"
     )["EventSourceMappings"]
@@ -159,6 +160,17 @@ def test_dry_run_names_each_changed_parameter(fleet: Fleet, artifact, tmp_path) 
     deployed = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
     assert deployed["LogzioTOKEN"] == deployed["LogzioRouteTokens"] == "****"
     assert set(plan[plan.region == "eu-west-1"].action) == {"Unchanged"}
+
+    # logzio.request_timeout_s reaches the change set as LogzioRequestTimeoutSeconds.
+    slower = Fleet.from_config(
+        replace(cfg, logzio=replace(cfg.logzio, request_timeout_s=40)),
+        hub_session=fleet.hub_session,
+    )
+    params = landing.plan_deploy(artifact=artifact, fleet=slower)
+    params = params[params.resource_type == "Parameter"]
+    assert list(zip(params.logical_id, params.detail, strict=True)) == [
+        ("LogzioRequestTimeoutSeconds", "15 → 40")
+    ]
 
     # Only the NoEcho token changed: the change set names it as the cause, so it is listed, masked.
     token = tmp_path / "token"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from xaccount_ops.config import filter_name, load_config
@@ -376,6 +377,7 @@ def test_health_grades_each_metric(world: Any) -> None:
         "iterator_age_ms",
         "function_errors",
         "function_throttles",
+        "resent_after_timeout",
         "failure_queue_depth",
         "kinesis_write_throttled",
         "policy_coverage",
@@ -402,3 +404,37 @@ def test_health_grades_each_metric(world: Any) -> None:
     coverage = status[("policy_coverage", REGIONS[1])]
     assert coverage[:2] == ("fail", 0.5) and world.senders[1] in coverage[2]
     assert status[("iterator_age_ms", REGIONS[0])][0] == "ok"
+
+
+def test_health_warns_on_lines_resent_after_a_timeout(world: Any) -> None:
+    """The shipper's ``resent_after_timeout`` (its EMF metric): a warning naming the cause, the
+    timeout, the fix and ``verify --duplicates``; never a failure (the lines were delivered)."""
+    fleet = world.fleet
+    function = world.landing.function_name
+    frame = health(fleet)
+    row = frame[frame["metric"] == "resent_after_timeout"].iloc[0]
+    assert (str(row["status"]), row["detail"]) == ("ok", "no datapoints in the window")
+    fleet.landing_client("cloudwatch").put_metric_data(
+        Namespace="XaccountOps/Shipper",
+        MetricData=[
+            {
+                "MetricName": "resent_after_timeout",
+                "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                "Value": value,
+                "Unit": "Count",
+                "Timestamp": datetime.now(UTC),
+            }
+            for value in (500, 700)
+        ],
+    )
+    frame = health(fleet, window=timedelta(minutes=30))
+    row = frame[frame["metric"] == "resent_after_timeout"].iloc[0]
+    assert (str(row["status"]), row["value"], row["unit"]) == ("warn", 1200, "lines")
+    assert (row["warn_at"], row["resource"]) == (1, function) and pd.isna(row["fail_at"])
+    # This function's environment has no LOGZIO_TIMEOUT_SECONDS: the config's value is named.
+    assert "slower than the shipper's request timeout (15 s in the config)" in row["detail"]
+    assert (
+        "raise logzio.request_timeout_s (stack parameter LogzioRequestTimeoutSeconds)"
+        in (row["detail"])
+    )
+    assert "`xaccount-ops verify --duplicates` counts the duplicates" in row["detail"]

@@ -130,8 +130,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metrics",
         action="store_true",
-        help="one row per metric instead (iterator age, errors, throttles, failure queue, "
-        "policy coverage), without the heartbeats",
+        help="one row per metric instead (iterator age, errors, throttles, lines resent after "
+        "a timeout, failure queue, policy coverage), without the heartbeats",
     )
     parser.add_argument(
         "--max-age",

@@ -47,9 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.config import MODE_FILTERS, Config, filter_name
@@ -60,6 +58,9 @@ from xaccount_ops.fleet.inventory import InventoryResult, cache_dir, log_groups
 from xaccount_ops.fleet.selection import never_subscribed, selection
 from xaccount_ops.frames import frame_with
 from xaccount_ops.logzio import SearchClient
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,8 @@ def _quota_seconds(frame: pd.DataFrame) -> float:
 
 
 def _ts(ms: int) -> pd.Timestamp:
+    import pandas as pd
+
     return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
@@ -258,6 +261,8 @@ def select_groups(
 ) -> tuple[list[GroupWork], pd.DataFrame]:
     """The groups to backfill: selected as ``subscribe`` selects them and subscribed by our
     filter (to our destination); with each filter's pattern and ``creationTime``."""
+    import pandas as pd
+
     cfg = fleet.config
     if cfg.subscriptions.mode != MODE_FILTERS:
         raise XaccountOpsError(

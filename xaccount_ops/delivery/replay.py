@@ -34,14 +34,15 @@ import logging
 import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import logzio
 from xaccount_ops.delivery import reship
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 from xaccount_ops.fleet.pipeline import event_source_mapping, failure_queue, shipper_function
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -230,11 +231,15 @@ def _decode(record: dict[str, Any]) -> StoredRecord:
 
 
 def _ms(value: int) -> pd.Timestamp:
+    import pandas as pd
+
     return pd.Timestamp(value, unit="ms", tz="UTC")
 
 
 def records_frame(batches: Iterable[StoredBatch]) -> pd.DataFrame:
     """One row per stored record: batch key, account, region, log group, events, time range."""
+    import pandas as pd
+
     rows = []
     for batch in batches:
         for record in batch.records:
@@ -268,6 +273,8 @@ def records_frame(batches: Iterable[StoredBatch]) -> pd.DataFrame:
 
 def summary(batches: Iterable[StoredBatch]) -> pd.DataFrame:
     """Per account and region: batches, records, events and the events' time range."""
+    import pandas as pd
+
     frame = records_frame(batches)
     columns = ["account_id", "region", "batches", "records", "events", "first_event", "last_event"]
     if frame.empty:
@@ -284,6 +291,8 @@ def summary(batches: Iterable[StoredBatch]) -> pd.DataFrame:
 
 def per_hour(batches: Iterable[StoredBatch]) -> pd.DataFrame:
     """Events in the store per hour of their timestamp (for :func:`xaccount_ops.lab.plots.per_hour`)."""
+    import pandas as pd
+
     frame = records_frame(batches)
     frame = frame[frame["events"] > 0]
     if frame.empty:
@@ -416,6 +425,8 @@ def replay(
     finally:
         if own_search:
             search.close()
+    import pandas as pd  # after the calls (xaccount_ops.frames)
+
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     acknowledged = 0
     done = {r["key"] for r in rows if r["status"] in DELIVERED}

@@ -101,9 +101,11 @@ def function_environment(fleet: Any) -> dict[str, str]:
 
 
 def config_environment(fleet: Any) -> dict[str, str]:
-    """The line settings ``deploy`` gives the function, from the config's ``[logzio]``."""
+    """The line and sending settings ``deploy`` gives the function, from the config's
+    ``[logzio]``."""
     lz = fleet.config.logzio
     env = {"LOGZIO_TYPE": lz.type, "LOGZIO_COMPRESS": str(lz.compress).lower()}
+    env["LOGZIO_TIMEOUT_SECONDS"] = f"{lz.request_timeout_s:g}"
     if lz.additional_fields:
         env["ADDITIONAL_FIELDS"] = json.dumps(dict(lz.additional_fields))
     type_map = getattr(lz, "type_map", None)

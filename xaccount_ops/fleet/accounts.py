@@ -13,23 +13,23 @@ accounts are the configured list, or the ACTIVE accounts of the AWS Organization
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import boto3
-import botocore.loaders
-import pandas as pd
 from botocore.credentials import DeferredRefreshableCredentials
-from botocore.session import get_session
 
 from xaccount_ops import aws, partitions
 from xaccount_ops.config import Config
 from xaccount_ops.errors import TargetError
+from xaccount_ops.frames import frame_with
+
+if TYPE_CHECKING:
+    import boto3
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,15 @@ def normalise_accounts(ids: Iterable[str]) -> tuple[str, ...]:
 
 def errors_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
     """An errors DataFrame with the standard columns (also when empty)."""
-    return pd.DataFrame(list(rows), columns=list(ERROR_COLUMNS)).astype(ERROR_COLUMNS)
+    return frame_with(ERROR_COLUMNS, rows)
+
+
+def all_errors(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of several errors frames as one (an empty errors frame when none has rows)."""
+    import pandas as pd
+
+    found = [frame for frame in frames if not frame.empty]
+    return pd.concat(found, ignore_index=True) if found else errors_frame()
 
 
 def error_row(target: Target, error: BaseException) -> dict[str, str]:
@@ -149,12 +157,6 @@ def fan_out(
     return FanOutResult(values=ordered, errors=frame)
 
 
-@functools.cache
-def _shared_loader() -> Any:
-    """botocore's data loader, shared by the fleet's sessions (it caches what it has read)."""
-    return botocore.loaders.create_loader()
-
-
 class Fleet:
     """Sessions and clients for the landing account and every sending (account, region) target."""
 
@@ -196,10 +198,10 @@ class Fleet:
     @staticmethod
     def _hub_session(config: Config) -> boto3.Session:
         if config.aws.profile:
-            return boto3.Session(profile_name=config.aws.profile)
+            return aws.session(profile_name=config.aws.profile)
         if config.is_local:
-            return boto3.Session(**LOCAL_CREDENTIALS)
-        return boto3.Session()
+            return aws.session(**LOCAL_CREDENTIALS)
+        return aws.session()
 
     # -- targets -----------------------------------------------------------------------------
 
@@ -309,7 +311,7 @@ class Fleet:
         if account_id == landing.account_id and landing.profile:
             profile = landing.profile
         if profile:
-            return boto3.Session(profile_name=profile)
+            return aws.session(profile_name=profile)
         explicit_role = account_id == landing.account_id and landing.role_arn
         if not explicit_role and account_id == self.hub_account():
             return self._hub
@@ -343,14 +345,14 @@ class Fleet:
 
         # Deferred: the first call made with the session assumes the role, so a target that
         # cannot be reached fails inside fan_out and is reported per target.
-        botocore_session = get_session()
-        # One loader for every session: each would otherwise read and parse the service models
-        # and endpoint data again (measured: 57 ms of CPU a client, 10 ms with the shared one).
-        botocore_session.register_component("data_loader", _shared_loader())
-        botocore_session._credentials = DeferredRefreshableCredentials(
+        # One loader for every session (aws.data_loader): each would otherwise read and parse
+        # the service models and endpoint data again (measured: 57 ms of CPU a client, 10 ms
+        # with the shared one).
+        core = aws.botocore_session()
+        core._credentials = DeferredRefreshableCredentials(
             refresh_using=refresh, method="sts-assume-role"
         )
-        return boto3.Session(botocore_session=botocore_session)
+        return aws.session(core)
 
     def targets_frame(self) -> pd.DataFrame:
         """The targets as a DataFrame (account_id, account_name, region)."""
@@ -358,7 +360,7 @@ class Fleet:
             {"account_id": t.account_id, "account_name": t.account_name or "", "region": t.region}
             for t in self.targets
         ]
-        return pd.DataFrame(rows, columns=["account_id", "account_name", "region"]).astype("string")
+        return frame_with(dict.fromkeys(("account_id", "account_name", "region"), "string"), rows)
 
 
 def who_am_i(fleet: Fleet, *, progress: bool | None = None) -> pd.DataFrame:
@@ -386,8 +388,8 @@ def who_am_i(fleet: Fleet, *, progress: bool | None = None) -> pd.DataFrame:
         }
         for e in result.errors.itertuples()
     ]
-    frame = pd.DataFrame(rows, columns=["account_id", "region", "status", "identity"]).astype(
-        "string"
+    frame = frame_with(
+        dict.fromkeys(("account_id", "region", "status", "identity"), "string"), rows
     )
     return frame.sort_values(["account_id", "region"], ignore_index=True)
 

@@ -16,9 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.config import Config
@@ -32,11 +30,15 @@ from xaccount_ops.fleet.inventory import (
 )
 from xaccount_ops.fleet.pipeline import landing_destinations
 from xaccount_ops.fleet.selection import is_pipeline_group, selection
+from xaccount_ops.frames import Categories, frame_with
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 SEVERITIES = ("error", "warning", "info")  # most severe first
-SEVERITY_DTYPE = pd.CategoricalDtype(list(reversed(SEVERITIES)), ordered=True)
+SEVERITY_DTYPE = Categories(tuple(reversed(SEVERITIES)), ordered=True)
 
 FINDINGS_SCHEMA: dict[str, Any] = {
     "severity": SEVERITY_DTYPE,
@@ -98,7 +100,7 @@ def finding(
 
 def findings_frame(rows: Iterable[Finding] = ()) -> pd.DataFrame:
     """The typed findings frame, most severe first (also when empty)."""
-    frame = pd.DataFrame(list(rows), columns=list(FINDINGS_SCHEMA)).astype(FINDINGS_SCHEMA)
+    frame = frame_with(FINDINGS_SCHEMA, rows)
     return frame.sort_values(
         ["severity", "check", "account_id", "region", "resource"],
         ascending=[False, True, True, True, True],
@@ -452,6 +454,7 @@ def _group_checks(
 ) -> Iterator[Finding]:
     """Per log group: shipping twice, shipping through a filter we did not create, a class that
     cannot be subscribed, slots full of foreign filters, not shipping, never expiring."""
+    import pandas as pd
 
     ours = {region: d.arn for region, d in (destinations or {}).items()}
     for row in frame.itertuples():

@@ -30,13 +30,14 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops.config import FILTER_NAME_PREFIX, Config
 from xaccount_ops.errors import ConfigError
 from xaccount_ops.fleet.selection import never_subscribed, selection
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 GB = 1024**3
 DAYS_PER_MONTH = 730 / 24
@@ -155,12 +156,16 @@ class Estimate:
 
     def with_total(self) -> pd.DataFrame:
         """The rows plus a last row ``account_id = "total"`` (for printing)."""
+        import pandas as pd
+
         total = pd.DataFrame([self.total], columns=list(COLUMNS)).astype(COLUMNS)
         return pd.concat([self.frame, total], ignore_index=True)
 
 
 def selected(config: Config, inventory: pd.DataFrame) -> pd.Series:
     """Groups that ship already or that ``subscribe`` would subscribe (its own selection)."""
+    import pandas as pd
+
     if inventory.empty:
         return pd.Series([], dtype=bool)
 
@@ -206,6 +211,8 @@ def estimate(
     prices: Prices | None = None,
 ) -> Estimate:
     """Price the selected groups' last 24 h as a steady month (see the module docstring)."""
+    import pandas as pd
+
     prices = prices or Prices.load()
     a = prices.assumptions
     groups = _selected_volume(config, inventory, volume, a)
@@ -310,6 +317,8 @@ def _selected_volume(
     config: Config, inventory: pd.DataFrame, volume: pd.DataFrame, a: dict[str, float]
 ) -> pd.DataFrame:
     """One row per selected group: bytes and events per day, and the bytes each hop carries."""
+    import pandas as pd
+
     columns = ["account_id", "region", "log_group", "bytes", "events"]
     if inventory.empty:
         return pd.DataFrame(columns=[*columns, "logzio_bytes", "kinesis_bytes"])

@@ -20,14 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.config import FILTER_NAME_PREFIX, Config
-from xaccount_ops.fleet.accounts import Fleet, Target, error_row, errors_frame, fan_out
+from xaccount_ops.fleet.accounts import Fleet, Target, all_errors, error_row, errors_frame, fan_out
 from xaccount_ops.fleet.pipeline import landing_destinations
+from xaccount_ops.frames import frame_with
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,8 @@ def group_slots(row: Any) -> int:
 
     The one lookup audit and subscriptions both read.
     """
+    import pandas as pd
+
     value = getattr(row, "filter_slots", None)
     return FILTER_SLOTS if value is None or pd.isna(value) else int(value)
 
@@ -204,8 +208,7 @@ def log_groups(
     rows = (row for target_rows in result.values.values() for row in target_rows)
     errors.append(result.errors)
     frame = inventory_frame(rows)
-    all_errors = pd.concat([e for e in errors if not e.empty] or [errors_frame()])
-    return InventoryResult(frame=frame, errors=all_errors.reset_index(drop=True))
+    return InventoryResult(frame=frame, errors=all_errors(errors))
 
 
 def iter_log_groups(
@@ -281,6 +284,8 @@ def group_row(
     slots: int = FILTER_SLOTS,
 ) -> dict[str, Any]:
     """One inventory row from a describe_log_groups entry and the group's filters."""
+    import pandas as pd
+
     ours = [f for f in filters if f["owned"]]
     foreign = [f["name"] for f in filters if not f["owned"]]
     created = group.get("creationTime")
@@ -326,12 +331,16 @@ def shipping_note(flt: Mapping[str, Any], destination_arn: str | None) -> str:
 
 def inventory_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Build the typed inventory DataFrame (``INVENTORY_SCHEMA``), sorted, also when empty."""
+    import pandas as pd
+
     frame = pd.DataFrame(list(rows), columns=list(INVENTORY_SCHEMA))
     return apply_schema(frame).sort_values(["account_id", "region", "log_group"], ignore_index=True)
 
 
 def apply_schema(frame: pd.DataFrame) -> pd.DataFrame:
     """Cast ``frame``'s columns to ``INVENTORY_SCHEMA`` (missing columns are added empty)."""
+    import pandas as pd
+
     frame = frame.copy()
     for column, dtype in INVENTORY_SCHEMA.items():
         if column not in frame:
@@ -411,6 +420,8 @@ def save_cache(
 
 def load_cache(config: Config | str | Path | None = None) -> tuple[pd.DataFrame, datetime]:
     """The last saved inventory and when it was taken. Raises FileNotFoundError naming the place."""
+    import pandas as pd
+
     directory = cache_dir(config)
     path, meta_path = directory / CACHE_FRAME, directory / CACHE_META
     if not path.is_file() or not meta_path.is_file():
@@ -443,7 +454,7 @@ SUMMARY_SCHEMA: dict[str, str] = {
 def summary(inventory: pd.DataFrame) -> pd.DataFrame:
     """Groups and stored bytes per account/region, and the share of groups that ship (%)."""
     if inventory.empty:
-        return pd.DataFrame(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
+        return frame_with(SUMMARY_SCHEMA)
     frame = inventory.assign(
         region=inventory["region"].astype("string"),
         account_name=inventory["account_name"].fillna(""),
@@ -479,6 +490,8 @@ def daily_volume(
     logged and their groups left <NA> (the inventory's errors frame is the place for per-target
     failures).
     """
+    import pandas as pd
+
     columns = {
         "account_id": "string",
         "region": "string",

@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
-
 from xaccount_ops import validate
 from xaccount_ops.config import Config
 
@@ -22,6 +20,8 @@ def selection(cfg: Config, row: Any, now: datetime | None = None) -> tuple[bool,
     ``row`` needs ``log_group``, ``stored_bytes``, ``created`` and ``tags`` (None when tags were
     not read). The pipeline's own groups are handled by the caller (never selected).
     """
+    import pandas as pd
+
     subs = cfg.subscriptions
     name = row.log_group
     if not validate.matches(name, subs.include):

@@ -25,9 +25,11 @@ import html as html_lib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 MISSING = "-"
 TARGET_ROWS = 10  # accounts x regions listed in the rollup; the rest are counted
@@ -98,6 +100,8 @@ def rollup(frame: pd.DataFrame, view: View) -> pd.DataFrame:
 
 def by_region(frame: pd.DataFrame, view: View) -> pd.DataFrame:
     """Rows per region and status (one row per region: a fleet has few regions)."""
+    import pandas as pd
+
     _, region = view.columns(frame)
     if not region:
         return pd.DataFrame()
@@ -111,6 +115,8 @@ def by_account(frame: pd.DataFrame, view: View) -> tuple[pd.DataFrame, int, str]
     """Exceptions per account: the accounts that differ from the usual account (the most
     common breakdown, said in the returned note), the most exceptions first, at most
     :data:`TARGET_ROWS`; and how many more differ."""
+    import pandas as pd
+
     account, _ = view.columns(frame)
     if not account:
         return pd.DataFrame(), 0, ""
@@ -137,6 +143,8 @@ def by_account(frame: pd.DataFrame, view: View) -> tuple[pd.DataFrame, int, str]
 def folded_exceptions(frame: pd.DataFrame, view: View) -> tuple[pd.DataFrame, int]:
     """The exception rows with identical status, check and reason folded into one line (how many
     rows, over how many accounts and regions, one example); the most frequent first."""
+    import pandas as pd
+
     bad = frame[exceptions_mask(frame, view)]
     keys = [c for c in (view.status, view.check, *view.why) if c and c in frame]
     if bad.empty or not keys:
@@ -182,6 +190,8 @@ def short_arn(value: str) -> str:
 def cell_html(value: Any) -> str:
     """One cell: ``-`` for missing, an ARN as its name with the ARN as the title, break points
     only at separators of long values."""
+    import pandas as pd
+
     if value is None or (not isinstance(value, list | tuple | dict) and pd.isna(value)):
         return MISSING
     text = str(value)
@@ -221,6 +231,8 @@ def _breakable(text: str, *, short: bool = False) -> str:
 
 def table_html(frame: pd.DataFrame, *, numeric: Sequence[str] = ()) -> str:
     """``frame`` as a plain HTML table (no index), cells as :func:`cell_html`."""
+    import pandas as pd
+
     if frame.empty:
         return '<p class="xacct-note">(no rows)</p>'
     numbers = set(numeric) | {

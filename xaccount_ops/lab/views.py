@@ -13,11 +13,12 @@ rollup, the exceptions, then every row collapsed. Which values count as fine is 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops.lab.tables import View, fleet_html, table_html
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "apply_html",
@@ -87,6 +88,8 @@ def canary_html(frame: pd.DataFrame, title: str = "Canaries") -> str:
 def verdicts(frame: pd.DataFrame, threshold: float, noted: Sequence[tuple] = ()) -> pd.Series:
     """Per reconcile row: ``agree``, ``short``, ``over`` (duplicates), ``no events``, or
     ``noted`` (judged since subscribing, or bounded by a filter pattern: see the findings)."""
+    import pandas as pd
+
     ratio = frame["ratio"].astype("Float64")
     over = 1 + (1 - threshold)
     verdict = pd.Series("agree", index=frame.index, dtype="string")
@@ -159,6 +162,8 @@ FINDINGS_KIND_VIEW = View(status="kind", ok=("noted",), check="hop", why=("fix",
 def reconcile_findings_html(findings: pd.DataFrame, title: str = "Findings") -> str:
     """Reconcile findings: short and over groups are the exceptions; noted ones (a filter
     pattern bounds the count, or subscribed inside the window) are counted, then collapsed."""
+    import pandas as pd
+
     short = findings["short"].fillna(False).astype(bool)
     over = findings["over"].fillna(False).astype(bool) if "over" in findings else short & False
     kind = pd.Series("noted", index=findings.index, dtype="string")

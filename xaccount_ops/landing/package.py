@@ -100,9 +100,9 @@ class UploadedArtifact:
 def supported_runtimes() -> dict[str, str]:
     """``{runtime: python version}``: the candidates botocore's Lambda model lists as Runtime."""
     try:
-        import botocore.session
+        from xaccount_ops import aws
 
-        model = botocore.session.get_session().get_service_model("lambda")
+        model = aws.botocore_session().get_service_model("lambda")
         known = set(model.shape_for("Runtime").enum)
     except Exception:  # no botocore model: the runtimes every supported botocore knows
         return dict(RUNTIMES)

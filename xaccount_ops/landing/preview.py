@@ -4,9 +4,7 @@ without executing anything (the change sets are deleted again).
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops.frames import frame_with
 from xaccount_ops.landing.changesets import (
@@ -41,6 +39,9 @@ from xaccount_ops.landing.templates import (
     template_defaults,
     template_noecho,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLAN_COLUMNS = {
     "stack": "string",

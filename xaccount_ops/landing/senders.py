@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import partitions, validate
 from xaccount_ops.fleet.accounts import normalise_accounts
 from xaccount_ops.landing.changesets import EventCallback, StackError, apply_stack, describe_stack
 from xaccount_ops.landing.templates import parameters_map, stack_names
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,8 @@ def _merge_arns(
 
 
 def accounts_frame(updates: Sequence[AccountsUpdate]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = [
         {
             "stack": u.stack,

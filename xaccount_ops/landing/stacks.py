@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops.frames import frame_with
@@ -54,6 +53,9 @@ from xaccount_ops.landing.templates import (
     stack_names,
     template_body,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,8 @@ def _outputs(region: str, name: str, own: dict[str, str], main: dict[str, str]) 
 
 def outputs_frame(outputs: dict[str, Outputs]) -> pd.DataFrame:
     from dataclasses import asdict
+
+    import pandas as pd
 
     rows = [asdict(o) for o in outputs.values()]
     columns = list(Outputs.__dataclass_fields__)

@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import partitions
 from xaccount_ops.errors import XaccountOpsError
+from xaccount_ops.frames import frame_with
 from xaccount_ops.landing import stacks
 from xaccount_ops.landing.changesets import (
     CAPABILITIES,
@@ -50,6 +50,9 @@ from xaccount_ops.landing.templates import (
     cfn_parameters,
     destination_parameters,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 # StackSets' defaults act on one account at a time, one region after another, and stop at the
@@ -119,6 +122,8 @@ class StackSetResult:
         return main_changed or any(r["status"] in ("created", "updated") for r in self.rows)
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.rows, columns=list(COLUMNS)).astype(COLUMNS)
 
 
@@ -213,7 +218,7 @@ def plan(fleet: Any) -> pd.DataFrame:
                 action, detail = "unchanged", "already as planned"
             rows.append(_row(spec.name, account, region, action, detail))
         rows += _extra_rows(spec, existing)
-    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(COLUMNS)
+    return frame_with(COLUMNS, rows)
 
 
 def deploy(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from xaccount_ops import partitions, trust, validate
+from xaccount_ops.config import REQUEST_TIMEOUT_PARAMETER
 from xaccount_ops.errors import ConfigError
 from xaccount_ops.fleet.accounts import normalise_accounts
 from xaccount_ops.landing.package import (
@@ -222,6 +223,8 @@ def main_parameters(
         "LogzioREGION": logzio.region,
         "LogzioListenerUrl": logzio.listener_url or "",
         "LogzioCOMPRESS": "true" if logzio.compress else "false",
+        # Always passed: removing the key from the config returns the stack to the default.
+        REQUEST_TIMEOUT_PARAMETER: f"{logzio.request_timeout_s:g}",
         "LogzioTYPE": logzio.type,
         "AdditionalFields": ";".join(f"{k}={v}" for k, v in logzio.additional_fields.items()),
         "LogzioTypeMap": json.dumps(dict(logzio.type_map), separators=(",", ":"))

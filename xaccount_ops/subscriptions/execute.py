@@ -11,9 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.config import MODE_POLICY
@@ -40,6 +38,9 @@ from xaccount_ops.subscriptions.model import (
     emit_system_fields_supported,
 )
 from xaccount_ops.subscriptions.policy import policy_document
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
     target alike (access denied, role missing, region not enabled) marks the target's remaining
     rows failed without trying them. Nothing is raised for AWS errors.
     """
+    import pandas as pd
     from tqdm.auto import tqdm
 
     frame = plan.frame.reset_index(drop=True)

@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.config import MODE_FILTERS, MODE_POLICY
 from xaccount_ops.fleet.accounts import HINTS as TARGET_HINTS
 from xaccount_ops.fleet.accounts import Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CREATE, UPDATE, UNCHANGED, SKIP, DELETE = "create", "update", "unchanged", "skip", "delete"
 
@@ -100,15 +101,17 @@ PAST = {CREATE_ROLE: "sender role(s) created"}
 @functools.cache
 def emit_system_fields_supported() -> bool:
     """Whether the installed botocore knows PutSubscriptionFilter's ``emitSystemFields``."""
-    import botocore.session
+    from xaccount_ops import aws
 
-    model = botocore.session.get_session().get_service_model("logs")
+    model = aws.botocore_session().get_service_model("logs")
     members = model.operation_model("PutSubscriptionFilter").input_shape.members
     return "emitSystemFields" in members
 
 
 def as_text(value: Any) -> str:
     """A plan cell as text: missing values (None, NA) are ""."""
+    import pandas as pd
+
     return "" if value is None or pd.isna(value) else str(value)
 
 

@@ -61,9 +61,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws, partitions
 from xaccount_ops.config import MODE_FILTERS, MODE_POLICY, Config, filter_name
@@ -103,6 +101,9 @@ from xaccount_ops.subscriptions.model import (
     plan_row,
 )
 from xaccount_ops.subscriptions.policy import policy_rows, remove_policy_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

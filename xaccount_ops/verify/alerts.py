@@ -26,15 +26,18 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import requests
 from urllib3.util.retry import Retry
 
 from xaccount_ops import logzio
 from xaccount_ops.errors import ConfigError, XaccountOpsError
 from xaccount_ops.fleet.accounts import Fleet, Target
+from xaccount_ops.frames import Categories, frame_with
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ DEFAULT_MAX_AGE = timedelta(minutes=15)
 MAIN_ACCOUNT = "main"
 ACTIONS = ("create", "update", "delete", "unchanged", "skip")
 PLAN_SCHEMA: dict[str, Any] = {
-    "action": pd.CategoricalDtype(list(ACTIONS)),
+    "action": Categories(ACTIONS),
     "title": "string",
     "logzio_account": "string",
     "account_id": "string",
@@ -263,7 +266,7 @@ class AlertPlan:
     @property
     def frame(self) -> pd.DataFrame:
         rows = [{k: getattr(c, k) for k in PLAN_SCHEMA} for c in self.changes]
-        return pd.DataFrame(rows, columns=list(PLAN_SCHEMA)).astype(PLAN_SCHEMA)
+        return frame_with(PLAN_SCHEMA, rows)
 
     @property
     def pending(self) -> list[AlertChange]:
@@ -365,6 +368,8 @@ def apply_alerts(
 ) -> pd.DataFrame:
     """Carry out the plan's create/update/delete rows; the plan's frame with a ``result`` column
     (``done`` or the error). Errors are collected per alert, not raised."""
+    import pandas as pd
+
     results: dict[int, str] = {}
     by_account: dict[str, list[int]] = {}
     for index, change in enumerate(plan.changes):

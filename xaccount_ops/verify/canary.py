@@ -25,15 +25,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
 from xaccount_ops.fleet.accounts import Fleet, Target
 from xaccount_ops.fleet.pipeline import Pipeline
+from xaccount_ops.frames import Categories, dtypes
 from xaccount_ops.logzio import MARKER_FIELD, SearchAuthError, SearchClient, SearchError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ MAIN_ROUTE = "main"
 RESULT_SCHEMA: dict[str, Any] = {
     "account_id": "string",
     "region": "string",
-    "status": pd.CategoricalDtype(list(STATUSES)),
+    "status": Categories(STATUSES),
     "latency_s": "Float64",
     "marker": "string",
     "sent_at": "datetime64[ns, UTC]",
@@ -265,6 +268,8 @@ def field_problems(canary: Canary) -> list[str]:
 
 
 def results_frame(canaries: Sequence[Canary]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for c in canaries:
         source = c.source or {}
@@ -288,7 +293,9 @@ def results_frame(canaries: Sequence[Canary]) -> pd.DataFrame:
         )
     frame = pd.DataFrame(rows, columns=list(RESULT_SCHEMA))
     frame["sent_at"] = pd.to_datetime(frame["sent_at"], utc=True)
-    return frame.astype(RESULT_SCHEMA).sort_values(["account_id", "region"], ignore_index=True)
+    return frame.astype(dtypes(RESULT_SCHEMA)).sort_values(
+        ["account_id", "region"], ignore_index=True
+    )
 
 
 # -- the whole run ----------------------------------------------------------------------------

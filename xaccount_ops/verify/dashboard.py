@@ -13,11 +13,13 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops.fleet.accounts import Fleet
+from xaccount_ops.frames import dtypes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,11 @@ def dashboard_data(
                 meta = by_id[result["Id"]]
                 for stamp, value in zip(result["Timestamps"], result["Values"], strict=True):
                     rows.append({**meta, "timestamp": stamp, "value": value})
+    import pandas as pd  # after the calls (xaccount_ops.frames)
+
     frame = pd.DataFrame(rows, columns=list(SCHEMA))
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
-    frame = frame.astype(SCHEMA).sort_values(["widget", "label", "timestamp"], ignore_index=True)
+    frame = frame.astype(dtypes(SCHEMA)).sort_values(
+        ["widget", "label", "timestamp"], ignore_index=True
+    )
     return DashboardData(name=name, widgets=widgets, frame=frame)

@@ -29,16 +29,19 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.verify.canary import Canary
 from xaccount_ops.verify.metrics import metric_sum, queue_depth
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ HOPS = (
 DIAGNOSIS_SCHEMA: dict[str, Any] = {
     "account_id": "string",
     "region": "string",
-    "hop": pd.CategoricalDtype(list(HOPS), ordered=True),
+    "hop": Categories(HOPS, ordered=True),
     "problem": "string",
     "fix": "string",
 }
@@ -94,7 +97,7 @@ def policy_row(target: Target, destination: Any) -> Row:
 
 
 def diagnosis_frame(rows: Iterable[Row] = ()) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows), columns=list(DIAGNOSIS_SCHEMA)).astype(DIAGNOSIS_SCHEMA)
+    frame = frame_with(DIAGNOSIS_SCHEMA, rows)
     return frame.sort_values(["account_id", "region", "hop"], ignore_index=True)
 
 

@@ -24,10 +24,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from xaccount_ops.frames import frame_with
 from xaccount_ops.logzio import SearchClient
 from xaccount_ops.verify.reconcile import (
     AGG_BUCKETS,
@@ -40,6 +39,9 @@ from xaccount_ops.verify.reconcile import (
     align,
     window_and_first_parts,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ def frame_from(held: dict[tuple[str, str, str], dict[str, int]]) -> pd.DataFrame
                 "example_ids": ", ".join(f"{k} (x{twice[k]})" for k in examples),
             }
         )
-    return pd.DataFrame(rows, columns=list(DUPLICATES_SCHEMA)).astype(DUPLICATES_SCHEMA)
+    return frame_with(DUPLICATES_SCHEMA, rows)
 
 
 def duplicates(

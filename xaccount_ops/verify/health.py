@@ -1,8 +1,9 @@
 """Health snapshot of the landing pipeline over a window: one row per metric, ok/warn/fail.
 
-What it looks at: the shipper's iterator age, errors and throttles; the on-failure queue depth;
-Kinesis write throttling; and destination policy coverage (how many fleet accounts each region's
-destination allows). Missing metrics are not failures: CloudWatch publishes nothing for an idle
+What it looks at: the shipper's iterator age, errors and throttles; the lines it resent after an
+ambiguous request timeout (``resent_after_timeout``: possible duplicates); the on-failure queue
+depth; Kinesis write throttling; and destination policy coverage (how many fleet accounts each
+region's destination allows). Missing metrics are not failures: CloudWatch publishes nothing for an idle
 function, and the local cloud publishes no service metrics at all; such rows say "no data".
 
 >>> health(fleet, window=timedelta(hours=1))  # doctest: +SKIP
@@ -15,16 +16,31 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.fleet.accounts import Fleet, organization_id
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.verify.metrics import metric_sum, queue_depth
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
+
+SHIPPER_NAMESPACE = "XaccountOps/Shipper"  # shipper_lambda.metrics.NAMESPACE: its EMF metrics
+# Why lines are resent after a timeout, and what to do (health's detail, the verdict's fix).
+RESEND_CAUSE = (
+    "lines sent again after a request timed out: the listener answered slower than the "
+    "shipper's request timeout ({timeout}) and may have kept the first copy, so they may be "
+    "in Logz.io twice"
+)
+RESEND_FIX = (
+    "raise logzio.request_timeout_s (stack parameter LogzioRequestTimeoutSeconds) and "
+    "`xaccount-ops deploy`, or check the listener (Logz.io's status page, a proxy on the way); "
+    "`xaccount-ops verify --duplicates` counts the duplicates"
+)
 
 HEALTH_STATUSES = ("ok", "warn", "fail")
 HEALTH_SCHEMA: dict[str, Any] = {
@@ -35,19 +51,21 @@ HEALTH_SCHEMA: dict[str, Any] = {
     "unit": "string",
     "warn_at": "Float64",
     "fail_at": "Float64",
-    "status": pd.CategoricalDtype(list(HEALTH_STATUSES), ordered=True),
+    "status": Categories(HEALTH_STATUSES, ordered=True),
     "detail": "string",
 }
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """A metric warns at ``warn`` and fails at ``fail`` (both inclusive)."""
+    """A metric warns at ``warn`` and fails at ``fail`` (both inclusive; None: never fails)."""
 
     iterator_age_ms: tuple[float, float] = (60_000, 600_000)
     function_errors: tuple[float, float] = (1, 10)
     function_throttles: tuple[float, float] = (1, 10)
     failure_queue_depth: tuple[float, float] = (1, 1)
+    # Resent lines are delivered (maybe twice), never lost: a warning, however many.
+    resent_after_timeout: tuple[float, float | None] = (1, None)
     kinesis_write_throttled: tuple[float, float] = (1, 100)
     # Fraction of fleet accounts the destination allows: less than this is a failure.
     policy_coverage: tuple[float, float] = (1.0, 1.0)
@@ -55,21 +73,25 @@ class Thresholds:
 
 # Digits that mean something per unit: CloudWatch's IteratorAge is whole milliseconds at best
 # (a Maximum over a window averages nothing, but sums of counts come back as floats).
-UNIT_DIGITS = {"ms": 0, "count": 0, "messages": 0, "fraction": 3}
+UNIT_DIGITS = {"ms": 0, "count": 0, "messages": 0, "lines": 0, "fraction": 3}
 
 
 def rounded(value: float | None, unit: str) -> float | None:
     """``value`` rounded to what its unit means (1489.9728298187256 ms -> 1490.0)."""
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return value
     return round(float(value), UNIT_DIGITS.get(unit, 3))
 
 
-def grade(value: float | None, warn: float, fail: float) -> str:
+def grade(value: float | None, warn: float, fail: float | None) -> str:
     """ok/warn/fail for a "higher is worse" value; None (no data) is ok."""
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return "ok"
-    if value >= fail:
+    if fail is not None and value >= fail:
         return "fail"
     if value >= warn:
         return "warn"
@@ -98,7 +120,7 @@ def health(
         resource: str,
         value: float | None,
         unit: str,
-        limit: tuple[float, float],
+        limit: tuple[float, float | None],
         detail: str = "",
         status: str | None = None,
         where: str = region,
@@ -131,6 +153,16 @@ def health(
             cloudwatch, "AWS/Lambda", name, "FunctionName", function, since, statistic
         )
         add(metric, function, value, unit, limit)
+
+    if function is not None:
+        resent = _safe_metric(
+            cloudwatch, SHIPPER_NAMESPACE, "resent_after_timeout", "FunctionName", function, since
+        )
+        detail = ""
+        if resent:
+            cause = RESEND_CAUSE.format(timeout=request_timeout(fleet, function))
+            detail = f"{cause}; {RESEND_FIX}"
+        add("resent_after_timeout", function, resent, "lines", limits.resent_after_timeout, detail)
 
     if pipeline.queue_url is None:
         add(
@@ -194,8 +226,20 @@ def health(
         )
 
     rows.extend(_coverage_rows(fleet, pipeline, limits))
-    frame = pd.DataFrame(rows, columns=list(HEALTH_SCHEMA)).astype(HEALTH_SCHEMA)
+    frame = frame_with(HEALTH_SCHEMA, rows)
     return frame
+
+
+def request_timeout(fleet: Fleet, function: str) -> str:
+    """The deployed shipper's request timeout (its ``LOGZIO_TIMEOUT_SECONDS``), as words; the
+    config's ``logzio.request_timeout_s`` when the function cannot be read."""
+    try:
+        conf = fleet.landing_client("lambda").get_function_configuration(FunctionName=function)
+        value = ((conf.get("Environment") or {}).get("Variables") or {})["LOGZIO_TIMEOUT_SECONDS"]
+        return f"{float(value):g} s"
+    except Exception as err:  # the message still holds: say where the number came from
+        log.info("shipper timeout unreadable (%s); using the config's", aws.error_code(err))
+        return f"{fleet.config.logzio.request_timeout_s:g} s in the config"
 
 
 def is_s3_test_event(body: str) -> bool:

@@ -24,13 +24,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import config
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, dtypes
 from xaccount_ops.logzio import SearchClient, SearchError
 from xaccount_ops.verify.diagnose import (
     Row,
@@ -39,6 +38,9 @@ from xaccount_ops.verify.diagnose import (
     row,
     shipper_problems,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ SCHEMA: dict[str, Any] = {
     "route": "string",
     "last_heartbeat": "datetime64[ns, UTC]",
     "age_s": "Float64",
-    "status": pd.CategoricalDtype(list(STATUSES)),
+    "status": Categories(STATUSES),
     "detail": "string",
 }
 
@@ -229,9 +231,11 @@ def check(
     finally:
         if own:
             search.close()
+    import pandas as pd  # after the searches (xaccount_ops.frames)
+
     frame = pd.DataFrame(rows, columns=list(SCHEMA))
     frame["last_heartbeat"] = pd.to_datetime(frame["last_heartbeat"], utc=True)
-    frame = frame.astype(SCHEMA).sort_values(["account_id", "region"], ignore_index=True)
+    frame = frame.astype(dtypes(SCHEMA)).sort_values(["account_id", "region"], ignore_index=True)
     broken = [
         Target(r.account_id, r.region) for r in frame.itertuples() if r.status in ("stale", "never")
     ]

@@ -51,17 +51,26 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config, validate
 from xaccount_ops.fleet import inventory as inv
-from xaccount_ops.fleet.accounts import Fleet, Target, errors_frame, fan_out, organization_id
+from xaccount_ops.fleet.accounts import (
+    Fleet,
+    Target,
+    all_errors,
+    fan_out,
+    organization_id,
+)
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.logzio import SearchClient
 from xaccount_ops.verify.diagnose import HOPS, shipper_problems
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +103,7 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "ratio": "Float64",
     "short": "boolean",
     "over": "boolean",
-    "hop": pd.CategoricalDtype(list(HOPS), ordered=True),
+    "hop": Categories(HOPS, ordered=True),
     "problem": "string",
     "fix": "string",
 }
@@ -454,7 +463,7 @@ def over_finding(item: Shipping, cw: int, lz: int, filters: int = 1) -> dict[str
 
 
 def findings_frame(rows: Iterable[dict[str, Any]] = ()) -> pd.DataFrame:
-    frame = pd.DataFrame(list(rows), columns=list(FINDINGS_SCHEMA)).astype(FINDINGS_SCHEMA)
+    frame = frame_with(FINDINGS_SCHEMA, rows)
     return frame.sort_values(["account_id", "region", "log_group"], ignore_index=True)
 
 
@@ -592,8 +601,7 @@ def judged_frame(
                 "basis": "since subscribed" if key in rebased else "window",
             }
         )
-    schema = {**RECONCILE_SCHEMA, "basis": "string"}
-    return pd.DataFrame(rows, columns=list(schema)).astype(schema)
+    return frame_with({**RECONCILE_SCHEMA, "basis": "string"}, rows)
 
 
 def _recheck(
@@ -759,16 +767,15 @@ def reconcile(
     finally:
         if own_search:
             search.close()
-    frame = pd.DataFrame(rows, columns=list(RECONCILE_SCHEMA)).astype(RECONCILE_SCHEMA)
+    frame = frame_with(RECONCILE_SCHEMA, rows)
     frame = frame.sort_values(["account_id", "region", "log_group"], ignore_index=True)
     judged = judged_frame(frame, rebased, bounded)
     findings = findings_frame([*explain(fleet, short, pipeline, span), *notes, *over])
-    all_errors = pd.concat([e for e in errors if not e.empty] or [errors_frame()])
     return ReconcileResult(
         frame=frame,
         findings=findings,
         judged=judged,
         window=span,
-        errors=all_errors.reset_index(drop=True),
+        errors=all_errors(errors),
         threshold=threshold,
     )

@@ -10,8 +10,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from xaccount_ops import config
 from xaccount_ops.fleet.accounts import Fleet, Target, fan_out
@@ -28,6 +27,9 @@ from xaccount_ops.verify.canary import (
 )
 from xaccount_ops.verify.diagnose import diagnose as walk
 from xaccount_ops.verify.diagnose import diagnosis_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 

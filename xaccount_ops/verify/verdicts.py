@@ -9,8 +9,9 @@ dashboard shows and the alarms watch, plus the heartbeats):
 - ``stream``: no throttled writes (``AWS/Kinesis`` ``WriteProvisionedThroughputExceeded``).
 - ``shipper``: no ``Errors``/``Throttles``, the iterator age under its limit, no ``dropped``
   lines, and not silent (records in, no line out: the silence alarm's rule).
-- ``listener``: no ``auth_failures`` (a rotated token), no ``listener_faults``; ``partial_bodies``
-  and ``request_timeouts`` warn.
+- ``listener``: no ``auth_failures`` (a rotated token), no ``listener_faults``; ``partial_bodies``,
+  ``request_timeouts`` and ``resent_after_timeout`` (lines resent after an ambiguous timeout:
+  possible duplicates) warn.
 - ``failure store``: no batch waiting for replay (queue depth, ``OnFailureDestinationDelivered``).
 
 Statuses are the per-metric ``health`` ones: ``ok``, ``warn``, ``fail`` (red). A part whose
@@ -24,24 +25,25 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from xaccount_ops import aws
 from xaccount_ops.fleet.accounts import Fleet
 from xaccount_ops.fleet.pipeline import Pipeline, discover
+from xaccount_ops.frames import Categories, frame_with
 from xaccount_ops.verify import heartbeats
-from xaccount_ops.verify.health import HEALTH_STATUSES, health
+from xaccount_ops.verify.health import HEALTH_STATUSES, RESEND_FIX, SHIPPER_NAMESPACE, health
 from xaccount_ops.verify.metrics import metric_sum
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 PARTS = ("sending accounts", "destinations", "stream", "shipper", "listener", "failure store")
-SHIPPER_NAMESPACE = "XaccountOps/Shipper"  # shipper_lambda.metrics.NAMESPACE
 VERDICT_SCHEMA: dict[str, Any] = {
-    "part": pd.CategoricalDtype(list(PARTS), ordered=True),
-    "status": pd.CategoricalDtype(list(HEALTH_STATUSES), ordered=True),
+    "part": Categories(PARTS, ordered=True),
+    "status": Categories(HEALTH_STATUSES, ordered=True),
     "evidence": "string",
     "fix": "string",
 }
@@ -90,7 +92,7 @@ def verdicts(
                 "fix": " ".join(dict.fromkeys(f.fix for f in shown if f.fix and status != "ok")),
             }
         )
-    return pd.DataFrame(rows, columns=list(VERDICT_SCHEMA)).astype(VERDICT_SCHEMA)
+    return frame_with(VERDICT_SCHEMA, rows)
 
 
 def _sending(
@@ -145,6 +147,7 @@ _HEALTH_PARTS = {
     ),
     "function_errors": ("shipper", "read the shipper's log group for the error, then fix it"),
     "function_throttles": ("shipper", "raise the account's Lambda concurrency limit"),
+    "resent_after_timeout": ("listener", RESEND_FIX),
     "failure_queue_depth": (
         "failure store",
         "fix the cause, then `xaccount-ops replay` ships the stored batches",
@@ -153,13 +156,16 @@ _HEALTH_PARTS = {
 
 
 def _from_health(frame: pd.DataFrame) -> list[Finding]:
+    import pandas as pd
+
     found = []
     for row in frame.itertuples():
         part, fix = _HEALTH_PARTS.get(row.metric, (None, ""))
         if part is None:
             continue
         value = "no data" if pd.isna(row.value) else f"{row.value:g} {row.unit}"
-        evidence = f"{row.metric} {value}" + (f" ({row.detail})" if row.detail else "")
+        detail = str(row.detail).removesuffix(f"; {fix}")  # the fix column says it
+        evidence = f"{row.metric} {value}" + (f" ({detail})" if detail else "")
         found.append(Finding(part, str(row.status), evidence, fix if row.status != "ok" else ""))
     return found
 
