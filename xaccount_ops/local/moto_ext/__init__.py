@@ -11,6 +11,8 @@ Each submodule patches one area and exposes an idempotent ``install()``:
   enforced by ``logs``).
 - ``kinesis``: CreateStream without a shard count makes an on-demand stream.
 - ``cfn_changesets``: change set rows with Replacement and Details, NoEcho parameters masked.
+- ``iam``: the account of a request's access key found in constant time (moto walks every
+  account's backend per request).
 - ``awslambda``: the event source mapping API as AWS answers it (202 ``Creating``, defaults,
   duplicates and record ages refused).
 
@@ -29,7 +31,16 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
-_AREAS = ("servicequotas", "logs", "kinesis", "awslambda", "cfn", "cfn_changesets", "metrics")
+_AREAS = (
+    "iam",
+    "servicequotas",
+    "logs",
+    "kinesis",
+    "awslambda",
+    "cfn",
+    "cfn_changesets",
+    "metrics",
+)
 # The moto service whose first request needs each area that can wait for it.
 AREA_SERVICES = {"cfn": "cloudformation", "cfn_changesets": "cloudformation"}
 _install_lock = threading.Lock()
