@@ -32,25 +32,27 @@ account list stops fitting the 5,120-byte policy limit at about 325 accounts (se
 ``xaccount_ops.trust``: deploy insists on organization trust past it), so the 2,000-target size
 needs it.
 
-Measured 2026-12-07 on the 2-core machine shared with other jobs (load average 10-20), 3 groups
+Measured 2026-12-07 on the 2-core machine shared with other jobs (load average 10-13), 3 groups
 per target, 32 workers, cloud in its own process (README "Large organizations" has the table):
 
-- **The goal (wall <= 1.3 x bound) is not met**: ratio 7-11 at 20 and 200 targets (audit, a few
-  sequential landing-account calls, 27-42). What bounds it here is CPU: the toolkit spends
-  5.3-8.6 ms of CPU per call (plan 15.8 s, apply 15.8 s at 200 targets, against a bound of
-  2.3 and 3.1 s), the emulator 2.7-4.6 ms; wall / cpu bound is 1.5-2.4 (the rest is other
-  jobs on the two cores). Profiled (yappi, CPU clock, all threads of the toolkit): 41-42 % of
-  the toolkit's CPU is botocore making clients (about 3 per target per phase: logs,
-  service-quotas, events; about 290 KB and several ms each), nearly all the rest botocore and
-  http per call; pandas and the toolkit's own code about 1 %.
-- **17,000 targets on AWS**, from the 200-target calls per target and toolkit CPU per call on
-  this machine's cores: inventory 5.6 calls/target = 95,000 calls x 7.1 ms = about 11 min of
-  toolkit CPU, plan 22 min, apply 22 min (first run), verify 11 min; the bound there (40 ms a
-  call, 32 workers) is 2-4.4 min a phase, so one toolkit process would be CPU-bound at about
-  4-7x the bound. Peak RSS of the toolkit grows 1.1 MB per target (its botocore clients): about
-  18 GB at 17,000 targets in one process.
-- verify sends every canary in one parallel round (1 PutLogEvents per target; 200 canaries
-  sent within 13-18 s, found by 1-2 searches).
+- **The goal (wall <= 1.3 x bound) is not met**: at 20 / 200 / 2,000 targets the ratio is 7-8 /
+  8-11 / 6-8 for inventory, plan and apply, verify 7 / 9 / 12.6 (it also waits for delivery
+  through the emulated stream, shipper and Logz.io). What bounds it here is CPU, mostly the
+  toolkit's: at 2,000 targets 78 / 117 / 129 / 76 s of toolkit CPU for inventory / plan /
+  apply / verify, 5.3-7.2 ms per call, and wall / cpu bound 1.2-1.35 for the first three (the
+  rest: other jobs on the cores); the emulator adds 2.2-3.1 ms per call (verify 6.5: delivery).
+  Profiled (yappi, CPU clock, every toolkit thread, 200 targets): 41-42 % of the toolkit's CPU
+  is botocore making clients (about 3 per target per phase: logs, service-quotas, events;
+  several ms and about 290 KB each), nearly all the rest botocore and http per call; pandas and
+  the toolkit's own code about 1 %.
+- **17,000 targets on AWS**, from the 2,000-target calls per target (inventory 5.4, plan 8.6,
+  apply 11.4, verify 7.1) and this machine's toolkit CPU per call: about 11 / 17 / 18 / 11 min
+  of toolkit CPU, against a bound of 2-4 min a phase (40 ms a call, 32 workers; the rate
+  buckets are per account and region): one toolkit process would be CPU-bound at 4-6x the
+  bound. Toolkit peak RSS: 211 MB + 1.0 MB per target (its cached botocore clients), about
+  17 GB at 17,000 targets in one process. Growth exponent 200 -> 2,000: 0.75-1.14 (linear).
+- verify sends every canary in one parallel round (1 PutLogEvents per target at 20, 200 and
+  2,000 targets; the 2,000 written within 145 s), then searches for all markers at once.
 """
 
 from __future__ import annotations
@@ -262,21 +264,27 @@ class RemotePace:
         return dict(self.last["stats"])
 
 
+def _cpu_s(pid: int, *, waited_children: bool) -> float:
+    """utime + stime (and cutime + cstime: its children already waited for) from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()  # fields from 3 (state) on
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if waited_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) of process ``pid``, its finished children and its live
     descendants (the local cloud's function runtimes)."""
-    import psutil
+    from xaccount_ops.local import proctree
 
-    proc = psutil.Process(pid)
-    times = proc.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in proc.children(recursive=True):
-        try:
-            child_times = child.cpu_times()
-        except psutil.Error:
-            continue
-        total += child_times.user + child_times.system
-    return total
+    return _cpu_s(pid, waited_children=True) + sum(
+        _cpu_s(child.pid, waited_children=False) for child in proctree.descendants(pid)
+    )
 
 
 def peak_rss_of_mb(pid: int) -> float:
