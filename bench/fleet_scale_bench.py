@@ -64,6 +64,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -356,6 +357,7 @@ def run_size(
         "phases": {},
     }
     t0 = time.perf_counter()
+    cleanups: list[Any] = []  # the cloud process's data directory, once it has stopped
     if in_process:
         from xaccount_ops.local.cloud import LocalCloud
 
@@ -371,8 +373,10 @@ def run_size(
 
         from xaccount_ops.local.process import LocalCloudProcess
 
+        data_dir = tempfile.mkdtemp(prefix="fleet-scale-bench-")
+        cleanups.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
         cloud_cm = LocalCloudProcess(
-            tempfile.mkdtemp(prefix="fleet-scale-bench-"),
+            data_dir,
             accounts=accounts,
             regions=REGIONS[:regions],
             extra_args=["--latency-ms", str(latency_ms), "--rate-limit", "--no-seed"],
@@ -478,6 +482,8 @@ def run_size(
             if searches.requests
             else None,
         }
+    for cleanup in cleanups:
+        cleanup()
     return out
 
 
