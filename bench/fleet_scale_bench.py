@@ -2,32 +2,57 @@
 targets (account x region) on the local cloud with 40 ms emulated latency and API rate limits on.
 
 Run ``.venv/bin/python bench/fleet_scale_bench.py [--sizes 10x2,40x5,200x10] [--groups 3]``.
-Each size runs in its own process (moto's state and the peak RSS are per process) and prints one
-JSON line; the parent prints the table, the fitted growth and the extrapolation to 17,000 targets
-(1,000 accounts x 17 regions).
+Each size runs in its own process and prints one JSON line; the parent prints the table, the
+fitted growth and the extrapolation to 17,000 targets (1,000 accounts x 17 regions). The local
+cloud runs in a process of its own (``xaccount_ops.local.process``: ``local up --latency-ms 40
+--rate-limit --no-seed``), as AWS would be: the bench process is the toolkit alone, so its CPU
+and peak RSS are the toolkit's, and the cloud's are read from ``/proc`` (``--in-process`` puts
+the cloud back in the bench's process, one GIL for both: how it was measured before 2026-12-07).
 
 Per phase it reports: wall time; the *bound*, the larger of
 - the quota bound: for every (account, region, operation) the calls the pace middleware admitted
-  divided by that operation's TPS quota (``xaccount_ops/local/pace.py``), the slowest bucket
-  bounding the phase (all targets in parallel, as AWS allows), and
+  beyond the bucket's first second (``xaccount_ops/local/pace.py``: buckets start full) divided
+  by that operation's TPS quota, the slowest bucket bounding the phase (all targets in parallel,
+  as AWS allows), and
 - the latency bound: admitted calls x emulated latency / the fan-out's worker count (each worker
   waits out one call at a time; fewer workers when there are fewer targets);
-and wall / bound (goal <= 1.3). Peak RSS of the process (toolkit + the in-process moto server
-and its state: an upper bound on the toolkit's own memory) after each phase.
+and wall / bound (goal <= 1.3). Besides: the toolkit's CPU s and the emulator's (the cloud
+process and its function runtimes), each per admitted call; the *cpu bound*, the larger of the
+toolkit's CPU (one Python process: its Python work runs one thread at a time) and (toolkit +
+emulator CPU) / cores; wall / cpu bound; the load average (other jobs share the cores); the
+peak RSS of each process; verify's canary round (PutLogEvents per target: 1 means one round;
+how long the fan-out took to send them all; the Logz.io searches). The counted calls include
+the local cloud's own (the mapping emulator's Kinesis polls, the shipper's calls): a few per
+second, so the per-call CPU of the short phases is a little low.
 
-Set-up fast path (as the other benches): log groups are created straight in moto's backend; the
-landing side (stream, one destination per region, the shipper function with its Kinesis mapping)
+Set-up: log groups through the API (in-process: straight into moto's backend); the landing
+side (stream, one destination per region, the shipper function with its Kinesis mapping)
 through the API. The destination policies use organization trust (``aws:PrincipalOrgID``): an
 account list stops fitting the 5,120-byte policy limit at about 325 accounts (see
 ``xaccount_ops.trust``: deploy insists on organization trust past it), so the 2,000-target size
 needs it.
 
-Measured (2-core machine shared with other jobs, 2026-12-07, 3 groups per target, 32 workers;
-README "Large organizations"): wall s at 20 / 200 / 2,000 targets: inventory 8.7 / 25.9 / 170,
-audit 1.9 / 2.0 / 6.9, plan 3.8 / 22.2 / 224, apply 3.4 / 21.4 / 152, verify 4.2 / 23.7 / 274
-(every canary delivered); bound at 2,000 targets 13-17 s a phase, ratio 12-18x, CPU of the
-process 108-158 s a phase (client and in-process moto); peak RSS 402 / 526 / 1,696 MB, 684 KB per
-target; growth exponent 200 -> 2,000: 0.82-1.06 (linear).
+Measured 2026-12-07 on the 2-core machine shared with other jobs (load average 10-13), 3 groups
+per target, 32 workers, cloud in its own process (README "Large organizations" has the table):
+
+- **The goal (wall <= 1.3 x bound) is not met**: at 20 / 200 / 2,000 targets the ratio is 7-8 /
+  8-11 / 6-8 for inventory, plan and apply, verify 7 / 9 / 12.6 (it also waits for delivery
+  through the emulated stream, shipper and Logz.io). What bounds it here is CPU, mostly the
+  toolkit's: at 2,000 targets 78 / 117 / 129 / 76 s of toolkit CPU for inventory / plan /
+  apply / verify, 5.3-7.2 ms per call, and wall / cpu bound 1.2-1.35 for the first three (the
+  rest: other jobs on the cores); the emulator adds 2.2-3.1 ms per call (verify 6.5: delivery).
+  Profiled (yappi, CPU clock, every toolkit thread, 200 targets): 41-42 % of the toolkit's CPU
+  is botocore making clients (about 3 per target per phase: logs, service-quotas, events;
+  several ms and about 290 KB each), nearly all the rest botocore and http per call; pandas and
+  the toolkit's own code about 1 %.
+- **17,000 targets on AWS**, from the 2,000-target calls per target (inventory 5.4, plan 8.6,
+  apply 11.4, verify 7.1) and this machine's toolkit CPU per call: about 11 / 17 / 18 / 11 min
+  of toolkit CPU, against a bound of 2-4 min a phase (40 ms a call, 32 workers; the rate
+  buckets are per account and region): one toolkit process would be CPU-bound at 4-6x the
+  bound. Toolkit peak RSS: 211 MB + 1.0 MB per target (its cached botocore clients), about
+  17 GB at 17,000 targets in one process. Growth exponent 200 -> 2,000: 0.75-1.14 (linear).
+- verify sends every canary in one parallel round (1 PutLogEvents per target at 20, 200 and
+  2,000 targets; the 2,000 written within 145 s), then searches for all markers at once.
 """
 
 from __future__ import annotations
@@ -39,6 +64,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -191,8 +217,11 @@ def bound_s(
             if service in ("logs", "cloudformation", "organizations")
             else 0.0
         )
-        if rate > 0 and count / rate > quota:
-            quota = count / rate
+        # the bucket starts full (one second's worth, at least 1: pace._Bucket), so the first
+        # max(1, rate) calls pass at once and the rest wait for tokens
+        wait = max(0.0, count - max(1.0, rate)) / rate if rate > 0 else 0.0
+        if wait > quota:
+            quota = wait
             slowest = f"{operation} x{count} in {account}/{region} @ {rate:g} TPS"
     latency = total * latency_ms / 1000 / max(1, min(workers, targets))
     return {
@@ -204,15 +233,118 @@ def bound_s(
     }
 
 
+class RemotePace:
+    """The pace counters of a local cloud in another process, over its admin path."""
+
+    def __init__(self, endpoint: str) -> None:
+        from xaccount_ops.local.pace import ADMIN_PATH
+
+        self.url = endpoint + ADMIN_PATH
+        self.last: dict[str, Any] = self._ask("GET")
+        self.quotas: dict[str, float] = dict(self.last["quotas"])
+
+    def _ask(self, method: str) -> dict[str, Any]:
+        import urllib.request
+
+        data = b"" if method == "POST" else None
+        with urllib.request.urlopen(
+            urllib.request.Request(self.url, data=data, method=method), timeout=60
+        ) as answer:
+            return json.load(answer)
+
+    def reset(self) -> None:
+        self.last = self._ask("POST")
+
+    def read(self) -> None:
+        self.last = self._ask("GET")
+
+    def admitted(self) -> dict[tuple[str, str, str, str], int]:
+        return {(a, r, s, o): n for a, r, s, o, n in self.last["admitted"]}
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.last["stats"])
+
+
+def _cpu_s(pid: int, *, waited_children: bool) -> float:
+    """utime + stime (and cutime + cstime: its children already waited for) from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()  # fields from 3 (state) on
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if waited_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid``, its finished children and its live
+    descendants (the local cloud's function runtimes)."""
+    from xaccount_ops.local import proctree
+
+    return _cpu_s(pid, waited_children=True) + sum(
+        _cpu_s(child.pid, waited_children=False) for child in proctree.descendants(pid)
+    )
+
+
+def peak_rss_of_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of ``pid`` in MB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def create_groups_via_api(fleet: Any, groups: int, workers: int) -> int:
+    """The bench's log groups, made through the API (the cloud runs in another process)."""
+    from xaccount_ops.fleet.accounts import fan_out
+
+    def make(target: Any) -> int:
+        logs = fleet.client("logs", target.account_id, target.region)
+        for index in range(groups):
+            logs.create_log_group(logGroupName=f"/bench/app-{index:03d}", tags={"bench": "1"})
+        return groups
+
+    done = fan_out(make, fleet.targets, max_workers=workers, progress=False)
+    if not done.ok:
+        raise RuntimeError(f"creating the bench's log groups failed:\n{done.errors}")
+    return sum(done.values.values())
+
+
+class SearchCounter:
+    """Counts verify's Logz.io searches (each asks for many canary markers at once)."""
+
+    def __init__(self) -> None:
+        from xaccount_ops.logzio import SearchClient
+
+        self.requests = 0
+        self.markers = 0
+        plain = SearchClient.find_markers
+        counter = self
+
+        def counted(client: Any, markers: Any, **kwargs: Any) -> Any:
+            wanted = list(markers)
+            counter.requests += 1
+            counter.markers += len(wanted)
+            return plain(client, wanted, **kwargs)
+
+        SearchClient.find_markers = counted  # type: ignore[method-assign]
+
+
 def run_size(
-    accounts: int, regions: int, groups: int, latency_ms: int, workers: int, verify_timeout: float
+    accounts: int,
+    regions: int,
+    groups: int,
+    latency_ms: int,
+    workers: int,
+    verify_timeout: float,
+    in_process: bool = False,
 ) -> dict[str, Any]:
-    from xaccount_ops import subscriptions
+    from types import SimpleNamespace
+
     from xaccount_ops.config import load_config
-    from xaccount_ops.fleet import audit, inventory
     from xaccount_ops.fleet.accounts import Fleet
-    from xaccount_ops.local.cloud import LocalCloud
-    from xaccount_ops.verify import verify
 
     out: dict[str, Any] = {
         "accounts": accounts,
@@ -220,49 +352,109 @@ def run_size(
         "targets": accounts * regions,
         "groups_per_target": groups,
         "workers": workers,
+        "cloud": "in-process" if in_process else "own process",
+        "cores": os.cpu_count(),
         "phases": {},
     }
-    with LocalCloud(
-        accounts=accounts,
-        regions=REGIONS[:regions],
-        latency_ms=latency_ms,
-        rate_limit=True,
-        seed_data=False,
-    ) as cloud:
-        t0 = time.perf_counter()
-        create_groups(cloud, groups)
-        cfg = load_config(cloud.config_path)
+    t0 = time.perf_counter()
+    cleanups: list[Any] = []  # the cloud process's data directory, once it has stopped
+    if in_process:
+        from xaccount_ops.local.cloud import LocalCloud
+
+        cloud_cm: Any = LocalCloud(
+            accounts=accounts,
+            regions=REGIONS[:regions],
+            latency_ms=latency_ms,
+            rate_limit=True,
+            seed_data=False,
+        )
+    else:
+        import tempfile
+
+        from xaccount_ops.local.process import LocalCloudProcess
+
+        data_dir = tempfile.mkdtemp(prefix="fleet-scale-bench-")
+        cleanups.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+        cloud_cm = LocalCloudProcess(
+            data_dir,
+            accounts=accounts,
+            regions=REGIONS[:regions],
+            extra_args=["--latency-ms", str(latency_ms), "--rate-limit", "--no-seed"],
+        )
+    with cloud_cm as started:
+        if in_process:
+            cloud, config_path, pace, pid = started, started.config_path, started.pace, None
+        else:
+            info = started.info
+            cloud = SimpleNamespace(
+                regions=tuple(info["regions"]),
+                sending_accounts=info["sending_accounts"],
+                organization_id=info["organization_id"],
+                listener_url=info["listener_url"],
+                shipping_token=info["shipping_token"],
+            )
+            config_path, pace, pid = (
+                started.config_path,
+                RemotePace(info["aws_endpoint"]),
+                info["pid"],
+            )
+        cfg = load_config(config_path)
         cfg = dataclasses.replace(
             cfg,
             landing=dataclasses.replace(cfg.landing, stack_name=STACK),
             aws=dataclasses.replace(cfg.aws, max_workers=workers),
             verify=dataclasses.replace(cfg.verify, canary_log_group="/xaccount-ops/bench-canary"),
         )
+        if in_process:
+            create_groups(cloud, groups)
+        else:
+            create_groups_via_api(Fleet.from_config(cfg), groups, workers)
         build_landing(Fleet.from_config(cfg), cloud)
         out["setup_s"] = round(time.perf_counter() - t0, 1)
-        out["rss_after_setup_mb"] = round(peak_rss_mb(), 1)
-        pace = cloud.pace
         quotas = dict(pace.quotas)
+        searches = SearchCounter()
+        found: dict[str, Any] = {}
 
         def phase(name: str, fn: Any) -> Any:
             pace.reset()
+            load = os.getloadavg()[0]
+            emulator_cpu = tree_cpu_s(pid) if pid else 0.0
             fleet = Fleet.from_config(cfg)
             start, cpu = time.perf_counter(), time.process_time()
             result = fn(fleet)
             wall = time.perf_counter() - start
             cpu = time.process_time() - cpu
+            if pid:
+                emulator_cpu = tree_cpu_s(pid) - emulator_cpu
+                pace.read()
             bounds = bound_s(pace.admitted(), quotas, latency_ms, workers, accounts * regions)
             stats = pace.stats()
+            calls = bounds["calls"] or 1
+            # The toolkit is one Python process: its Python work runs one thread at a time, so
+            # its CPU seconds bound the wall time; both processes together share the cores.
+            machine = (cpu + emulator_cpu) / (os.cpu_count() or 1)
             out["phases"][name] = {
                 "wall_s": round(wall, 2),
                 **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in bounds.items()},
                 "ratio": round(wall / bounds["bound_s"], 2) if bounds["bound_s"] else None,
-                # client and in-process server share one GIL: wall >= cpu on any machine
-                "cpu_s": round(cpu, 2),
+                # in-process: the toolkit's and the emulator's CPU together (one GIL)
+                "toolkit_cpu_s": round(cpu, 2),
+                "emulator_cpu_s": round(emulator_cpu, 2) if pid else None,
+                "toolkit_ms_per_call": round(cpu / calls * 1000, 2),
+                "emulator_ms_per_call": round(emulator_cpu / calls * 1000, 2) if pid else None,
+                "machine_bound_s": round(machine, 2) if pid else None,
+                "cpu_bound_s": round(max(cpu, machine), 2),
+                "load_avg_1m": round(load, 1),
                 "throttled": stats["throttled"],
                 "peak_rss_mb": round(peak_rss_mb(), 1),
+                "emulator_peak_rss_mb": round(peak_rss_of_mb(pid), 1) if pid else None,
             }
+            found[name] = result
             return result
+
+        from xaccount_ops import subscriptions
+        from xaccount_ops.fleet import audit, inventory
+        from xaccount_ops.verify import verify
 
         inv = phase("inventory", lambda f: inventory.log_groups(f, progress=False))
         out["inventory_rows"] = len(inv.frame)
@@ -274,6 +466,24 @@ def run_size(
         out["apply"] = applied.summary()
         result = phase("verify", lambda f: verify(f, timeout_s=verify_timeout, progress=False))
         out["verify_statuses"] = dict(Counter(result.frame["status"]))
+        # One canary round: every target's canary written once, by one parallel fan-out.
+        targets = set(zip(result.frame["account_id"], result.frame["region"], strict=True))
+        puts: Counter[tuple[str, str]] = Counter()
+        for (account, region, _, operation), count in pace.admitted().items():
+            if operation == "PutLogEvents" and (account, region) in targets:
+                puts[(account, region)] += count  # the landing's function logs are not canaries
+        sent = sorted(c.sent_at for c in result.canaries if c.sent_at is not None)
+        out["verify_round"] = {
+            "canaries_sent": len(sent),
+            "rounds": max(puts.values()) if puts else 0,
+            "send_span_s": round((sent[-1] - sent[0]).total_seconds(), 2) if sent else None,
+            "searches": searches.requests,
+            "markers_per_search": round(searches.markers / searches.requests, 1)
+            if searches.requests
+            else None,
+        }
+    for cleanup in cleanups:
+        cleanup()
     return out
 
 
@@ -289,14 +499,31 @@ def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
 def report(results: list[dict[str, Any]]) -> None:
     print()
     print(
-        f"{'targets':>8} {'phase':<10} {'wall s':>8} {'bound s':>8} {'ratio':>6} {'quota s':>8} {'lat s':>7} {'calls':>7} {'thr':>5} {'cpu s':>6} {'RSS MB':>7}"
+        f"{'targets':>8} {'phase':<10} {'wall s':>7} {'bound s':>7} {'ratio':>6} {'calls':>6} "
+        f"{'tk cpu':>6} {'emu cpu':>7} {'tk ms/c':>7} {'emu ms/c':>8} {'cpu bnd':>7} "
+        f"{'wall/cpu':>8} {'load':>5} {'thr':>4} {'tk MB':>6} {'emu MB':>6}"
     )
     for r in results:
         for name, p in r["phases"].items():
+            emu = p.get("emulator_cpu_s")
+            emu_ms = p.get("emulator_ms_per_call")
+            emu_mb = p.get("emulator_peak_rss_mb")
+            cpu_bound = p.get("cpu_bound_s") or 0
             print(
-                f"{r['targets']:>8} {name:<10} {p['wall_s']:>8.1f} {p['bound_s']:>8.1f} {p['ratio'] or 0:>6.2f} "
-                f"{p['quota_s']:>8.1f} {p['latency_s']:>7.1f} {p['calls']:>7} {p['throttled']:>5} {p['cpu_s']:>6.1f} {p['peak_rss_mb']:>7.0f}"
+                f"{r['targets']:>8} {name:<10} {p['wall_s']:>7.1f} {p['bound_s']:>7.1f} "
+                f"{p['ratio'] or 0:>6.1f} {p['calls']:>6} {p['toolkit_cpu_s']:>6.1f} "
+                f"{emu if emu is not None else float('nan'):>7.1f} {p['toolkit_ms_per_call']:>7.2f} "
+                f"{emu_ms if emu_ms is not None else float('nan'):>8.2f} {cpu_bound:>7.1f} "
+                f"{p['wall_s'] / cpu_bound if cpu_bound else 0:>8.2f} {p['load_avg_1m']:>5.1f} "
+                f"{p['throttled']:>4} {p['peak_rss_mb']:>6.0f} "
+                f"{emu_mb if emu_mb is not None else float('nan'):>6.0f}"
             )
+        print(f"{'':>8} verify round: {r.get('verify_round')}")
+    print(
+        "\nbound = max(quota bound, latency bound) (AWS's limits); cpu bnd = max(toolkit CPU, "
+        "(toolkit + emulator CPU) / cores): what this machine allows; wall/cpu near 1 = CPU-bound "
+        "here (above 1: other jobs took the cores, see load)."
+    )
     if len(results) < 2:
         return
     xs = [float(r["targets"]) for r in results]
@@ -309,13 +536,22 @@ def report(results: list[dict[str, Any]]) -> None:
         a, b = fit(xs, ys)
         # exponent between the two largest sizes: 1.0 is linear, 2.0 quadratic
         exp = math.log(ys[-1] / ys[-2]) / math.log(xs[-1] / xs[-2]) if ys[-2] > 0 else float("nan")
+        calls = [r["phases"][name]["calls"] for r in results]
+        per_target = calls[-1] / xs[-1]
+        tk_ms = results[-1]["phases"][name]["toolkit_ms_per_call"]
+        # on AWS: the toolkit's own CPU (one process) for the calls 17,000 targets make
+        aws_cpu = per_target * EXTRAPOLATE_TO * tk_ms / 1000
         print(
-            f"  {name:<10} {b * 1000:8.1f} ms/target + {a:6.1f} s; growth exponent {exp:.2f}; {a + b * EXTRAPOLATE_TO:8.0f} s at {EXTRAPOLATE_TO:,}"
+            f"  {name:<10} {b * 1000:8.1f} ms/target + {a:6.1f} s; growth exponent {exp:.2f}; "
+            f"{a + b * EXTRAPOLATE_TO:8.0f} s at {EXTRAPOLATE_TO:,} here; "
+            f"{per_target:5.1f} calls/target x {tk_ms:.2f} ms toolkit CPU = {aws_cpu:6.0f} s "
+            "of toolkit CPU on AWS"
         )
     rss = [r["phases"]["verify"]["peak_rss_mb"] for r in results]
     a, b = fit(xs, rss)
     print(
-        f"  peak RSS  {b * 1024 * 1024 / 1:8.0f} bytes/target + {a:6.0f} MB; {a + b * EXTRAPOLATE_TO:8.0f} MB at {EXTRAPOLATE_TO:,}"
+        f"  toolkit peak RSS {b * 1024 * 1024:8.0f} bytes/target + {a:6.0f} MB; "
+        f"{a + b * EXTRAPOLATE_TO:8.0f} MB at {EXTRAPOLATE_TO:,}"
     )
 
 
@@ -326,13 +562,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=40)
     parser.add_argument("--workers", type=int, default=32, help="aws.max_workers")
     parser.add_argument("--verify-timeout", type=float, default=300)
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the local cloud in the bench's process (one GIL; CPU not split)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # "AxR": run one size, print JSON
     args = parser.parse_args(argv)
     if args.one:
         a, r = (int(v) for v in args.one.split("x"))
         print(
             json.dumps(
-                run_size(a, r, args.groups, args.latency_ms, args.workers, args.verify_timeout)
+                run_size(
+                    a,
+                    r,
+                    args.groups,
+                    args.latency_ms,
+                    args.workers,
+                    args.verify_timeout,
+                    in_process=args.in_process,
+                )
             )
         )
         return 0
@@ -353,6 +602,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.workers),
                 "--verify-timeout",
                 str(args.verify_timeout),
+                *(["--in-process"] if args.in_process else []),
             ],
             capture_output=True,
             text=True,

@@ -224,3 +224,24 @@ def test_quotas_table_covers_the_toolkit_calls() -> None:
     assert Pace(quotas={"DescribeLogGroups": 99}).quotas["DescribeLogGroups"] == 99
     with pytest.raises(ValueError):
         Pace(latency_ms=-1)
+
+
+def test_admin_path_answers_the_counters_and_post_resets_them(server: Server) -> None:
+    """The scale bench reads another process's pace over HTTP: GET the counters, POST resets."""
+    import json
+    import urllib.request
+
+    from xaccount_ops.local.pace import ADMIN_PATH
+
+    pace = server.use(Pace(rate_limit=True))
+    server.client("logs").describe_log_groups()
+    with urllib.request.urlopen(server.endpoint + ADMIN_PATH, timeout=5) as answer:
+        got = json.load(answer)
+    assert got["stats"]["calls"] == 1 and got["stats"]["rate_limit"] is True
+    assert got["admitted"] == [["123456789012", "us-east-1", "logs", "DescribeLogGroups", 1]]
+    assert got["quotas"]["DescribeLogGroups"] == QUOTAS["DescribeLogGroups"]
+    assert got["process_cpu_s"] > 0
+    request = urllib.request.Request(server.endpoint + ADMIN_PATH, data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert json.load(answer)["admitted"] == []
+    assert pace.stats()["calls"] == 0

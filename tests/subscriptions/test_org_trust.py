@@ -213,3 +213,28 @@ def test_account_list_destination_gets_no_role(
     assert _rows(plan, action="create-role") == []
     (row,) = _rows(plan, log_group=group)
     assert row["action"] == "create" and not row["role_arn"]
+
+
+def test_verify_canary_filter_names_the_sender_role(
+    ext_endpoint: str, tmp_path: Path, subs_helpers: Any
+) -> None:
+    """verify subscribes its canary group as apply subscribes any group: to an organization-wide
+    destination the filter names the sender role (the local cloud, as AWS, refuses it
+    otherwise, and every canary would end as an error)."""
+    from xaccount_ops.fleet.accounts import Target
+    from xaccount_ops.fleet.pipeline import discover
+    from xaccount_ops.verify import canary as canary_mod
+
+    fleet, member, arn, _ = _world(ext_endpoint, tmp_path, subs_helpers)
+    stack = fleet.config.landing.stack_name
+    group = f"/{stack}/canary"
+    canary = canary_mod.Canary(Target(member, REGION), "m", group, "verify-s")
+    sent = canary_mod.prepare_and_send(fleet, canary, discover(fleet))
+    assert sent.setup_problem is None and sent.sent_at is not None
+    (described,) = fleet.client("logs", member, REGION).describe_subscription_filters(
+        logGroupName=group
+    )["subscriptionFilters"]
+    assert (described["destinationArn"], described["roleArn"]) == (
+        arn,
+        sender_role.role_arn(member, stack),
+    )

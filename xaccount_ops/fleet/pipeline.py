@@ -23,6 +23,15 @@ from xaccount_ops import aws
 log = logging.getLogger(__name__)
 
 PUT_FILTER_ACTIONS = {"logs:putsubscriptionfilter", "logs:*", "*"}
+# The sender role an organization-wide destination needs in each sending account
+# (``subscriptions.role`` makes it; cfn/sender.yaml names it the same).
+SENDER_ROLE_SUFFIX = "-subscription-role"
+
+
+def sender_role_arn(account_id: str, stack_name: str, partition: str = "aws") -> str:
+    """``arn:<partition>:iam::<account>:role/<stack_name>-subscription-role``: what a filter to
+    an organization-wide destination must name (see ``FoundDestination.grants_organization``)."""
+    return f"arn:{partition}:iam::{account_id}:role/{stack_name}{SENDER_ROLE_SUFFIX}"
 
 
 @dataclass(frozen=True)

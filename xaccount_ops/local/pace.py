@@ -213,12 +213,38 @@ class Pace:
             self._throttled.clear()
 
 
+# The pace's counters over HTTP, for a caller in another process (the scale bench runs the local
+# cloud apart so the two processes' CPU can be told apart): GET answers :meth:`Pace.stats`, the
+# admitted calls as ``[account, region, service, operation, count]`` rows, the quotas and this
+# process's CPU seconds; POST resets the counters (:meth:`Pace.reset`) and answers the same.
+ADMIN_PATH = "/__local/pace"
+
+
+def admin_answer(pace: Pace, environ: dict[str, Any]) -> dict[str, Any]:
+    """What :data:`ADMIN_PATH` answers (after a reset when the request is a POST)."""
+    if environ.get("REQUEST_METHOD") == "POST":
+        pace.reset()
+    return {
+        "stats": pace.stats(),
+        "admitted": [[*key, count] for key, count in pace.admitted().items()],
+        "quotas": pace.quotas,
+        "process_cpu_s": time.process_time(),
+    }
+
+
 def wrap(app: Callable[..., Iterable[bytes]], pace: Pace) -> Callable[..., Iterable[bytes]]:
     """``app`` behind ``pace``: a WSGI app that sleeps, rate-limits, then calls ``app``."""
 
     def paced(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/moto-api"):
             return app(environ, start_response)  # moto's own admin API: not an AWS call
+        if path == ADMIN_PATH:
+            body = json.dumps(admin_answer(pace, environ)).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
         if pace.latency_ms:
             time.sleep(pace.latency_ms / 1000)
         call = identify(environ, need_operation=pace.rate_limit)

@@ -20,10 +20,11 @@ import logging
 from typing import Any
 
 from xaccount_ops import aws
+from xaccount_ops.fleet.pipeline import SENDER_ROLE_SUFFIX, sender_role_arn
 
 log = logging.getLogger(__name__)
 
-ROLE_SUFFIX = "-subscription-role"
+ROLE_SUFFIX = SENDER_ROLE_SUFFIX
 POLICY_NAME = "put-to-destination"
 
 
@@ -33,7 +34,7 @@ def role_name(stack_name: str) -> str:
 
 
 def role_arn(account_id: str, stack_name: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::{account_id}:role/{role_name(stack_name)}"
+    return sender_role_arn(account_id, stack_name, partition)
 
 
 def trust_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:

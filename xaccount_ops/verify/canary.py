@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from xaccount_ops import aws, config
 from xaccount_ops.fleet.accounts import Fleet, Target
-from xaccount_ops.fleet.pipeline import Pipeline
+from xaccount_ops.fleet.pipeline import Pipeline, sender_role_arn
 from xaccount_ops.frames import Categories, dtypes
 from xaccount_ops.logzio import MARKER_FIELD, SearchAuthError, SearchClient, SearchError
 
@@ -130,7 +130,9 @@ def prepare_and_send(
     logs = fleet.client("logs", target.account_id, target.region)
     if prepare:
         _ensure_group(logs, canary.log_group)
-        canary.setup_problem = _ensure_filter(logs, canary, pipeline)
+        canary.setup_problem = _ensure_filter(
+            logs, canary, pipeline, _sender_role(fleet, canary, pipeline)
+        )
     try:
         logs.create_log_stream(logGroupName=canary.log_group, logStreamName=canary.log_stream)
     except ClientError as err:
@@ -159,12 +161,28 @@ def _ensure_group(logs: Any, name: str) -> None:
     logs.put_retention_policy(logGroupName=name, retentionInDays=CANARY_RETENTION_DAYS)
 
 
-def _ensure_filter(logs: Any, canary: Canary, pipeline: Pipeline) -> tuple[str, str, str] | None:
-    """Our filter on the canary group, pointing at this region's destination; or why not."""
+def _sender_role(fleet: Fleet, canary: Canary, pipeline: Pipeline) -> str:
+    """The role the canary's filter must name: an organization-wide destination refuses a
+    filter from another account without one (``subscribe apply`` or cfn/sender.yaml makes it);
+    "" when none is needed."""
+    destination = pipeline.destinations.get(canary.target.region)
+    account = canary.target.account_id
+    if not getattr(destination, "grants_organization", False) or account == fleet.landing_account:
+        return ""
+    partition = destination.arn.split(":")[1]  # type: ignore[union-attr]
+    return sender_role_arn(account, fleet.config.landing.stack_name, partition)
+
+
+def _ensure_filter(
+    logs: Any, canary: Canary, pipeline: Pipeline, role_arn: str = ""
+) -> tuple[str, str, str] | None:
+    """Our filter on the canary group, pointing at this region's destination (naming
+    ``role_arn`` if given); or why not."""
     region = canary.target.region
     destination = pipeline.destinations.get(region)
     if destination is None:
         return None  # the diagnosis reports the missing destination
+    extra = {"roleArn": role_arn} if role_arn else {}
     name = config.filter_name(region)
     filters = logs.describe_subscription_filters(logGroupName=canary.log_group).get(
         "subscriptionFilters", []
@@ -178,6 +196,7 @@ def _ensure_filter(logs: Any, canary: Canary, pipeline: Pipeline) -> tuple[str, 
             filterName=name,
             filterPattern="",
             destinationArn=destination.arn,
+            **extra,
         )
     except ClientError as err:
         code = aws.error_code(err)

@@ -13,6 +13,8 @@ Each submodule patches one area and exposes an idempotent ``install()``:
   enforced by ``logs``).
 - ``kinesis``: CreateStream without a shard count makes an on-demand stream.
 - ``cfn_changesets``: change set rows with Replacement and Details, NoEcho parameters masked.
+- ``iam``: the account of a request's access key found in constant time (moto walks every
+  account's backend per request).
 - ``awslambda``: the event source mapping API as AWS answers it (202 ``Creating``, defaults,
   duplicates and record ages refused).
 
@@ -32,6 +34,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 _AREAS = (
+    "iam",
     "servicequotas",
     "logs",
     "data_protection",
