@@ -14,10 +14,13 @@ the events a drop rule filters never. Prints events/s, input MB/s
 (payload JSON before gzip), peak RSS, and against the baseline: the speed-up and its inverse, the
 time ratio (wall clock, best runs: what issue #13 called the CPU ratio, 0.14 before it), and the
 CPU ratio (best process CPU seconds over the baseline's: stricter, and steadier on a shared
-machine, where wall time swings with the load). Targets: <= 0.12 for the speed-ups, <= 0.13 with three
-redaction rules, peak RSS within +30 MB. Numbers, not assertions: a failed delivery check exits
-non-zero, a slow run does not. ``--profile [VARIANT]`` prints the cProfile top functions of one
-run of a variant instead.
+machine, where wall time swings with the load). Targets (issue #22): <= 0.10 for the speed-ups,
+<= 0.13 with three redaction rules, peak RSS within +30 MB; measured numbers are in
+``shipper_lambda/README.md`` (Performance). Numbers, not assertions: a failed delivery check exits
+non-zero, a slow run does not. ``--variants A,B`` runs only those (and their workloads'
+baselines); ``--profile [VARIANT]`` prints the cProfile top functions of one run of a variant.
+For stable per-change numbers on a loaded machine, count instructions instead of seconds
+(``valgrind --tool=callgrind`` on one handler run: the README has the counts).
 """
 
 from __future__ import annotations
