@@ -95,10 +95,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class _RootDuplicates:
+class _Duplicates:
     """``object_pairs_hook`` that builds the dict (last value wins, at the first one's place,
-    as ``json.loads`` does) and notes whether the object had a key twice. Objects complete
-    innermost first, so after a parse :attr:`dup` speaks of the top-level object."""
+    as ``json.loads`` does) and notes whether any object, at any depth, had a key twice:
+    :attr:`dup` is set by the hook and cleared only by :meth:`parse`."""
 
     __slots__ = ("dup",)
 
@@ -107,14 +107,20 @@ class _RootDuplicates:
 
     def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         doc = dict(pairs)
-        self.dup = len(doc) != len(pairs)
+        if len(doc) != len(pairs):
+            self.dup = True
         return doc
 
+    def parse(self, text: str) -> tuple[Any, bool]:
+        """(the strict parse of ``text``, whether a key repeats in any of its objects)."""
+        self.dup = False
+        return _std_strict_loads(text), self.dup
 
-_root_duplicates = _RootDuplicates()
+
+_duplicates = _Duplicates()
 # RFC 8259 JSON only (no NaN/Infinity): a message that parses with it is valid JSON text as is.
 _std_strict_loads = json.JSONDecoder(
-    parse_constant=_reject_constant, object_pairs_hook=_root_duplicates
+    parse_constant=_reject_constant, object_pairs_hook=_duplicates
 ).decode
 # A number that may not fit a double (1e400, 1.8e308, 309+ digits): orjson would write it null.
 # Only a number token: not preceded by a word character or a dot (hex ids like "a3e412" are not).
@@ -202,10 +208,10 @@ _msgspec_encode = _msgspec.json.Encoder().encode if _msgspec else None
 
 
 def _std_object(text: str) -> tuple[dict[str, Any], bytes | None]:
-    doc = _std_strict_loads(text)
+    doc, dup = _duplicates.parse(text)
     if type(doc) is not dict:
         raise TypeError("not a JSON object")
-    return doc, DUPLICATE_KEYS if _root_duplicates.dup else None
+    return doc, DUPLICATE_KEYS if dup else None
 
 
 def _msgspec_object_bytes(text: str) -> tuple[dict[str, Any], bytes | None]:
@@ -217,10 +223,10 @@ def _orjson_object(text: str) -> tuple[dict[str, Any], bytes | None]:
     doc = _orjson.loads(text)
     if type(doc) is not dict:
         raise TypeError("not a JSON object")
-    if len(doc) > 1:  # orjson alone cannot tell a repeated key: the stdlib's parse says
-        _std_strict_loads(text)
-        if _root_duplicates.dup:
-            return doc, DUPLICATE_KEYS
+    # orjson alone cannot tell a repeated key (at any depth): the stdlib's parse says, when
+    # there can be one (two top-level keys, or a nested object).
+    if (len(doc) > 1 or text.find("{", 1) > 0) and _duplicates.parse(text)[1]:
+        return doc, DUPLICATE_KEYS
     return doc, None
 
 
@@ -272,17 +278,18 @@ gunzip = _std_gunzip
 b64decode = binascii.a2b_base64  # lenient: characters outside the alphabet are skipped
 
 
-def select(stdlib_only: bool = False) -> str:
+def select(stdlib_only: bool = False, *, msgspec: bool = True) -> str:
     """Bind the module functions to the fastest available backends (or the stdlib ones).
 
-    Returns the backend name, e.g. ``"pybase64+orjson+msgspec+isal"`` or ``"stdlib"``. Callers
+    Returns the backend name, e.g. ``"pybase64+orjson+msgspec+isal"`` or ``"stdlib"``.
+    ``msgspec=False`` leaves msgspec out (what a bundle without it runs; tests). Callers
     look the functions up on this module at use time, so a switch takes effect on the next record.
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
     global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES, b64decode
     global raw_object, RAW_OBJECT_VALUES_RAW, raw_object_bytes
     use_orjson = _orjson is not None and not stdlib_only
-    use_msgspec = _msgspec is not None and not stdlib_only
+    use_msgspec = _msgspec is not None and not stdlib_only and msgspec
     use_isal = _igzip is not None and not stdlib_only
     use_pybase64 = _pybase64 is not None and not stdlib_only
     b64decode = _fast_b64decode if use_pybase64 else binascii.a2b_base64

@@ -46,7 +46,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     started = time.monotonic()
     log.setLevel(os.environ.get(LOG_LEVEL_ENV, "INFO").upper())
     cfg = config.load(os.environ)
-    token = token_source.resolve(cfg)
+    # The token secret's requests get the Logz.io requests' deadline, within the time left.
+    token = token_source.resolve(cfg, started + _budget_s(context) - cfg.safety_margin_s)
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         records = []
@@ -138,7 +139,9 @@ class _Invocation:
         if route in self._deliveries:
             return route
         try:
-            token = self.table.token(route)
+            token = self.table.token(
+                route, timeout_s=self.cfg.timeout_s, deadline=self._main.deadline
+            )
         except routes.RouteTokenUnavailable as err:
             self.batcher.flush()
             self.stats.auth_failures += 1

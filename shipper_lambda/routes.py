@@ -81,11 +81,20 @@ class Table:
         """Use ``token`` for route ``index`` (the toolkit resolves tokens with its own access)."""
         self._tokens[index] = token
 
-    def token(self, index: int, env: Mapping[str, str] = os.environ) -> str:
-        """The route's shipping token (secrets are fetched once per container)."""
+    def token(
+        self,
+        index: int,
+        env: Mapping[str, str] = os.environ,
+        *,
+        timeout_s: float = token_source.DEFAULT_TIMEOUT_S,
+        deadline: float | None = None,
+    ) -> str:
+        """The route's shipping token (secrets are fetched once per container, each request
+        within ``timeout_s`` and none after ``deadline``, as the main token's)."""
         token = self._tokens.get(index)
         if token is None:
-            token = self._tokens[index] = _resolve(self.routes[index], env)
+            token = _resolve(self.routes[index], env, timeout_s, deadline)
+            self._tokens[index] = token
         return token
 
 
@@ -139,7 +148,7 @@ def _route(index: int, item: object) -> Route:
     )
 
 
-def _resolve(route: Route, env: Mapping[str, str]) -> str:
+def _resolve(route: Route, env: Mapping[str, str], timeout_s: float, deadline: float | None) -> str:
     if route.token_env:
         value = (env.get(route.token_env) or "").strip()
         if not value:
@@ -151,7 +160,7 @@ def _resolve(route: Route, env: Mapping[str, str]) -> str:
         return value
     source = route.token_secret or f"ssm:{route.token_ssm}"
     try:
-        return token_source.fetch_cached(source)
+        return token_source.fetch_cached(source, timeout_s, deadline)
     except (token_source.TokenUnavailable, ConfigError) as err:
         raise RouteTokenUnavailable(f"route {route.name!r}: {err}") from None
 

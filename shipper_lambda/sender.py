@@ -246,7 +246,7 @@ class Sender:
         conn, reused = self.listener.connection(timeout)
         self.stats.requests += 1
         self.stats.bytes_out += len(data)
-        watchdog = _Watchdog(conn, timeout)
+        watchdog = Watchdog(conn, timeout)
         try:
             conn.request("POST", self.listener.path, body=data, headers=self.headers)
             # getresponse() hands the socket to the response and forgets it when the answer
@@ -301,7 +301,7 @@ class Sender:
         return delay
 
 
-class _Watchdog:
+class Watchdog:
     """Shuts a connection's socket down once ``timeout`` seconds have passed, which makes any
     blocked connect, send or read return at once: one deadline for the whole request."""
 

@@ -411,11 +411,14 @@ class LineEncoder:
             body = codec.DUPLICATE_KEYS  # not the backend's parse: re-serialise to be sure
         if type(doc) is not dict or not doc:
             return None  # not an object, or {}: nothing to merge, ship the text
-        if body is None:
-            if "\n" in text or "\r" in text:
+        # The text first: ``bytes in bytes`` costs a raised-and-cleared TypeError in CPython
+        # (it tries the needle as an int first), ``str in str`` does not; the body is the text's
+        # bytes with its top-level whitespace dropped, so a text without one has none either.
+        if "\n" in text or "\r" in text:
+            if body is None:
                 body = codec.DUPLICATE_KEYS  # whitespace newlines: re-serialise onto one line
-        elif body and (b"\n" in body or b"\r" in body):
-            body = codec.DUPLICATE_KEYS  # a raw value spans lines
+            elif body and (body.find(b"\n") >= 0 or body.find(b"\r") >= 0):
+                body = codec.DUPLICATE_KEYS  # a raw value spans lines
         if body is not codec.DUPLICATE_KEYS and reserved.isdisjoint(doc):
             if body is not None:
                 return body[:-1]

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shipper_lambda import config, proxy, sender
+from shipper_lambda import config, proxy, sender, token_source
 from shipper_lambda.handler import lambda_handler
 
-from .conftest import FakeListener
+from .conftest import TOKEN, FakeListener
 
 PROXY_USER = "egress-user"
 PROXY_PASSWORD = "pr0xy-s3cret-Zq81"  # must never reach a log line or an error
@@ -565,3 +565,88 @@ def test_tunnel_refusal_wording_of_http_client_is_what_the_sender_parses():
         conn.connect()
     upstream.close()
     assert sender._tunnel_status(caught.value) == (407, "Proxy Authentication Required")
+
+
+# -- the token secret's read under the same deadline -----------------------------------------
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:logzio/shipping-AbCdEf"
+
+
+def _secret_env(env, endpoint: str) -> None:
+    env.delenv("LOGZIO_TOKEN")
+    env.setenv("LOGZIO_TOKEN_SECRET", SECRET_ARN)
+    env.setenv("AWS_ENDPOINT_URL", endpoint)
+    env.setenv("AWS_ACCESS_KEY_ID", "testing")
+    env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    env.setenv("LOGZIO_TIMEOUT_SECONDS", "0.3")
+
+
+def test_secret_read_through_a_trickling_proxy_is_cut_off_naming_the_secret(
+    env, listener, egress, moto_endpoint, kinesis, context
+):
+    # GIVEN the token in Secrets Manager, reached through a proxy that trickles its answer
+    # for ~4 s, and a 0.3 s request deadline
+    _secret_env(env, moto_endpoint)
+    env.setenv("HTTP_PROXY", egress.url(f"{PROXY_USER}:{PROXY_PASSWORD}@"))
+    egress.fault = "trickle"
+
+    # WHEN
+    with pytest.raises(token_source.TokenUnavailable) as caught:
+        lambda_handler(kinesis.event(kinesis.payload()), context)
+
+    # THEN the read was cut off (the trickle never completed), the error names the secret and
+    # the deadline, not the proxy's credentials; nothing was shipped
+    message = str(caught.value)
+    assert SECRET_ARN in message and "request deadline of 0.30s" in message
+    assert f"via proxy http://127.0.0.1:{egress.port}" in message
+    assert PROXY_PASSWORD not in message
+    assert egress.completed_trickles == 0
+    assert egress.seen and egress.seen[0].line.startswith("POST http://127.0.0.1:")
+    assert listener.requests == []
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.1", "HTTP/1.0"])
+def test_secret_read_deadline_holds_when_the_answer_closes_the_connection(
+    env, listener, kinesis, context, version
+):
+    # GIVEN a Secrets Manager endpoint whose headers arrive at once and whose body trickles on a
+    # connection http.client no longer holds (Connection: close, or HTTP/1.0)
+    server = ClosingTrickler(version)
+    try:
+        _secret_env(env, server.url)
+
+        # WHEN / THEN the read is cut off at the deadline, naming the secret
+        with pytest.raises(token_source.TokenUnavailable, match="request deadline") as caught:
+            lambda_handler(kinesis.event(kinesis.payload()), context)
+        assert SECRET_ARN in str(caught.value)
+        assert server.completed == 0
+        assert listener.requests == []
+    finally:
+        server.stop()
+
+
+def test_secret_read_through_the_proxy_gets_the_token(
+    env, listener, egress, moto_endpoint, kinesis, context
+):
+    # GIVEN the token in Secrets Manager (moto), reached through the loopback proxy with Basic
+    # credentials: the request is signed by botocore and sent by the shipper's own client
+    boto3 = pytest.importorskip("boto3")
+    client = boto3.client(
+        "secretsmanager",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arn = client.create_secret(Name=f"logzio/via-proxy-{id(egress)}", SecretString=TOKEN)["ARN"]
+    _secret_env(env, moto_endpoint)
+    env.setenv("LOGZIO_TOKEN_SECRET", arn)
+    env.setenv("LOGZIO_TIMEOUT_SECONDS", "5")
+    env.setenv("HTTP_PROXY", egress.url(f"{PROXY_USER}:{PROXY_PASSWORD}@"))  # listener too
+
+    assert lambda_handler(kinesis.event(kinesis.payload()), context) == {"batchItemFailures": []}
+
+    assert listener.ids() == ["e00000"]
+    targets = [seen.headers.get("x-amz-target", "") for seen in egress.seen]
+    assert "secretsmanager.GetSecretValue" in targets
+    assert all(seen.authorized for seen in egress.seen)
