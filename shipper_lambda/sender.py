@@ -259,10 +259,13 @@ class Sender:
                 # listener may have taken the body: the same ambiguity a socket timeout has.
                 raise TimeoutError("request deadline")
         except (OSError, http.client.HTTPException) as err:
+            connected = conn.sock is not None or watchdog.sock is not None
             self.listener.discard()
-            if watchdog.fired:
+            # The socket's own timeout (the same length) can beat the watchdog's thread to it on
+            # a busy machine: once connected, that is the same ambiguous timeout.
+            if watchdog.fired or (isinstance(err, TimeoutError) and connected):
                 self.stats.request_timeouts += 1
-                if watchdog.connecting:
+                if watchdog.fired and watchdog.connecting:
                     # Verify's diagnosis reads "could not connect" as no route to the listener.
                     detail = f"could not connect within the request deadline of {timeout:.2f}s"
                 else:
