@@ -26,6 +26,21 @@ def local_client(endpoint: str, service: str, region: str = "us-east-1", **keys:
     )
 
 
+def account_client(endpoint: str, service: str, account: str, region: str = "us-east-1") -> Any:
+    """:func:`local_client` as ``account``: credentials from the local cloud's AssumeRole."""
+    creds = local_client(endpoint, "sts", region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/x", RoleSessionName="tests"
+    )["Credentials"]
+    return local_client(
+        endpoint,
+        service,
+        region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
 def wait_for(
     predicate: Callable[[], T],
     timeout: float = 15.0,

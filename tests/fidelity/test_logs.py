@@ -13,12 +13,11 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.fidelity.shapes import answer, assert_same_shape, error_answer, recorded
+from tests.support import account_client, local_client
 
 LANDING = "123456789012"
 SENDER = "111111111111"
@@ -31,24 +30,9 @@ def unique(prefix: str) -> str:
 
 
 def client(endpoint: str, service: str, account: str | None = None) -> Any:
-    keys: dict[str, str] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     if account:
-        sts = client(endpoint, "sts")
-        creds = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/x", RoleSessionName="fidelity"
-        )["Credentials"]
-        keys = {
-            "aws_access_key_id": creds["AccessKeyId"],
-            "aws_secret_access_key": creds["SecretAccessKey"],
-            "aws_session_token": creds["SessionToken"],
-        }
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        **keys,
-    )
+        return account_client(endpoint, service, account, REGION)
+    return local_client(endpoint, service, REGION)
 
 
 def destination(endpoint: str, policy: dict[str, Any] | None) -> tuple[str, str]:

@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support import account_client, local_client
 from xaccount_ops.local.esm import EsmEmulator
 from xaccount_ops.local.moto_ext import data_protection
 
@@ -45,23 +44,9 @@ def unique(prefix: str) -> str:
 
 
 def client(endpoint: str, service: str, account: str | None = None) -> Any:
-    keys: dict[str, str] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     if account:
-        creds = client(endpoint, "sts").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/x", RoleSessionName="dp"
-        )["Credentials"]
-        keys = {
-            "aws_access_key_id": creds["AccessKeyId"],
-            "aws_secret_access_key": creds["SecretAccessKey"],
-            "aws_session_token": creds["SessionToken"],
-        }
-    return boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
-        **keys,
-    )
+        return account_client(endpoint, service, account, REGION)
+    return local_client(endpoint, service, REGION)
 
 
 def policy(*identifiers: str, custom: dict[str, str] | None = None) -> str:
