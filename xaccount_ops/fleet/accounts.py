@@ -1,10 +1,12 @@
-"""The fleet: which (account, region) pairs we work on, a session for each, and a fan-out helper.
+"""The fleet: which (account, region) pairs we work on, each account's credentials and clients,
+and a fan-out helper.
 
-Sessions come from, in order of preference for each account: a named profile listed in
+Credentials come from, in order of preference for each account: a named profile listed in
 ``[senders.profiles]``; the hub credentials themselves when the account *is* the hub; otherwise
 an assumed role (``senders.role_name``) from the hub, refreshed before it expires. The sending
 accounts are the configured list, or the ACTIVE accounts of the AWS Organization, minus
-``senders.exclude``.
+``senders.exclude``. An account's client is a view of the fleet's one botocore client per
+(service, region) (``fleet.clients``): a thousand accounts cost no more clients than one.
 
 >>> fleet = Fleet.from_config(load_config())  # doctest: +SKIP
 >>> result = fan_out(lambda t: fleet.client("logs", t.account_id, t.region).describe_log_groups(),
@@ -20,11 +22,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from botocore.config import Config as BotocoreConfig
 from botocore.credentials import DeferredRefreshableCredentials
 
 from xaccount_ops import aws, partitions
 from xaccount_ops.config import Config
 from xaccount_ops.errors import TargetError
+from xaccount_ops.fleet import clients
+from xaccount_ops.fleet.clients import AccountClient
 from xaccount_ops.frames import frame_with
 
 if TYPE_CHECKING:
@@ -174,13 +179,16 @@ class Fleet:
         self._hub = hub_session or self._hub_session(config)
         self._lock = threading.RLock()
         self._sessions: dict[str, boto3.Session] = {}
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._credentials: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str, str], AccountClient] = {}
         self._hub_clients: dict[tuple[str, str], Any] = {}
         self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
         self._hub_account: str | None = None
         self._botocore_config = aws.botocore_config(
             config.aws.max_attempts, max_pool_connections=max(10, config.aws.max_workers * 2)
         )
+        self._retries = clients.retry_settings(self._botocore_config)
+        self._shared = clients.SharedClients(self._shared_client)
 
     @classmethod
     def from_config(cls, config: Config, *, hub_session: boto3.Session | None = None) -> Fleet:
@@ -251,40 +259,72 @@ class Fleet:
         return self._hub_account
 
     def session(self, account_id: str) -> boto3.Session:
-        """A session for ``account_id`` (cached; assumed-role credentials refresh themselves)."""
+        """A boto3 session for ``account_id`` (cached): its profile's, the hub's, or one over the
+        assumed role's credentials (they refresh themselves). :meth:`client` needs none."""
         with self._key_lock(("session", account_id)):
             if account_id not in self._sessions:
-                self._sessions[account_id] = self._new_session(account_id)
+                profile = self._profile(account_id)
+                if profile:
+                    self._sessions[account_id] = aws.session(profile_name=profile)
+                elif self._is_hub(account_id):
+                    self._sessions[account_id] = self._hub
+                else:
+                    core = aws.botocore_session()
+                    core._credentials = self.credentials(account_id)
+                    self._sessions[account_id] = aws.session(core)
             return self._sessions[account_id]
 
+    def credentials(self, account_id: str) -> Any:
+        """The botocore credentials the fleet signs ``account_id``'s calls with (cached)."""
+        found = self._credentials.get(account_id)
+        if found is not None:
+            return found
+        with self._key_lock(("credentials", account_id)):
+            if account_id not in self._credentials:
+                if self._profile(account_id):
+                    made = self.session(account_id).get_credentials()
+                elif self._is_hub(account_id):
+                    made = self._hub.get_credentials()
+                else:
+                    made = self._assumed_credentials(account_id, self.role_arn(account_id))
+                self._credentials[account_id] = made
+            return self._credentials[account_id]
+
     def _key_lock(self, key: tuple[str, ...]) -> threading.Lock:
-        """One lock per session or client: creating one never waits for the creation of
-        another (thousands of targets would otherwise build their clients one at a time)."""
+        """One lock per credentials or session: making one never waits for the making of
+        another (thousands of accounts would otherwise assume their roles one at a time)."""
         with self._lock:
             lock = self._key_locks.get(key)
             if lock is None:
                 lock = self._key_locks[key] = threading.Lock()
             return lock
 
-    def client(self, service: str, account_id: str, region: str) -> Any:
-        """A cached client for ``service`` in ``account_id``/``region``. Clients are thread-safe."""
+    def client(self, service: str, account_id: str, region: str) -> AccountClient:
+        """``account_id``'s client for ``service`` in ``region`` (cached, thread-safe): a view of
+        the fleet's one client per (service, region), signing with the account's credentials and
+        retrying on its own (see :mod:`xaccount_ops.fleet.clients`)."""
         key = (service, account_id, region)
-        client = self._clients.get(key)
-        if client is not None:
-            return client
-        session = self.session(account_id)
-        # Per account: a boto3 session is not thread-safe, so its clients are made one at a
-        # time; other accounts' clients are made meanwhile.
-        with self._key_lock(("clients", account_id)):
+        found = self._clients.get(key)
+        if found is not None:
+            return found
+        shared = self._shared.get(service, region)
+        credentials = self.credentials(account_id)
+        with self._lock:
             if key not in self._clients:
-                self._clients[key] = aws.client(
-                    session,
-                    service,
-                    region,
-                    endpoint_url=self.config.aws.endpoint_url,
-                    config=self._botocore_config,
-                )
+                self._clients[key] = AccountClient(shared, credentials, self._retries)
             return self._clients[key]
+
+    def _shared_client(self, service: str, region: str) -> Any:
+        """A client for every account's calls to ``service`` in ``region`` (see ``clients``)."""
+        core = aws.botocore_session()
+        core._credentials = clients.unbound_credentials()
+        return aws.client(
+            aws.session(core),
+            service,
+            region,
+            endpoint_url=self.config.aws.endpoint_url,
+            config=self._botocore_config.merge(BotocoreConfig(retries=clients.SHARED_RETRIES)),
+        )
 
     def landing_client(self, service: str, region: str | None = None) -> Any:
         """A client in the landing account (default: the landing region)."""
@@ -313,19 +353,19 @@ class Fleet:
             return landing.role_arn
         return partitions.role_arn(self.config.partition, account_id, self.config.senders.role_name)
 
-    def _new_session(self, account_id: str) -> boto3.Session:
+    def _profile(self, account_id: str) -> str | None:
         landing = self.config.landing
-        profile = self.config.senders.profiles.get(account_id)
         if account_id == landing.account_id and landing.profile:
-            profile = landing.profile
-        if profile:
-            return aws.session(profile_name=profile)
-        explicit_role = account_id == landing.account_id and landing.role_arn
-        if not explicit_role and account_id == self.hub_account():
-            return self._hub
-        return self._assumed_session(account_id, self.role_arn(account_id))
+            return landing.profile
+        return self.config.senders.profiles.get(account_id)
 
-    def _assumed_session(self, account_id: str, role_arn: str) -> boto3.Session:
+    def _is_hub(self, account_id: str) -> bool:
+        """The hub's own credentials serve ``account_id`` (no role to assume)."""
+        landing = self.config.landing
+        explicit_role = account_id == landing.account_id and landing.role_arn
+        return not explicit_role and account_id == self.hub_account()
+
+    def _assumed_credentials(self, account_id: str, role_arn: str) -> Any:
         sts = self._hub_client("sts", self.landing_region)
 
         def refresh() -> dict[str, str]:
@@ -351,16 +391,9 @@ class Fleet:
                 "expiry_time": creds["Expiration"].isoformat(),
             }
 
-        # Deferred: the first call made with the session assumes the role, so a target that
-        # cannot be reached fails inside fan_out and is reported per target.
-        # One loader for every session (aws.data_loader): each would otherwise read and parse
-        # the service models and endpoint data again (measured: 57 ms of CPU a client, 10 ms
-        # with the shared one).
-        core = aws.botocore_session()
-        core._credentials = DeferredRefreshableCredentials(
-            refresh_using=refresh, method="sts-assume-role"
-        )
-        return aws.session(core)
+        # Deferred: the first call signed with them assumes the role, so a target that cannot
+        # be reached fails inside fan_out and is reported per target.
+        return DeferredRefreshableCredentials(refresh_using=refresh, method="sts-assume-role")
 
     def targets_frame(self) -> pd.DataFrame:
         """The targets as a DataFrame (account_id, account_name, region)."""
