@@ -112,13 +112,17 @@ class Batcher:
             self._reset(self._size)
 
     def _append(self, data: bytes) -> None:
-        size, buf = self._size, self._buf
+        size = self._size
         end = size + len(data)
-        if end > len(buf):
-            # Doubling up to a full body: a few steps in a cold start, none once warm. A line
-            # beyond it (a max_body under the line limit) gets the room it needs.
-            buf.extend(bytes(max(end, min(2 * len(buf), self.max_body + 1)) - len(buf)))
-        buf[size:end] = data
+        if end <= len(self._buf):
+            # Through a memoryview: one copy (a bytearray's slice assignment from bytes copies
+            # the value into a temporary bytearray first).
+            with memoryview(self._buf) as view:
+                view[size:end] = data
+        else:
+            # Past the end: the assignment grows the buffer as ``+=`` would (realloc,
+            # amortised), and it stays that size for the bodies after.
+            self._buf[size:] = data
         self._size = end
 
     def _cut(self) -> None:
