@@ -396,13 +396,19 @@ class LineEncoder:
         text = message if message[-1:] == "}" else message.rstrip()  # no copy when it can
         if text[-1:] != "}":
             return None
+        try:
+            doc, body = codec.raw_object(text)
+        except (ValueError, TypeError, RecursionError):
+            doc = body = None
+        # The common case first (once per JSON message): msgspec's compact top level, on one
+        # line (a raw newline in the text is whitespace: maybe inside a raw value), no clash.
+        if body and doc and "\n" not in text and "\r" not in text and reserved.isdisjoint(doc):
+            return body[:-1]  # bytes: only msgspec's encoding (the others give None or b"")
         # A text the raw backend parsed holds no lone surrogate when that backend is orjson or
         # msgspec (they refuse them, escaped or raw), so the surrogate scan below is skipped then.
         clean = codec.RAW_LOADS_REFUSES_SURROGATES
         raw = codec.RAW_OBJECT_VALUES_RAW
-        try:
-            doc, body = codec.raw_object(text)
-        except (ValueError, TypeError, RecursionError):
+        if doc is None:
             clean = raw = False
             try:  # orjson/msgspec refuse some valid JSON (lone surrogate escapes): the stdlib
                 doc = codec.strict_loads(text)
