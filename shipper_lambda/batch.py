@@ -12,11 +12,11 @@ it is cut where the route changes: bodies then cover consecutive records, so whe
 record before it is delivered and none after it is (Lambda retries from the failed record, so a
 later record of another route already delivered would arrive twice).
 
-The buffer is kept for the next body and, through :func:`release`, the next invocation: a body
-(up to 10 MB) grown byte by byte in a fresh buffer cost a page fault per 4 KiB (the allocator
-hands the memory back to the system after each invocation) and a copy per growth step, about a
-tenth of the shipper's CPU time (README, Performance). Delivery is synchronous, so a body's bytes
-are never overwritten before its delivery returns.
+The buffer is kept for the next body and, through :meth:`Batcher.release`, the next invocation:
+a body (up to 10 MB) grown record by record in a fresh buffer cost a page fault per 4 KiB each
+invocation (the allocator hands the memory back to the system after it) and a copy per growth
+step: a sixth of the shipper's CPU on the bench (README, Performance). Delivery is synchronous,
+so a body's bytes are never overwritten before its delivery returns.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import NamedTuple
 # Buffers of finished batchers, for the next one (a warm Lambda's next invocation). One is
 # enough for the handler; a list keeps concurrent batchers (tests, threads) apart.
 _spare: list[bytearray] = []
+_MAX_SPARE = 2  # buffers kept at most (each up to a body's size)
 
 
 class Segment(NamedTuple):
@@ -55,7 +56,10 @@ class Batcher:
         self.max_body = max_body_bytes
         self._deliver = deliver
         # Bytes [0, _size) are the body being filled; the rest is room kept from earlier bodies.
-        self._buf = _spare.pop() if _spare else bytearray()
+        try:
+            self._buf = _spare.pop()  # atomic: two threads never get the same buffer
+        except IndexError:
+            self._buf = bytearray()
         self._size = 0
         self._segments: list[Segment] = []
         self._record = -1
@@ -66,7 +70,7 @@ class Batcher:
 
     def release(self) -> None:
         """Hand the buffer on to the next batcher (call once, when done with this one)."""
-        if len(self._buf) <= self.max_body + 1:
+        if len(self._buf) <= self.max_body + 1 and len(_spare) < _MAX_SPARE:
             _spare.append(self._buf)
         self._buf = bytearray()
         self._size = 0
