@@ -1,16 +1,22 @@
 """Lines → request bodies of at most ``max_body_bytes``, cut at record boundaries when possible.
 
-A body is one ``bytearray`` of newline-terminated lines (the final newline is not sent) plus the
-list of Kinesis records whose lines it holds, as ``Segment(record_index, end_offset)``. The
-segments are what lets delivery split a failing body per record and report the earliest record
-not delivered. Cutting before the record that overflows (rather than in its middle) means a failed
-body never holds the tail of a record whose head was already delivered, so a retry of that record
-duplicates nothing, unless a single record is larger than a body.
+A body is the first ``end`` bytes of a ``bytearray``: newline-terminated lines (the final newline
+is not sent), plus the list of Kinesis records whose lines it holds, as ``Segment(record_index,
+end_offset)``. The segments are what lets delivery split a failing body per record and report the
+earliest record not delivered. Cutting before the record that overflows (rather than in its
+middle) means a failed body never holds the tail of a record whose head was already delivered, so
+a retry of that record duplicates nothing, unless a single record is larger than a body.
 
 With routes to sub-accounts a body holds one route's lines only (each goes with its own token), and
 it is cut where the route changes: bodies then cover consecutive records, so when one fails, every
 record before it is delivered and none after it is (Lambda retries from the failed record, so a
 later record of another route already delivered would arrive twice).
+
+The buffer is kept for the next body and, through :meth:`Batcher.release`, the next invocation:
+a body (up to 10 MB) grown record by record in a fresh buffer cost a page fault per 4 KiB each
+invocation (the allocator hands the memory back to the system after it) and a copy per growth
+step: a sixth of the shipper's CPU on the bench (README, Performance). Delivery is synchronous,
+so a body's bytes are never overwritten before its delivery returns.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+# Buffers of finished batchers, for the next one (a warm Lambda's next invocation). One is
+# enough for the handler; a list keeps concurrent batchers (tests, threads) apart.
+_spare: list[bytearray] = []
+_MAX_SPARE = 2  # buffers kept at most (each up to a body's size)
 
 
 class Segment(NamedTuple):
@@ -29,7 +40,8 @@ class Segment(NamedTuple):
 
 @dataclass
 class Body:
-    """A request body ready to deliver; ``buf`` is never resized after this is built."""
+    """A request body ready to deliver: ``buf[:end]``. ``buf`` is the batcher's buffer: it is
+    neither resized nor written while the body is being delivered, and is reused after."""
 
     buf: bytearray
     end: int
@@ -43,13 +55,25 @@ class Batcher:
     def __init__(self, max_body_bytes: int, deliver: Callable[[Body], None]) -> None:
         self.max_body = max_body_bytes
         self._deliver = deliver
-        self._buf = bytearray()
+        # Bytes [0, _size) are the body being filled; the rest is room kept from earlier bodies.
+        try:
+            self._buf = _spare.pop()  # atomic: two threads never get the same buffer
+        except IndexError:
+            self._buf = bytearray()
+        self._size = 0
         self._segments: list[Segment] = []
         self._record = -1
         self._record_start = 0
         self._route = -1
         self.lines = 0
         self.bytes = 0
+
+    def release(self) -> None:
+        """Hand the buffer on to the next batcher (call once, when done with this one)."""
+        if len(self._buf) <= self.max_body + 1 and len(_spare) < _MAX_SPARE:
+            _spare.append(self._buf)
+        self._buf = bytearray()
+        self._size = 0
 
     def add_record(self, index: int, data: bytes, count: int, route: int = -1) -> None:
         """Append one record's ``count`` lines (``data``: each line ended by a newline, none
@@ -60,28 +84,26 @@ class Batcher:
             self.flush()
             self._route = route
         self._record = index
-        self._record_start = len(self._buf)
+        self._record_start = self._size
         if not data:
             return
-        # The body sent is buf without its last newline.
-        if len(self._buf) + len(data) - 1 <= self.max_body:
-            self._buf += data
-            self._segments.append(Segment(index, len(self._buf)))
+        # The body sent is the buffer without its last newline.
+        if self._size + len(data) - 1 <= self.max_body:
+            self._append(data)
+            self._segments.append(Segment(index, self._size))
             self.lines += count
             self.bytes += len(data)
             return
         max_body = self.max_body
-        buf = self._buf
         for line in data.split(b"\n")[:-1]:
             # buf + line + "\n" - 1 must fit.
-            if len(buf) + len(line) > max_body and buf:
+            if self._size + len(line) > max_body and self._size:
                 self._cut()  # a delivery failure raises here: only what was added is counted
-                buf = self._buf
-            buf += line
-            buf += b"\n"
+            self._append(line)
+            self._append(b"\n")
             self.lines += 1
             self.bytes += len(line) + 1
-        self._segments.append(Segment(index, len(buf)))
+        self._segments.append(Segment(index, self._size))
 
     def first_undelivered(self, current: int) -> int:
         """The earliest record not fully handed to delivery, ``current`` being processed now."""
@@ -89,9 +111,23 @@ class Batcher:
 
     def flush(self) -> None:
         """Deliver whatever is buffered (after the last record)."""
-        if self._buf:
-            self._deliver(Body(self._buf, len(self._buf), self._segments, self._route))
-            self._reset(bytearray())
+        if self._size:
+            self._deliver(Body(self._buf, self._size, self._segments, self._route))
+            self._reset(self._size)
+
+    def _append(self, data: bytes) -> None:
+        size = self._size
+        end = size + len(data)
+        if end <= len(self._buf):
+            # Through a memoryview: one copy (a bytearray's slice assignment from bytes copies
+            # the value into a temporary bytearray first).
+            with memoryview(self._buf) as view:
+                view[size:end] = data
+        else:
+            # Past the end: the assignment grows the buffer as ``+=`` would (realloc,
+            # amortised), and it stays that size for the bodies after.
+            self._buf[size:] = data
+        self._size = end
 
     def _cut(self) -> None:
         # Deliver first, reset after: should delivery raise, the buffer still names its records.
@@ -99,14 +135,18 @@ class Batcher:
         if self._segments:
             # Whole records only: the current record's lines so far move to the next body.
             self._deliver(Body(self._buf, start, self._segments, self._route))
-            self._reset(self._buf[start:])
+            self._reset(start)
         else:
             # The current record alone fills a body: it has to be split.
-            whole = [Segment(self._record, len(self._buf))]
-            self._deliver(Body(self._buf, len(self._buf), whole, self._route))
-            self._reset(bytearray())
+            whole = [Segment(self._record, self._size)]
+            self._deliver(Body(self._buf, self._size, whole, self._route))
+            self._reset(self._size)
 
-    def _reset(self, buf: bytearray) -> None:
-        self._buf = buf
+    def _reset(self, start: int) -> None:
+        """Start the next body with the bytes from ``start`` on (a record's lines so far)."""
+        size = self._size
+        if start < size:
+            self._buf[: size - start] = self._buf[start:size]
+        self._size = size - start
         self._segments = []
         self._record_start = 0

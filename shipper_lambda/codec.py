@@ -270,6 +270,7 @@ RAW_LOADS_REFUSES_SURROGATES = False  # True with orjson/msgspec: what they pars
 # Raises ValueError/TypeError/RecursionError for anything but a strict JSON object.
 DUPLICATE_KEYS = b""
 raw_object = _std_object
+raw_object_decode = None  # msgspec's dict[str, Raw] decode alone (raw_object's first half)
 RAW_OBJECT_VALUES_RAW = False  # True with msgspec: raw_object's values are msgspec.Raw
 raw_object_bytes = _std_dumps_obj  # writes a raw_object doc (msgspec: Raw values as they are)
 dumps_obj = _std_dumps_obj
@@ -287,7 +288,7 @@ def select(stdlib_only: bool = False, *, msgspec: bool = True) -> str:
     """
     global loads, strict_loads, exact_loads, dumps_str, dumps_obj, gzip_compress, gunzip, BACKEND
     global raw_dumps_str, raw_strict_loads, RAW_LOADS_REFUSES_SURROGATES, b64decode
-    global raw_object, RAW_OBJECT_VALUES_RAW, raw_object_bytes
+    global raw_object, RAW_OBJECT_VALUES_RAW, raw_object_bytes, raw_object_decode
     use_orjson = _orjson is not None and not stdlib_only
     use_msgspec = _msgspec is not None and not stdlib_only and msgspec
     use_isal = _igzip is not None and not stdlib_only
@@ -305,6 +306,7 @@ def select(stdlib_only: bool = False, *, msgspec: bool = True) -> str:
         raw_strict_loads = _orjson.loads if use_orjson else _std_strict_loads
         raw_object = _orjson_object if use_orjson else _std_object
     RAW_OBJECT_VALUES_RAW = use_msgspec
+    raw_object_decode = _msgspec_object if use_msgspec else None
     RAW_LOADS_REFUSES_SURROGATES = use_orjson or use_msgspec
     dumps_obj = _fast_dumps_obj if use_orjson else _std_dumps_obj
     raw_object_bytes = _msgspec_encode if use_msgspec else dumps_obj

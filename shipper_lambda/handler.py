@@ -174,6 +174,7 @@ class _Invocation:
             log.exception("unexpected error at record #%d; reporting record #%d", index, failed)
             return failed
         finally:
+            self.batcher.release()
             stats, encoder = self.stats, self.encoder
             stats.lines, stats.bytes_lines = self.batcher.lines, self.batcher.bytes
             stats.truncated, stats.malformed = encoder.truncated, len(encoder.malformed)

@@ -255,6 +255,9 @@ class LineEncoder:
         # Bytes left for the message (or merged head) and the id on a line within the limit.
         room = self.max_line - len(suffix) - _TAIL_MAX
         merged_head = self._merged_head
+        # msgspec's raw top-level parse and its encoder (None without msgspec)
+        raw_decode = codec.raw_object_decode
+        raw_encode = codec.raw_object_bytes
         pieces: list[bytes] = []
         extend = pieces.extend
         count = 0
@@ -291,7 +294,22 @@ class LineEncoder:
                 # CloudWatch ids are 56 ASCII digits: nothing to escape (bytes.isdigit is ASCII).
                 if type(event_id) is not str or not (id_bytes := event_id.encode()).isdigit():
                     id_bytes = codec.dumps_str(str(event_id))[1:-1]
-                head = merged_head(message, line_reserved) if message[:1] == "{" else None
+                if message[:1] != "{":
+                    head = None
+                elif (
+                    raw_decode is None or message[-1:] != "}" or "\n" in message or "\r" in message
+                ):
+                    head = merged_head(message, line_reserved)
+                else:
+                    # msgspec's compact top level, the common case of _merged_head, inline.
+                    try:
+                        doc = raw_decode(message)
+                    except (ValueError, TypeError, RecursionError):
+                        doc = None
+                    if doc and line_reserved.isdisjoint(doc):
+                        head = raw_encode(doc)[:-1]
+                    else:  # a clash, {}, or a text msgspec refuses: the general case
+                        head = merged_head(message, line_reserved, doc)
                 if head is None:
                     try:
                         text = dumps(message)
@@ -381,7 +399,9 @@ class LineEncoder:
             return suffix, reserved
         return head + suffix[2:], reserved
 
-    def _merged_head(self, message: str, reserved: frozenset[str]) -> bytes | None:
+    def _merged_head(
+        self, message: str, reserved: frozenset[str], parsed: dict[str, Any] | None = None
+    ) -> bytes | None:
         """``{<message fields>`` (no closing brace) for a JSON-object message, or None to ship
         the message as text.
 
@@ -396,13 +416,22 @@ class LineEncoder:
         text = message if message[-1:] == "}" else message.rstrip()  # no copy when it can
         if text[-1:] != "}":
             return None
+        if parsed:  # the caller's msgspec parse of this text
+            doc, body = parsed, codec.raw_object_bytes(parsed)
+        else:
+            try:
+                doc, body = codec.raw_object(text)
+            except (ValueError, TypeError, RecursionError):
+                doc = body = None
+        # The common case first (once per JSON message): msgspec's compact top level, on one
+        # line (a raw newline in the text is whitespace: maybe inside a raw value), no clash.
+        if body and doc and "\n" not in text and "\r" not in text and reserved.isdisjoint(doc):
+            return body[:-1]  # bytes: only msgspec's encoding (the others give None or b"")
         # A text the raw backend parsed holds no lone surrogate when that backend is orjson or
         # msgspec (they refuse them, escaped or raw), so the surrogate scan below is skipped then.
         clean = codec.RAW_LOADS_REFUSES_SURROGATES
         raw = codec.RAW_OBJECT_VALUES_RAW
-        try:
-            doc, body = codec.raw_object(text)
-        except (ValueError, TypeError, RecursionError):
+        if doc is None:
             clean = raw = False
             try:  # orjson/msgspec refuse some valid JSON (lone surrogate escapes): the stdlib
                 doc = codec.strict_loads(text)

@@ -103,6 +103,26 @@ def test_default_limit_keeps_bodies_within_10_mib(env, listener, kinesis, contex
     assert len(listener.ids()) == 6000 == len(set(listener.ids()))
 
 
+def test_a_warm_invocation_sends_only_its_own_lines(env, listener, kinesis, context, backend):
+    # The batcher's buffer is kept for the next invocation (no page faults once warm): what a
+    # bigger batch left in it must never go out again, whole or cut (a small body limit).
+    env.setenv("LOGZIO_MAX_BODY_BYTES", "30000")
+    big = [
+        kinesis.payload(messages=[f"{r}:{i} " + "w" * 900 for i in range(20)], prefix=f"a{r}-")
+        for r in range(4)
+    ]
+    small = [kinesis.payload(messages=[f"b{i}" for i in range(3)], prefix=f"b{r}-") for r in (0, 1)]
+
+    assert lambda_handler(kinesis.event(*big), context) == {"batchItemFailures": []}
+    first = len(listener.accepted)
+    assert lambda_handler(kinesis.event(*small), context) == {"batchItemFailures": []}
+
+    assert listener.ids() == [e["id"] for p in big + small for e in p["logEvents"]]
+    (request,) = listener.accepted[first:]
+    assert request.ids == [e["id"] for p in small for e in p["logEvents"]]
+    assert request.body.count(b"\n") == 5 and not request.body.endswith(b"\n")
+
+
 @pytest.mark.parametrize("variable", ["LOGZIO_COMPRESS", "COMPRESS"])
 def test_compression_off_sends_plain_json_lines(env, listener, kinesis, context, variable):
     env.setenv(variable, "false")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from shipper_lambda import codec, config
+from shipper_lambda.batch import Batcher, Body
 from shipper_lambda.config import ConfigError
 from shipper_lambda.transform import LineEncoder, RecordContext, derive_type, region_from_filters
 
@@ -200,3 +201,23 @@ def test_base64_garbage_raises_on_both_backends(backend):
 
     with pytest.raises((binascii.Error, ValueError)):
         codec.b64decode("eyJhIjogMX0")  # bad padding
+
+
+def test_batchers_alive_at_once_never_share_a_buffer():
+    # Buffers are kept for the next batcher (a warm invocation's): two at once (threads, tests)
+    # must each write into their own, and a reused one must carry nothing over.
+    sent: list[bytes] = []
+
+    def deliver(body: Body) -> None:
+        sent.append(bytes(body.buf[: body.end]))
+
+    for round_ in range(3):
+        first, second = Batcher(1000, deliver), Batcher(1000, deliver)
+        assert first._buf is not second._buf
+        first.add_record(0, b"a%d-long-line\n" % round_ * (3 - round_), 3 - round_)
+        second.add_record(0, b"b%d\n" % round_, 1)
+        first.flush()
+        second.flush()
+        first.release()
+        second.release()
+        assert sent[-2:] == [b"a%d-long-line\n" % round_ * (3 - round_), b"b%d\n" % round_]
