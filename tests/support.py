@@ -11,6 +11,9 @@ import boto3
 from botocore.config import Config
 
 T = TypeVar("T")
+# How long a test waits for the local cloud's mapping emulator to go idle: a deadline, not a
+# delay (wait_idle returns as soon as it is idle). 10 s ran out once at load 6 with other jobs.
+IDLE_DEADLINE_S = 60.0
 
 
 def local_client(endpoint: str, service: str, region: str = "us-east-1", **keys: str) -> Any:

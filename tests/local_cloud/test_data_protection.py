@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support import account_client, local_client
+from tests.support import IDLE_DEADLINE_S, account_client, local_client
 from xaccount_ops.local.esm import EsmEmulator
 from xaccount_ops.local.moto_ext import data_protection
 
@@ -361,7 +361,7 @@ def test_masked_event_reaches_logzio_through_the_subscription(
         search = SearchClient(logzio.api_url, "api-dp")
         body = marker_query([group], field="logGroup", size=10)
         (shipped,) = wait_for(lambda: search.hits(body), timeout=30, what="the line in Logz.io")
-        assert esm.wait_idle(10)
+        assert esm.wait_idle(IDLE_DEADLINE_S)
     assert shipped["message"] == expected
     assert CARD not in json.dumps(shipped) and "bob@example.com" not in json.dumps(shipped)
     assert (shipped["logGroup"], shipped["owner"], shipped["region"]) == (group, sender, REGION)

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.support import wait_for
+from tests.support import IDLE_DEADLINE_S, wait_for
 from xaccount_ops.local.esm import EsmEmulator
 
 REGION = "us-east-1"
@@ -180,7 +180,7 @@ def test_event_shape_batch_size_and_logs(esm: EsmEmulator, aws: Any, tmp_path: P
     s.map(BatchSize=2)
     # WHEN the emulator delivers them
     wait_for(lambda: len(s.delivered()) == 5, what="5 records delivered")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     # THEN batches hold at most 2 records, in order, each exactly as Lambda shapes it
     calls = s.invocations()
     assert [len(c["datas"]) for c in calls] == [2, 2, 1]
@@ -232,7 +232,7 @@ def test_partial_failure_redelivers_from_the_reported_record(
     s.put("b0", "b1", "b2", "b3", "b4")
     s.map(FunctionResponseTypes=["ReportBatchItemFailures"], MaximumRetryAttempts=3)
     wait_for(lambda: len(s.invocations()) >= 2, what="a retry")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     # THEN records before b2 came once; b2 and later came again, in a batch starting at b2
     calls = [c["datas"] for c in s.invocations()]
     assert calls == [["b0", "b1", "b2", "b3", "b4"], ["b2", "b3", "b4"]]
@@ -249,7 +249,7 @@ def test_bisect_isolates_the_bad_record_and_sends_it_to_the_queue(
         DestinationConfig={"OnFailure": {"Destination": s.queue_arn}},
     )
     failures = wait_for(s.failures, what="an on-failure record")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     calls = [c["datas"] for c in s.invocations()]
     assert calls == [
         ["c0", "c1", "poison", "c3"],
@@ -275,7 +275,7 @@ def test_retries_exhausted_sends_aws_failure_record(
     seqs = s.put("d0", "d1")
     s.map(MaximumRetryAttempts=2, DestinationConfig={"OnFailure": {"Destination": s.queue_arn}})
     (failure,) = wait_for(s.failures, what="an on-failure record")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     assert len(s.invocations()) == 3  # the first attempt and two retries
     function_arn = aws("lambda").get_function(FunctionName=s.name)["Configuration"]["FunctionArn"]
     assert set(failure) == {
@@ -359,7 +359,7 @@ def test_latest_mapping_delivers_each_new_record_in_order(
     s = Setup(aws, tmp_path)
     uuid = s.map(StartingPosition="LATEST")
     wait_for(lambda: esm.mappings().get(uuid, {}).get("shards"), what="the mapping's pollers")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     for index in range(3):
         s.put(f"g{index}")
         wait_for(lambda n=index + 1: len(s.delivered()) == n, timeout=10, what="delivery")
@@ -383,7 +383,7 @@ def test_new_code_runs_after_update_and_shards_are_all_read(
     for key in ("a", "b", "c", "d"):  # several partition keys: both shards get records
         kinesis.put_record(StreamName=s.name, Data=f"k{key}".encode(), PartitionKey=key)
     wait_for(lambda: len(s.delivered()) == 5, what="records of every shard")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
     assert any(e["message"].startswith("v2 handled") for e in events)
     shards = {r["eventID"].split(":")[0] for c in s.invocations() for r in c["event"]["Records"]}
@@ -420,7 +420,7 @@ def test_crash_or_timeout_fails_the_batch_then_a_new_environment_delivers(
     s.put("j0")
     s.map(MaximumRetryAttempts=2)
     wait_for(lambda: len(s.invocations()) == 2, what="the retry")
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     assert s.delivered() == ["j0", "j0"]
     events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
     assert any(logged in e["message"] for e in events)
@@ -434,7 +434,7 @@ def test_disabled_mapping_is_not_invoked_until_enabled(
     s = Setup(aws, tmp_path)
     s.put("e0")
     uuid = s.map(Enabled=False)
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
     time.sleep(0.5)  # not synchronisation: gives a wrongly-running poller the chance to deliver
     assert s.invocations() == []
     aws("lambda").update_event_source_mapping(UUID=uuid, Enabled=True)
@@ -448,7 +448,7 @@ def test_import_error_is_a_function_error_and_never_kills_the_emulator(
     s.put("f0")
     s.map(MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": s.queue_arn}})
     (failure,) = wait_for(s.failures, what="an on-failure record")
-    assert esm.wait_idle(10)  # the log lines are written too
+    assert esm.wait_idle(IDLE_DEADLINE_S)  # the log lines are written too
     assert failure["responseContext"]["functionError"] == "Unhandled"
     events = aws("logs").filter_log_events(logGroupName=f"/aws/lambda/{s.name}")["events"]
     assert any("Runtime.ImportModuleError" in e["message"] for e in events)
@@ -517,7 +517,7 @@ def test_real_shipper_delivers_a_cloudwatch_record(
     line = json.loads(next(b for b in bodies if b"esm-hello" in b).splitlines()[0])
     assert line["message"] == "esm-hello" and line["id"] == "3761"
     assert line["owner"] == "111122223333" and line["region"] == "eu-west-1"
-    assert esm.wait_idle(10)
+    assert esm.wait_idle(IDLE_DEADLINE_S)
 
 
 def test_mapping_properties_from_cloudformation_strings() -> None:
@@ -600,7 +600,7 @@ def test_a_1mb_event_arrives_in_the_logzio_emulator_as_parts_exactly_once(
             timeout=30,
             what="the parts in the Logz.io emulator",
         )
-        assert esm.wait_idle(10)
+        assert esm.wait_idle(IDLE_DEADLINE_S)
         counts = search.delivered_keys(ids, **window)
         assert counts == {(ids[0], 0): 1, (ids[1], 1): 1, (ids[1], 2): 1, (ids[1], 3): 1,
                           (ids[2], 0): 1}  # fmt: skip
