@@ -103,9 +103,12 @@ def _forward(event_name: str, **kwargs: Any) -> Any:
 
 def share(client: Any) -> Any:
     """Make ``client`` shareable: its own retry handlers go (each view has its own) and every call
-    is bound to the view that made it. ``client`` must have been made with
-    :func:`unbound_credentials` and retries :data:`SHARED_RETRIES` (so that, should a botocore release name its handlers differently, it still never retries
-    on its own)."""
+    is bound to the view that made it.
+
+    ``client`` must have been made with :func:`unbound_credentials` and retries
+    :data:`SHARED_RETRIES`: should a botocore release name its retry handlers differently, the
+    client still never retries on its own.
+    """
     events = client.meta.events
     service = client.meta.service_model.service_id.hyphenize()
     events.unregister(f"needs-retry.{service}", unique_id=f"retry-config-{service}")
