@@ -88,10 +88,22 @@ def start_make_lab(tmp_path: Path) -> MakeLab:
         f"LAB_ARGS={shlex.join(lab_args)}",
     ]
     log_path = tmp_path / "make-lab.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    # As from a terminal: Ctrl-C reaches make. A test runner started in the background by a
+    # non-interactive shell has SIGINT ignored, and a child would inherit that (an ignored
+    # signal stays ignored across exec; a handler does not).
+    runner_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    finally:
+        signal.signal(signal.SIGINT, runner_sigint)
     lab = MakeLab(proc, f"http://127.0.0.1:{port}", token, data, log_path)
     try:
         wait_until(

@@ -308,7 +308,9 @@ def run_lab(data_dir: Path, extra: list[str]) -> int:
     from xaccount_ops.local import proctree
     from xaccount_ops.local.process import LocalCloudProcess
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell that starts a command in the background (`make lab &` in a script)
+    # leaves SIGINT ignored, and JupyterLab would inherit that and never stop on it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)  # as Ctrl-C: KeyboardInterrupt
     proctree.signal_when_parent_exits(signal.SIGTERM)  # `make lab` SIGTERMed alone
     with LocalCloudProcess(data_dir) as cloud:
