@@ -18,8 +18,11 @@ machine, where wall time swings with the load). Targets (issue #22): <= 0.10 for
 <= 0.13 with three redaction rules, peak RSS within +30 MB; measured numbers are in
 ``shipper_lambda/README.md`` (Performance). Last measured 2026-12-07 (eight runs, load 3-6): the
 defaults 0.094-0.106 (median 0.097, the shipper's CPU 0.045-0.050 s), three rules 0.111-0.120,
-peak RSS +18.0-18.3 MB. Numbers, not assertions: a failed delivery check exits
-non-zero, a slow run does not. ``--variants A,B`` runs only those (and their workloads'
+peak RSS +18.0-18.3 MB; two more runs at 07:13-07:16 (load 1.4-2, the code unchanged): the
+defaults 0.099 and 0.098, three rules 0.113 and 0.114, RSS +18.1-18.2 MB. Keeping each message
+as its raw JSON token (msgspec ``Raw``) was measured then and dropped: an exact version costs
+more than it saves (``bench/raw_message_bench.py``; README). Numbers, not assertions: a failed
+delivery check exits non-zero, a slow run does not. ``--variants A,B`` runs only those (and their workloads'
 baselines); ``--profile [VARIANT]`` prints the cProfile top functions of one run of a variant.
 For stable per-change numbers on a loaded machine, count instructions instead of seconds
 (``valgrind --tool=callgrind`` on one handler run: the README has the counts).
