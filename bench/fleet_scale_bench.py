@@ -32,26 +32,29 @@ account list stops fitting the 5,120-byte policy limit at about 325 accounts (se
 ``xaccount_ops.trust``: deploy insists on organization trust past it), so the 2,000-target size
 needs it.
 
-Measured 2026-12-07 on the 2-core machine (load average 1.5-7), 3 groups per target, 32 workers,
-cloud in its own process, after the fleet moved to one botocore client per (service, region)
-(``xaccount_ops/fleet/clients.py``; README "Large organizations" has the table):
+Measured 2026-12-07 11:11 UTC on the 2-core machine with nothing else running (load average
+0-4.5, the bench's own), 3 groups per target, 32 workers, cloud in its own process, after the
+fleet moved to one botocore client per (service, region) (``xaccount_ops/fleet/clients.py``;
+README "Large organizations" has the table; the same day under load 1.5-7 every phase took
+1.2-1.6x longer):
 
 - **The goal (wall <= 1.3 x bound) is not met, and cannot be here**: at 20 / 200 / 2,000 targets
-  the ratio is 3.5-4.5 / 2.8-3.8 / 2.8-3.7 for inventory, plan and apply (was 6-11), verify 4.5 /
-  3.8 / 4.7 (was 12.6 at 2,000; it also waits for delivery through the emulated stream, shipper
-  and Logz.io). The emulator is one Python process and alone spends 1.6-3.7x the bound in CPU
-  (``emu/bnd``) at 2,000 targets, so no toolkit can meet 1.3 on this machine. The toolkit's own
-  CPU is 1.6-2.4x the bound (``tk/bnd``): 2.1-3.0 ms per call (was 5.3-7.2 ms, when making a
-  client per service, account and region was half of it).
+  the ratio is 2.7-3.2 / 2.1-2.6 / 2.2-2.6 for inventory, plan and apply (was 6-11), verify 4.2 /
+  2.5 / 3.0 (was 12.6 at 2,000; it also waits for delivery through the emulated stream, shipper
+  and Logz.io). 40 ms a call over 32 workers is a bound of 1.25 ms per call, so 1.3x leaves one
+  process 1.6 ms of CPU a call, about botocore's own cost (1.15-1.3 ms). The toolkit spends
+  1.4-2.5 ms per call (``tk/bnd`` 1.1-2.0; was 5.3-7.2 ms, when making a client per service,
+  account and region was half of it), and the emulator, one Python process, alone 1.2-2.4x the
+  bound (``emu/bnd``), both on two cores.
 - **17,000 targets on AWS**, from the 2,000-target calls per target (inventory 5.2, plan 8.4,
-  apply 11.2, verify 6.6) and this machine's toolkit CPU per call: about 4 / 6 / 8.5 / 4 min of
+  apply 11.2, verify 6.5) and this machine's toolkit CPU per call: about 3 / 4.7 / 6 / 2.6 min of
   toolkit CPU (was 11 / 17 / 18 / 11), against a bound of 2-4 min a phase (40 ms a call, 32
   workers; the rate buckets are per account and region): one toolkit process would be CPU-bound
-  at about 2x the bound. Toolkit peak RSS: 212 MB + about 100 KB per target (was 1 MB), about
-  1.9 GB at 17,000 targets in one process (was 17 GB). Growth exponent 200 -> 2,000: 0.91-1.08
-  (linear).
+  at about 1.1-1.6x the bound. Toolkit peak RSS: 214 MB + about 100 KB per target (was 1 MB),
+  about 1.9 GB at 17,000 targets in one process (was 17 GB). Growth exponent 200 -> 2,000:
+  0.94-1.06 (linear).
 - verify sends every canary in one parallel round (1 PutLogEvents per target at 20, 200 and
-  2,000 targets; the 2,000 written within 58 s), then searches for all markers at once.
+  2,000 targets; the 2,000 written within 35 s), then searches for all markers at once.
 """
 
 from __future__ import annotations
