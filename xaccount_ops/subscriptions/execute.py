@@ -89,12 +89,18 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
     from tqdm.auto import tqdm
 
     frame = plan.frame.reset_index(drop=True)
-    status = frame["action"].map({UNCHANGED: "unchanged", SKIP: "skipped"}).astype("string")
-    errors = pd.Series([None] * len(frame), dtype="string")
+    # Plain lists, made Series once at the end (a string Series set element by element costs
+    # ~22 us a row, iterrows ~30 us).
+    states: list[str | None] = [
+        {UNCHANGED: "unchanged", SKIP: "skipped"}.get(action) for action in frame["action"]
+    ]
+    messages: list[str | None] = [None] * len(frame)
     by_target: dict[Target, list[int]] = defaultdict(list)
-    for index, row in frame[frame["action"].isin(CHANGE_ACTIONS)].iterrows():
-        if row["action"] != CREATE_ROLE:
-            by_target[Target(row["account"], row["region"])].append(int(index))
+    for index, (action, account, region) in enumerate(
+        zip(frame["action"], frame["account"], frame["region"], strict=True)
+    ):
+        if action in CHANGE_ACTIONS and action != CREATE_ROLE:
+            by_target[Target(account, region)].append(index)
     total = sum(len(v) for v in by_target.values())
     lock = threading.Lock()
     outcomes: dict[int, tuple[str, str, str]] = {}  # index -> (status, error, hint)
@@ -169,9 +175,9 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
 
     error_rows = [dict(r) for r in plan.errors.to_dict("records")]
     for index, (state, error, hint) in sorted(outcomes.items()):
-        status[index] = state
+        states[index] = state
         if error:
-            errors[index] = error
+            messages[index] = error
             row = frame.loc[index]
             error_rows.append(
                 {
@@ -183,9 +189,12 @@ def apply(fleet: Fleet, plan: Plan, *, progress: bool | None = None) -> ApplyRes
             )
     for index in by_target_indexes(by_target):
         if index not in outcomes:  # the target's worker died: say so rather than drop the row
-            status[index] = "failed"
-            errors[index] = "not attempted: the target's worker failed (see the log)"
-    result_frame = frame.assign(status=status, error=errors).astype(APPLY_SCHEMA)
+            states[index] = "failed"
+            messages[index] = "not attempted: the target's worker failed (see the log)"
+    result_frame = frame.assign(
+        status=pd.Series(states, index=frame.index, dtype="string"),
+        error=pd.Series(messages, index=frame.index, dtype="string"),
+    ).astype(APPLY_SCHEMA)
     result = ApplyResult(frame=result_frame, errors=frame_with(ERROR_SCHEMA, error_rows))
     log.info("subscriptions apply: %s", result.summary())
     return result
